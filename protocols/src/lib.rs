@@ -1,0 +1,14 @@
+//! Sans-IO protocol decoders for tapmesh.
+//!
+//! Nothing in this crate does I/O, reads a clock or spawns a task: a caller
+//! feeds each chunk of a connection's traffic, in order, with its
+//! [`Direction`] and a [`Timestamp`] from its own clock, and collects what the
+//! decoder recognised. That keeps every decoder deterministic, so it can be
+//! fuzzed and benchmarked on its own, and lets the proxy that drives it stay
+//! the only place that knows about sockets.
+//!
+//! The contract between the proxy and a decoder lives in [`decoder`].
+
+pub mod decoder;
+
+pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};

@@ -1,0 +1,112 @@
+//! `tapmesh proxy`: one observing edge, no spec needed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{EventLog, EventLogConfig, EventSink};
+use crate::proxy::{Proxy, ProxyConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProtocolArg {
+    /// Relay bytes and report connections (spliced in the kernel).
+    Tcp,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Address to listen on, e.g. 127.0.0.1:7000 (port 0 picks a free one).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Address to relay connections to (host:port; a name is resolved once).
+    #[arg(long)]
+    target: String,
+    /// What the edge carries.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Tcp)]
+    protocol: ProtocolArg,
+    /// Name of the connecting side, as `source` in events.
+    #[arg(long, default_value = "client")]
+    source: String,
+    /// Name of the target, as `target` in events (default: the --target address).
+    #[arg(long)]
+    target_name: Option<String>,
+    /// Write events as JSON Lines to this file, or `-` for stdout.
+    #[arg(long, default_value = "-")]
+    events: String,
+    /// Give up connecting to the target after this long (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
+    /// Name of the environment in events.
+    #[arg(long, default_value = "proxy")]
+    environment: String,
+}
+
+pub(crate) fn run(args: ProxyArgs) -> Result<()> {
+    match crate::sys::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ProxyArgs) -> Result<()> {
+    let target_addr = tokio::net::lookup_host(&args.target)
+        .await
+        .with_context(|| format!("resolving --target {}", args.target))?
+        .next()
+        .with_context(|| format!("--target {} resolved to no address", args.target))?;
+    let sink = match args.events.as_str() {
+        "-" => EventSink::Stdout,
+        path => EventSink::File(PathBuf::from(path)),
+    };
+    let log = EventLog::new(EventLogConfig::new(args.environment.as_str()).sink(sink))
+        .with_context(|| format!("opening the event file {}", args.events))?;
+
+    let target_name = args
+        .target_name
+        .clone()
+        .unwrap_or_else(|| args.target.clone());
+    let config = match args.protocol {
+        ProtocolArg::Tcp => {
+            ProxyConfig::tcp(args.source.as_str(), target_name.as_str(), target_addr)
+        }
+    }
+    .with_connect_timeout(args.connect_timeout);
+    let proxy = Proxy::bind(args.listen, config, log.clone())
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = proxy.local_addr()?;
+    tracing::info!(listen = %local, target = %target_addr, protocol = ?args.protocol, "proxy listening");
+
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let signal = wait_for_stop_signal().await;
+        stop.cancel();
+        tracing::info!(signal, "stopping");
+    });
+    proxy.run(cancel).await;
+
+    tokio::task::spawn_blocking(move || log.flush())
+        .await?
+        .context("writing the event file")?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming which.
+async fn wait_for_stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}

@@ -1,0 +1,233 @@
+//! The event schema. Field names here are stable API: the JSON they produce
+//! is what files, streams and users' tests read.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One thing that happened in an environment.
+///
+/// The envelope (`seq`, `type`, `timestamp`, `environment`, `service`) is the
+/// same for every event; traffic events carry exactly one payload object,
+/// named after what it describes (`"connection": {…}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// 1, 2, 3 … per environment, with no gaps.
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// When the event completed.
+    pub timestamp: DateTime<Utc>,
+    pub environment: Arc<str>,
+    /// The service a lifecycle event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Arc<str>>,
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+impl Event {
+    /// The `source` of a traffic event's edge, if it has one.
+    pub fn source(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Connection(c) => Some(&c.source),
+            Payload::DecodeError(d) => Some(&d.source),
+            _ => None,
+        }
+    }
+
+    /// The `target` of a traffic event's edge, if it has one.
+    pub fn target(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Connection(c) => Some(&c.target),
+            Payload::DecodeError(d) => Some(&d.target),
+            _ => None,
+        }
+    }
+}
+
+/// The event's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "connection.opened")]
+    ConnectionOpened,
+    #[serde(rename = "connection.closed")]
+    ConnectionClosed,
+    #[serde(rename = "decode.error")]
+    DecodeError,
+    #[serde(rename = "events.dropped")]
+    EventsDropped,
+}
+
+impl EventKind {
+    /// The name as it appears in `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectionOpened => "connection.opened",
+            Self::ConnectionClosed => "connection.closed",
+            Self::DecodeError => "decode.error",
+            Self::EventsDropped => "events.dropped",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an event is about, serialized as one named object beside the envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// `connection.opened` / `connection.closed`.
+    Connection(ConnectionInfo),
+    /// `decode.error`.
+    DecodeError(DecodeErrorInfo),
+    /// `events.dropped`.
+    Dropped(DroppedInfo),
+}
+
+/// One TCP connection across an edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    /// Unique per proxy process; pairs `opened` with `closed` and names the
+    /// connection in `decode.error`.
+    pub id: u64,
+    pub source: Arc<str>,
+    pub target: Arc<str>,
+    pub ingress: Arc<str>,
+    /// The client's address as the proxy saw it.
+    pub client_addr: String,
+    /// Bytes from the client to the target.
+    pub bytes_in: u64,
+    /// Bytes from the target to the client.
+    pub bytes_out: u64,
+    /// From accept to close (zero on `connection.opened`).
+    pub duration_ms: f64,
+    /// Why the connection ended other than by both sides closing cleanly:
+    /// the target refused or timed out, a side reset, the proxy stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A decoder gave up on a connection; its bytes were still forwarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodeErrorInfo {
+    /// The connection's id, as in its `connection.*` events.
+    pub connection: u64,
+    pub source: Arc<str>,
+    pub target: Arc<str>,
+    pub ingress: Arc<str>,
+    pub protocol: String,
+    /// `client_to_target` or `target_to_client`.
+    pub direction: String,
+    /// Offset of the offending byte within that direction's stream.
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// A subscriber fell too far behind and skipped events to catch up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedInfo {
+    /// The subscriber's label (for instance the address of a stream client).
+    pub subscriber: String,
+    /// The subscriber's id, unique within the log.
+    pub subscriber_id: u64,
+    /// How many events it skipped.
+    pub count: u64,
+    /// The skipped events are `first_seq ..= last_seq`; `EventLog::since`
+    /// can still fetch them.
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// An event before the log gives it its `seq` and `environment`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    pub kind: EventKind,
+    pub timestamp: DateTime<Utc>,
+    pub service: Option<Arc<str>>,
+    pub payload: Payload,
+}
+
+impl EventDraft {
+    /// A draft stamped with the current wall-clock time.
+    pub fn now(kind: EventKind, payload: Payload) -> Self {
+        Self {
+            kind,
+            timestamp: Utc::now(),
+            service: None,
+            payload,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection_event() -> Event {
+        Event {
+            seq: 7,
+            kind: EventKind::ConnectionClosed,
+            timestamp: "2026-11-22T10:00:00.5Z".parse().unwrap(),
+            environment: "shop".into(),
+            service: None,
+            payload: Payload::Connection(ConnectionInfo {
+                id: 3,
+                source: "orders".into(),
+                target: "inventory".into(),
+                ingress: "default".into(),
+                client_addr: "127.0.0.1:5000".into(),
+                bytes_in: 10,
+                bytes_out: 20,
+                duration_ms: 1.5,
+                error: Some("target reset the connection".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn serializes_envelope_and_one_named_payload() {
+        let json: serde_json::Value = serde_json::to_value(connection_event()).unwrap();
+        assert_eq!(json["seq"], 7);
+        assert_eq!(json["type"], "connection.closed");
+        assert_eq!(json["timestamp"], "2026-11-22T10:00:00.500Z");
+        assert_eq!(json["environment"], "shop");
+        assert!(json.get("service").is_none());
+        let c = &json["connection"];
+        assert_eq!(c["source"], "orders");
+        assert_eq!(c["target"], "inventory");
+        assert_eq!(c["ingress"], "default");
+        assert_eq!(c["bytes_in"], 10);
+        assert_eq!(c["bytes_out"], 20);
+        assert_eq!(c["duration_ms"], 1.5);
+        assert_eq!(c["error"], "target reset the connection");
+        assert_eq!(
+            json.as_object().unwrap().len(),
+            5,
+            "envelope plus one payload: {json}"
+        );
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let event = connection_event();
+        let line = serde_json::to_string(&event).unwrap();
+        let back: Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn absent_error_is_omitted() {
+        let mut event = connection_event();
+        if let Payload::Connection(c) = &mut event.payload {
+            c.error = None;
+        }
+        let json = serde_json::to_value(&event).unwrap();
+        assert!(json["connection"].get("error").is_none());
+    }
+}

@@ -1,0 +1,873 @@
+//! The event log: gap-free numbering, bounded memory, a JSON Lines file, and
+//! subscribers that can never slow the publisher down.
+//!
+//! Shape: one ring of `Arc<Event>` behind a mutex that is held only to push
+//! (or to copy out a batch of pointers). Subscribers are cursors into that
+//! ring, not queues, so a stalled subscriber costs no memory and cannot make
+//! [`EventLog::append`] wait. A writer thread is one more cursor: it turns
+//! events into JSON lines on disk, off the publisher's path. The ring drops
+//! its oldest events past `memory_events`, but never one the writer has not
+//! flushed yet, so every event stays reachable: in memory, or on disk through
+//! a sparse seq → offset index.
+//!
+//! A subscriber whose unread backlog of *live* events (appended after it
+//! subscribed) grows past its `max_lag` skips to the present; the log then
+//! records an `events.dropped` event naming it and the range it missed, which
+//! it receives next. Replay of history on subscribe is never dropped.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::future::poll_fn;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Poll, Waker};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::Duration;
+
+use super::{DroppedInfo, Event, EventDraft, EventFilter, EventKind, Payload};
+
+/// Events per entry of the on-disk offset index.
+const INDEX_STRIDE: u64 = 1024;
+/// Most events a subscriber or the writer copies out under one lock.
+const BATCH: usize = 512;
+
+/// Where the log writes its JSON Lines.
+#[derive(Debug, Clone)]
+pub enum EventSink {
+    /// A file, created (or truncated) when the log starts. Events evicted
+    /// from memory are read back from it.
+    File(PathBuf),
+    /// Standard output. Evicted events cannot be read back from it.
+    Stdout,
+}
+
+/// How to build an [`EventLog`].
+#[derive(Debug, Clone)]
+pub struct EventLogConfig {
+    /// The `environment` of every event.
+    pub environment: Arc<str>,
+    /// How many events to keep in memory once they are on disk (or, with no
+    /// sink, at all). Also the default `max_lag` of a subscriber.
+    pub memory_events: usize,
+    pub sink: Option<EventSink>,
+}
+
+impl EventLogConfig {
+    pub fn new(environment: impl Into<Arc<str>>) -> Self {
+        Self {
+            environment: environment.into(),
+            memory_events: 100_000,
+            sink: None,
+        }
+    }
+
+    pub fn memory_events(mut self, n: usize) -> Self {
+        self.memory_events = n.max(1);
+        self
+    }
+
+    pub fn sink(mut self, sink: EventSink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+}
+
+/// Why [`EventLog::wait_for`] returned without a match.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("no matching event within {0:?}")]
+    Timeout(Duration),
+    #[error("the event log closed before a matching event arrived")]
+    Closed,
+}
+
+/// An environment's event log. Cheap to clone; every clone is the same log.
+/// When the last clone is dropped the log flushes its file and stops its
+/// writer thread.
+#[derive(Clone)]
+pub struct EventLog {
+    shared: Arc<Shared>,
+    _closer: Arc<CloseOnDrop>,
+}
+
+struct Shared {
+    environment: Arc<str>,
+    memory_events: usize,
+    /// The file events can be read back from, if any.
+    readable: Option<PathBuf>,
+    state: Mutex<State>,
+    /// Signalled whenever `persisted_seq` advances or the writer stops.
+    persisted: Condvar,
+    writer_thread: OnceLock<Thread>,
+    writer_join: Mutex<Option<JoinHandle<()>>>,
+    next_subscriber_id: AtomicU64,
+}
+
+struct State {
+    /// The seq the next append receives. Seqs start at 1.
+    next_seq: u64,
+    /// Events `first_seq .. next_seq`, in order.
+    ring: VecDeque<Arc<Event>>,
+    first_seq: u64,
+    /// Every event below this seq has been flushed to the sink.
+    persisted_seq: u64,
+    /// While a sink is being written, eviction waits for `persisted_seq`.
+    writing: bool,
+    /// Byte offset of events 1, 1 + INDEX_STRIDE, 1 + 2·INDEX_STRIDE … in the file.
+    index: Vec<u64>,
+    /// Subscribers parked until the next append.
+    waiters: Vec<Waker>,
+    writer_parked: bool,
+    closed: bool,
+    write_error: Option<String>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Numbers and stores one event. The caller wakes the returned waiters
+    /// after releasing the lock. `evict` is false for drop notices: a notice
+    /// must not push out the very event its subscriber resumes at (the next
+    /// ordinary append trims the ring instead).
+    fn push_locked(&self, st: &mut State, draft: EventDraft, evict: bool) -> (u64, Wake) {
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ring.push_back(Arc::new(Event {
+            seq,
+            kind: draft.kind,
+            timestamp: draft.timestamp,
+            environment: self.environment.clone(),
+            service: draft.service,
+            payload: draft.payload,
+        }));
+        let keep_from = match (evict, st.writing) {
+            (false, _) => 0,
+            (true, true) => st.persisted_seq,
+            (true, false) => u64::MAX,
+        };
+        while st.ring.len() > self.memory_events && st.first_seq < keep_from {
+            st.ring.pop_front();
+            st.first_seq += 1;
+        }
+        let wake = Wake {
+            waiters: if st.waiters.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut st.waiters)
+            },
+            writer: std::mem::take(&mut st.writer_parked),
+        };
+        (seq, wake)
+    }
+
+    fn wake(&self, wake: Wake) {
+        for w in wake.waiters {
+            w.wake();
+        }
+        if wake.writer {
+            if let Some(t) = self.writer_thread.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    fn close(&self) {
+        let waiters = {
+            let mut st = self.lock();
+            st.closed = true;
+            std::mem::take(&mut st.waiters)
+        };
+        for w in waiters {
+            w.wake();
+        }
+        if let Some(t) = self.writer_thread.get() {
+            t.unpark();
+        }
+        let handle = self
+            .writer_join
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Waiters to wake once the lock is released.
+struct Wake {
+    waiters: Vec<Waker>,
+    writer: bool,
+}
+
+/// Closes the log when the last [`EventLog`] clone goes away. Subscriptions
+/// do not hold it, so they end (with `None`) rather than keep the log alive.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl EventLog {
+    /// Opens the log, creating its sink file and starting the writer thread.
+    pub fn new(config: EventLogConfig) -> io::Result<Self> {
+        let (writer, readable): (Option<Box<dyn Write + Send>>, _) = match &config.sink {
+            None => (None, None),
+            Some(EventSink::Stdout) => (Some(Box::new(io::stdout())), None),
+            Some(EventSink::File(path)) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                (Some(Box::new(File::create(path)?)), Some(path.clone()))
+            }
+        };
+        let shared = Arc::new(Shared {
+            environment: config.environment,
+            memory_events: config.memory_events.max(1),
+            readable,
+            state: Mutex::new(State {
+                next_seq: 1,
+                ring: VecDeque::new(),
+                first_seq: 1,
+                persisted_seq: 1,
+                writing: writer.is_some(),
+                index: Vec::new(),
+                waiters: Vec::new(),
+                writer_parked: false,
+                closed: false,
+                write_error: None,
+            }),
+            persisted: Condvar::new(),
+            writer_thread: OnceLock::new(),
+            writer_join: Mutex::new(None),
+            next_subscriber_id: AtomicU64::new(1),
+        });
+        if let Some(sink) = writer {
+            let for_thread = shared.clone();
+            let handle = thread::Builder::new()
+                .name("tapmesh-event-writer".into())
+                .spawn(move || write_loop(&for_thread, sink))?;
+            let _ = shared.writer_thread.set(handle.thread().clone());
+            *shared
+                .writer_join
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        }
+        Ok(Self {
+            _closer: Arc::new(CloseOnDrop(shared.clone())),
+            shared,
+        })
+    }
+
+    /// A log kept in memory only (the newest `memory_events` events).
+    pub fn in_memory(environment: impl Into<Arc<str>>) -> Self {
+        Self::new(EventLogConfig::new(environment))
+            .expect("a log without a sink cannot fail to open")
+    }
+
+    pub fn environment(&self) -> &Arc<str> {
+        &self.shared.environment
+    }
+
+    /// Numbers the event, stores it and wakes subscribers. Never waits for a
+    /// subscriber or for the disk. Returns the event's `seq`.
+    pub fn append(&self, draft: EventDraft) -> u64 {
+        let (seq, wake) = {
+            let mut st = self.shared.lock();
+            self.shared.push_locked(&mut st, draft, true)
+        };
+        self.shared.wake(wake);
+        seq
+    }
+
+    /// The seq of the newest event (0 if there is none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.shared.lock().next_seq - 1
+    }
+
+    /// Every event with `seq >= from_seq`, from memory and, for older ones,
+    /// from the file.
+    pub fn since(&self, from_seq: u64) -> io::Result<Vec<Arc<Event>>> {
+        let from_seq = from_seq.max(1);
+        let (mut out, disk) = {
+            let st = self.shared.lock();
+            let start = from_seq.max(st.first_seq);
+            let skip = (start - st.first_seq) as usize;
+            let mem: Vec<_> = st.ring.iter().skip(skip).cloned().collect();
+            let disk = (from_seq < st.first_seq)
+                .then(|| (st.first_seq, index_offset(&st.index, from_seq)));
+            (mem, disk)
+        };
+        if let Some((end, offset)) = disk {
+            let mut older = read_from_disk(self.shared.readable.as_ref(), offset, from_seq, end)?;
+            older.append(&mut out);
+            out = older;
+        }
+        Ok(out)
+    }
+
+    /// Follows the log from `from_seq` (1 replays everything; `last_seq() + 1`
+    /// gives only new events), delivering the events `filter` keeps.
+    pub fn subscribe(&self, from_seq: u64, filter: EventFilter) -> Subscription {
+        let id = self
+            .shared
+            .next_subscriber_id
+            .fetch_add(1, Ordering::Relaxed);
+        let live_from = self.shared.lock().next_seq;
+        Subscription {
+            shared: self.shared.clone(),
+            id,
+            label: format!("subscriber-{id}"),
+            filter,
+            cursor: from_seq.max(1),
+            live_from,
+            max_lag: self.shared.memory_events as u64,
+            batch: VecDeque::new(),
+            early: None,
+            delivered_early: None,
+        }
+    }
+
+    /// Waits until an event (already logged, or yet to come) satisfies
+    /// `predicate`, and returns the first such event.
+    pub async fn wait_for<F>(
+        &self,
+        mut predicate: F,
+        timeout: Duration,
+    ) -> Result<Arc<Event>, WaitError>
+    where
+        F: FnMut(&Event) -> bool,
+    {
+        let mut sub = self.subscribe(1, EventFilter::all()).with_max_lag(u64::MAX);
+        let search = async {
+            while let Some(event) = sub.recv().await {
+                if predicate(&event) {
+                    return Ok(event);
+                }
+            }
+            Err(WaitError::Closed)
+        };
+        tokio::time::timeout(timeout, search)
+            .await
+            .unwrap_or(Err(WaitError::Timeout(timeout)))
+    }
+
+    /// Blocks until every event appended so far is on disk. Returns the
+    /// writer's error if it could not write.
+    pub fn flush(&self) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        let target = st.next_seq;
+        while st.writing && st.persisted_seq < target {
+            st = self
+                .shared
+                .persisted
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        match &st.write_error {
+            Some(e) => Err(io::Error::other(e.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The writer thread: serialises events to the sink in batches, flushing
+/// after each so `persisted_seq` always means "readable from the file".
+fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
+    let mut out = BufWriter::with_capacity(256 * 1024, sink);
+    let mut next = 1u64;
+    let mut offset = 0u64;
+    let mut batch: Vec<Arc<Event>> = Vec::with_capacity(BATCH);
+    let mut new_index = Vec::new();
+    loop {
+        {
+            let mut st = shared.lock();
+            if next < st.next_seq {
+                let start = (next - st.first_seq) as usize;
+                batch.extend(st.ring.range(start..).take(BATCH).cloned());
+            } else if st.closed {
+                return;
+            } else {
+                st.writer_parked = true;
+                drop(st);
+                thread::park();
+                continue;
+            }
+        }
+        let result = (|| -> io::Result<()> {
+            for event in &batch {
+                if (event.seq - 1) % INDEX_STRIDE == 0 {
+                    new_index.push(offset);
+                }
+                let line = serde_json::to_vec(&**event)?;
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+                offset += line.len() as u64 + 1;
+            }
+            out.flush()
+        })();
+        next += batch.len() as u64;
+        batch.clear();
+        let mut st = shared.lock();
+        match result {
+            Ok(()) => {
+                st.persisted_seq = next;
+                st.index.append(&mut new_index);
+            }
+            Err(e) => {
+                // Keep the log usable in memory; flush() reports the failure.
+                tracing::error!(error = %e, "writing the event log failed; events are kept in memory only from now on");
+                st.write_error = Some(e.to_string());
+                st.writing = false;
+                drop(st);
+                shared.persisted.notify_all();
+                return;
+            }
+        }
+        drop(st);
+        shared.persisted.notify_all();
+    }
+}
+
+fn index_offset(index: &[u64], seq: u64) -> u64 {
+    index
+        .get(((seq - 1) / INDEX_STRIDE) as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Reads events `from ..< to` back from the file, starting at `offset`.
+fn read_from_disk(
+    path: Option<&PathBuf>,
+    offset: u64,
+    from: u64,
+    to: u64,
+) -> io::Result<Vec<Arc<Event>>> {
+    let Some(path) = path else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("events {from}..{to} are no longer in memory and the log has no file to read them from"),
+        ));
+    };
+    let mut reader = BufReader::new(File::open(path)?);
+    reader.seek(SeekFrom::Start(offset))?;
+    let mut out = Vec::with_capacity((to - from) as usize);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? != 0 {
+        let event: Event = serde_json::from_str(&line).map_err(io::Error::other)?;
+        line.clear();
+        if event.seq >= to {
+            break;
+        }
+        if event.seq >= from {
+            out.push(Arc::new(event));
+        }
+    }
+    Ok(out)
+}
+
+/// Appends the `events.dropped` notice saying subscriber `id` missed
+/// `from ..< to`; returns the notice's seq.
+fn record_drop(
+    shared: &Shared,
+    st: &mut State,
+    id: u64,
+    label: &str,
+    from: u64,
+    to: u64,
+) -> (u64, Wake) {
+    let notice = EventDraft::now(
+        EventKind::EventsDropped,
+        Payload::Dropped(DroppedInfo {
+            subscriber: label.to_string(),
+            subscriber_id: id,
+            count: to - from,
+            first_seq: from,
+            last_seq: to - 1,
+        }),
+    );
+    shared.push_locked(st, notice, false)
+}
+
+/// A cursor that follows an [`EventLog`]: replays from its starting seq, then
+/// waits for new events. Dropping it unsubscribes.
+pub struct Subscription {
+    shared: Arc<Shared>,
+    id: u64,
+    label: String,
+    filter: EventFilter,
+    /// The next seq to deliver.
+    cursor: u64,
+    /// Events from this seq on arrived after subscribing; only they count
+    /// towards the lag.
+    live_from: u64,
+    max_lag: u64,
+    batch: VecDeque<Arc<Event>>,
+    /// A drop notice to deliver ahead of its place in the log (see
+    /// `skip_history`)…
+    early: Option<Arc<Event>>,
+    /// …and its seq once delivered, to skip when the cursor reaches it.
+    delivered_early: Option<u64>,
+}
+
+enum Refill {
+    Ready,
+    Disk { from: u64, to: u64, offset: u64 },
+    Wait,
+    Closed,
+}
+
+impl Subscription {
+    /// Names the subscriber in its `events.dropped` events.
+    pub fn labeled(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// How many live events may wait unread before this subscriber skips to
+    /// the present (default: the log's `memory_events`).
+    pub fn with_max_lag(mut self, max_lag: u64) -> Self {
+        self.max_lag = max_lag.max(1);
+        self
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The next event the filter keeps, waiting for it if need be. `None`
+    /// once the log has closed and everything before that was delivered.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            if let Some(event) = self.next_buffered() {
+                return Some(event);
+            }
+            match self.refill() {
+                Refill::Ready => {}
+                Refill::Closed => return None,
+                Refill::Wait => self.wait().await,
+                Refill::Disk { from, to, offset } => {
+                    let path = self.shared.readable.clone();
+                    let read = tokio::task::spawn_blocking(move || {
+                        read_from_disk(path.as_ref(), offset, from, to)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)));
+                    self.take_from_disk(from, to, read);
+                }
+            }
+        }
+    }
+
+    /// The next event that is available now, without waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            if let Some(event) = self.next_buffered() {
+                return Some(event);
+            }
+            match self.refill() {
+                Refill::Ready => {}
+                Refill::Closed | Refill::Wait => return None,
+                Refill::Disk { from, to, offset } => {
+                    let read = read_from_disk(self.shared.readable.as_ref(), offset, from, to);
+                    self.take_from_disk(from, to, read);
+                }
+            }
+        }
+    }
+
+    fn next_buffered(&mut self) -> Option<Arc<Event>> {
+        if let Some(notice) = self.early.take() {
+            self.delivered_early = Some(notice.seq);
+            return Some(notice);
+        }
+        while let Some(event) = self.batch.pop_front() {
+            if self.delivered_early == Some(event.seq) {
+                self.delivered_early = None;
+                continue;
+            }
+            if self.filter.matches(&event) || self.is_own_drop_notice(&event) {
+                return Some(event);
+            }
+        }
+        None
+    }
+
+    /// A subscriber always sees the notice of its own drop, whatever its filter.
+    fn is_own_drop_notice(&self, event: &Event) -> bool {
+        matches!(&event.payload, Payload::Dropped(d) if d.subscriber_id == self.id)
+    }
+
+    fn refill(&mut self) -> Refill {
+        let mut st = self.shared.lock();
+        let head = st.next_seq;
+        let unread_live = head.saturating_sub(self.cursor.max(self.live_from));
+        if unread_live > self.max_lag {
+            let (notice_seq, wake) = record_drop(
+                &self.shared,
+                &mut st,
+                self.id,
+                &self.label,
+                self.cursor,
+                head,
+            );
+            self.cursor = notice_seq;
+            drop(st);
+            self.shared.wake(wake);
+            return Refill::Ready;
+        }
+        if self.cursor < st.first_seq {
+            return Refill::Disk {
+                from: self.cursor,
+                to: st.first_seq,
+                offset: index_offset(&st.index, self.cursor),
+            };
+        }
+        if self.cursor < head {
+            let start = (self.cursor - st.first_seq) as usize;
+            self.batch
+                .extend(st.ring.range(start..).take(BATCH).cloned());
+            self.cursor += self.batch.len() as u64;
+            return Refill::Ready;
+        }
+        if st.closed {
+            Refill::Closed
+        } else {
+            Refill::Wait
+        }
+    }
+
+    fn take_from_disk(&mut self, from: u64, to: u64, read: io::Result<Vec<Arc<Event>>>) {
+        match read {
+            Ok(events) if events.len() as u64 == to - from => {
+                self.batch.extend(events);
+                self.cursor = to;
+            }
+            other => {
+                let why = match other {
+                    Ok(events) => format!("found {} of {} events on disk", events.len(), to - from),
+                    Err(e) => e.to_string(),
+                };
+                tracing::warn!(subscriber = %self.label, from, to, "cannot replay evicted events: {why}");
+                let shared = self.shared.clone();
+                let wake = self.skip_history(&mut shared.lock(), from, to);
+                self.shared.wake(wake);
+            }
+        }
+    }
+
+    /// Records that history `from ..< to` cannot be read any more. The notice
+    /// is appended at the head of the log but delivered right away; the
+    /// cursor then resumes at `to` and skips the notice when it gets there.
+    fn skip_history(&mut self, st: &mut State, from: u64, to: u64) -> Wake {
+        let (notice_seq, wake) = record_drop(&self.shared, st, self.id, &self.label, from, to);
+        self.early = st.ring.back().filter(|e| e.seq == notice_seq).cloned();
+        self.cursor = to;
+        wake
+    }
+
+    /// Parks until the log has an event past the cursor, or closes.
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            if st.next_seq > self.cursor || st.closed {
+                Poll::Ready(())
+            } else {
+                st.waiters.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ConnectionInfo;
+
+    fn draft(id: u64) -> EventDraft {
+        EventDraft::now(
+            EventKind::ConnectionOpened,
+            Payload::Connection(ConnectionInfo {
+                id,
+                source: "a".into(),
+                target: "b".into(),
+                ingress: "default".into(),
+                client_addr: "127.0.0.1:1".into(),
+                bytes_in: 0,
+                bytes_out: 0,
+                duration_ms: 0.0,
+                error: None,
+            }),
+        )
+    }
+
+    fn conn_id(e: &Event) -> u64 {
+        match &e.payload {
+            Payload::Connection(c) => c.id,
+            other => panic!("not a connection event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn seqs_are_gap_free_from_one() {
+        let log = EventLog::in_memory("t");
+        for i in 0..10 {
+            assert_eq!(log.append(draft(i)), i + 1);
+        }
+        let all = log.since(1).unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
+        assert_eq!(log.since(8).unwrap().len(), 3);
+        assert_eq!(&*all[0].environment, "t");
+    }
+
+    #[test]
+    fn memory_is_bounded_and_evicted_events_come_back_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let log = EventLog::new(
+            EventLogConfig::new("t")
+                .memory_events(100)
+                .sink(EventSink::File(path.clone())),
+        )
+        .unwrap();
+        for i in 0..5_000 {
+            log.append(draft(i));
+        }
+        log.flush().unwrap();
+        // One more append lets eviction catch up with what is now on disk.
+        log.append(draft(5_000));
+        assert!(
+            log.shared.lock().ring.len() <= 101,
+            "ring holds {}",
+            log.shared.lock().ring.len()
+        );
+
+        let all = log.since(1).unwrap();
+        assert_eq!(all.len(), 5_001);
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.seq, i as u64 + 1);
+            assert_eq!(conn_id(e), i as u64);
+        }
+        // A read from the middle of the file uses the index.
+        let tail = log.since(2_500).unwrap();
+        assert_eq!(tail.first().unwrap().seq, 2_500);
+        assert_eq!(tail.len(), 2_502);
+
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            5_001,
+            "every event is in the file after close"
+        );
+    }
+
+    #[test]
+    fn without_a_file_evicted_history_is_reported_not_silently_skipped() {
+        let log = EventLog::new(EventLogConfig::new("t").memory_events(10)).unwrap();
+        for i in 0..50 {
+            log.append(draft(i));
+        }
+        let mut sub = log.subscribe(1, EventFilter::all()).with_max_lag(u64::MAX);
+        let first = sub.try_recv().unwrap();
+        match &first.payload {
+            Payload::Dropped(d) => {
+                assert_eq!((d.first_seq, d.last_seq, d.count), (1, 40, 40));
+            }
+            other => panic!("expected a drop notice, got {other:?}"),
+        }
+        let rest: Vec<u64> = std::iter::from_fn(|| sub.try_recv())
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(rest.first(), Some(&41));
+        assert!(rest.contains(&50));
+    }
+
+    #[tokio::test]
+    async fn subscribe_replays_then_follows() {
+        let log = EventLog::in_memory("t");
+        log.append(draft(0));
+        log.append(draft(1));
+        let mut sub = log.subscribe(2, EventFilter::all());
+        assert_eq!(sub.recv().await.unwrap().seq, 2);
+        let writer = log.clone();
+        let task = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            writer.append(draft(2));
+        });
+        assert_eq!(sub.recv().await.unwrap().seq, 3);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn filter_applies_but_own_drop_notice_always_arrives() {
+        let log = EventLog::in_memory("t");
+        let mut sub = log
+            .subscribe(1, EventFilter::types(["connection.closed"]))
+            .labeled("slow one")
+            .with_max_lag(5);
+        for i in 0..20 {
+            log.append(draft(i)); // connection.opened: filtered out
+        }
+        let notice = sub.recv().await.unwrap();
+        assert_eq!(notice.kind, EventKind::EventsDropped);
+        match &notice.payload {
+            Payload::Dropped(d) => {
+                assert_eq!(d.subscriber, "slow one");
+                assert_eq!((d.count, d.first_seq, d.last_seq), (20, 1, 20));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(notice.seq, 21);
+        assert!(sub.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn wait_for_sees_past_and_future_events_and_times_out() {
+        let log = EventLog::in_memory("t");
+        log.append(draft(42));
+        let found = log
+            .wait_for(|e| conn_id(e) == 42, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(found.seq, 1);
+
+        let writer = log.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            writer.append(draft(43));
+        });
+        let found = log
+            .wait_for(|e| conn_id(e) == 43, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(found.seq, 2);
+
+        let err = log
+            .wait_for(|e| conn_id(e) == 99, Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WaitError::Timeout(_)));
+    }
+
+    #[tokio::test]
+    async fn subscription_ends_when_the_log_closes() {
+        let log = EventLog::in_memory("t");
+        log.append(draft(0));
+        let mut sub = log.subscribe(1, EventFilter::all());
+        drop(log);
+        assert_eq!(sub.recv().await.unwrap().seq, 1);
+        assert!(sub.recv().await.is_none());
+    }
+}

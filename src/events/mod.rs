@@ -1,0 +1,16 @@
+//! Events and the environment's event log.
+//!
+//! Every observation (a connection, a decoded request, a service changing
+//! state) becomes an [`Event`] appended to the environment's [`EventLog`],
+//! which numbers it, keeps the newest ones in memory, writes all of them to
+//! a JSON Lines file and serves them to any number of subscribers.
+
+mod event;
+mod filter;
+mod log;
+
+pub use event::{
+    ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind, Payload,
+};
+pub use filter::EventFilter;
+pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};

@@ -1,0 +1,12 @@
+//! tapmesh: run a local environment of services and observe every call
+//! between them.
+//!
+//! The runtime is layered, each layer using only the ones below it:
+//! [`cli`] → [`proxy`] → `tapmesh_protocols`, with [`events`] shared by all.
+
+pub mod cli;
+pub mod events;
+pub mod proxy;
+pub mod sys;
+
+pub use tapmesh_protocols as protocols;

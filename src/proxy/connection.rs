@@ -1,0 +1,189 @@
+//! One proxied connection, from accept to `connection.closed`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+use tapmesh_protocols::{Decoded, Direction};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use super::relay::{relay, RelayError, RelayOutcome, Side};
+use super::ProxyConfig;
+use crate::events::{ConnectionInfo, DecodeErrorInfo, EventDraft, EventKind, EventLog, Payload};
+
+/// Connection ids are unique within the process, so events from several
+/// proxies of one environment never share one.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(super) struct Connection {
+    id: u64,
+    client: TcpStream,
+    peer: SocketAddr,
+    accepted: Instant,
+    config: Arc<ProxyConfig>,
+    log: EventLog,
+}
+
+impl Connection {
+    pub(super) fn new(
+        client: TcpStream,
+        peer: SocketAddr,
+        config: Arc<ProxyConfig>,
+        log: EventLog,
+    ) -> Self {
+        Self {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            peer,
+            accepted: Instant::now(),
+            config,
+            log,
+        }
+    }
+
+    pub(super) async fn serve(self, cancel: CancellationToken) {
+        self.publish(EventKind::ConnectionOpened, 0, 0, None);
+        // The proxy is a hop the endpoints cannot see: it must not add
+        // Nagle delays of its own.
+        let _ = self.client.set_nodelay(true);
+
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => Err("the proxy stopped".to_string()),
+            connected = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(self.config.target_addr)) => {
+                match connected {
+                    Ok(Ok(target)) => Ok(target),
+                    Ok(Err(e)) => Err(connect_error(self.config.target_addr, &e)),
+                    Err(_) => Err(format!(
+                        "connecting to the target at {} timed out after {}",
+                        self.config.target_addr,
+                        humantime::format_duration(self.config.connect_timeout)
+                    )),
+                }
+            }
+        };
+        let target = match connected {
+            Ok(target) => target,
+            Err(error) => {
+                tracing::warn!(connection = self.id, %error, "target unreachable");
+                // The client sees a reset, the nearest thing to the refusal
+                // it would have seen connecting directly.
+                reset(&self.client);
+                self.publish(EventKind::ConnectionClosed, 0, 0, Some(error));
+                return;
+            }
+        };
+        let _ = target.set_nodelay(true);
+
+        let decoder = self.config.decoder.as_ref().map(|make| make());
+        let mut on_decoded = |decoded: Decoded| self.publish_decoded(decoded);
+        let RelayOutcome {
+            bytes_in,
+            bytes_out,
+            error,
+        } = relay(
+            &self.client,
+            &target,
+            self.config.mode,
+            decoder,
+            self.accepted,
+            &cancel,
+            &mut on_decoded,
+        )
+        .await;
+
+        let error = error.map(|error| {
+            // Carry a reset across: whoever did not fail gets a reset too,
+            // as it would have had the two been connected directly.
+            match &error {
+                RelayError::Reset(Side::Client) => reset(&target),
+                RelayError::Reset(Side::Target) => reset(&self.client),
+                RelayError::Io(..) => {
+                    reset(&target);
+                    reset(&self.client);
+                }
+                RelayError::Stopped => {}
+            }
+            describe(&error)
+        });
+        drop(target);
+        self.publish(EventKind::ConnectionClosed, bytes_in, bytes_out, error);
+    }
+
+    fn publish(&self, kind: EventKind, bytes_in: u64, bytes_out: u64, error: Option<String>) {
+        let duration_ms = match kind {
+            EventKind::ConnectionOpened => 0.0,
+            _ => self.accepted.elapsed().as_secs_f64() * 1000.0,
+        };
+        self.log.append(EventDraft::now(
+            kind,
+            Payload::Connection(ConnectionInfo {
+                id: self.id,
+                source: self.config.source.clone(),
+                target: self.config.target.clone(),
+                ingress: self.config.ingress.clone(),
+                client_addr: self.peer.to_string(),
+                bytes_in,
+                bytes_out,
+                duration_ms,
+                error,
+            }),
+        ));
+    }
+
+    fn publish_decoded(&self, decoded: Decoded) {
+        match decoded {
+            Decoded::Failure(failure) => {
+                tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
+                self.log.append(EventDraft::now(
+                    EventKind::DecodeError,
+                    Payload::DecodeError(DecodeErrorInfo {
+                        connection: self.id,
+                        source: self.config.source.clone(),
+                        target: self.config.target.clone(),
+                        ingress: self.config.ingress.clone(),
+                        protocol: failure.protocol.to_string(),
+                        direction: direction_name(failure.direction).to_string(),
+                        offset: failure.offset,
+                        reason: failure.reason,
+                    }),
+                ));
+            }
+            other => tracing::trace!(
+                connection = self.id,
+                ?other,
+                "decoded output with no event yet"
+            ),
+        }
+    }
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::ClientToTarget => "client_to_target",
+        Direction::TargetToClient => "target_to_client",
+    }
+}
+
+/// Closes with RST instead of FIN once the socket is dropped.
+fn reset(stream: &TcpStream) {
+    let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+fn connect_error(addr: SocketAddr, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => format!("the target at {addr} refused the connection"),
+        _ => format!("connecting to the target at {addr} failed: {e}"),
+    }
+}
+
+fn describe(error: &RelayError) -> String {
+    match error {
+        RelayError::Reset(side) => format!("the {} reset the connection", side.name()),
+        RelayError::Io(side, e) => format!("I/O error on the {} side: {e}", side.name()),
+        RelayError::Stopped => "the proxy stopped".to_string(),
+    }
+}

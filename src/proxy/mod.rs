@@ -1,0 +1,155 @@
+//! The observing proxy: one listener per edge, relaying every accepted
+//! connection to the edge's target and publishing what it sees.
+//!
+//! Per connection: accept, connect to the target (with a timeout), relay both
+//! directions until each side's FIN has crossed (or a side resets, which is
+//! carried across as a reset), then publish `connection.closed` with the
+//! bytes each way. A failing connection never affects the listener.
+
+mod connection;
+mod pipe;
+mod relay;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tapmesh_protocols::Decoder;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::events::EventLog;
+
+pub use relay::RelayMode;
+
+/// Makes one decoder per connection.
+pub type DecoderFactory = Arc<dyn Fn() -> Box<dyn Decoder> + Send + Sync>;
+
+/// Connections the kernel may queue before the proxy accepts them.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Everything a proxy needs to know about its edge.
+#[derive(Clone)]
+pub struct ProxyConfig {
+    /// The service that connects through this proxy (`source` in events).
+    pub source: Arc<str>,
+    /// The service behind it (`target` in events).
+    pub target: Arc<str>,
+    /// The target's ingress (`ingress` in events).
+    pub ingress: Arc<str>,
+    /// Where connections are relayed to.
+    pub target_addr: SocketAddr,
+    pub connect_timeout: Duration,
+    /// A decoder for each connection; `None` on a `tcp` edge.
+    pub decoder: Option<DecoderFactory>,
+    /// How to move bytes when there is no decoder (a decoder needs `Copy`).
+    pub mode: RelayMode,
+}
+
+impl ProxyConfig {
+    /// A `tcp` edge from `source` to `target` at `target_addr`.
+    pub fn tcp(
+        source: impl Into<Arc<str>>,
+        target: impl Into<Arc<str>>,
+        target_addr: SocketAddr,
+    ) -> Self {
+        Self {
+            source: source.into(),
+            target: target.into(),
+            ingress: "default".into(),
+            target_addr,
+            connect_timeout: Duration::from_secs(5),
+            decoder: None,
+            mode: RelayMode::Splice,
+        }
+    }
+
+    pub fn with_decoder(mut self, factory: DecoderFactory) -> Self {
+        self.decoder = Some(factory);
+        self
+    }
+
+    pub fn with_mode(mut self, mode: RelayMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+/// A bound proxy listener, ready to [`run`](Proxy::run).
+pub struct Proxy {
+    listener: TcpListener,
+    config: Arc<ProxyConfig>,
+    log: EventLog,
+}
+
+impl Proxy {
+    /// Binds `listen` (port 0 picks a free port).
+    pub async fn bind(listen: SocketAddr, config: ProxyConfig, log: EventLog) -> io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(listen),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&listen.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Self::from_listener(socket.into(), config, log)
+    }
+
+    /// Uses a listener bound elsewhere (for instance a port reserved before
+    /// the services start). It must be in non-blocking mode.
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        config: ProxyConfig,
+        log: EventLog,
+    ) -> io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::from_std(listener)?,
+            config: Arc::new(config),
+            log,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts and relays connections until `cancel` fires, then closes every
+    /// open connection (each publishes its `connection.closed`) and returns.
+    pub async fn run(self, cancel: CancellationToken) {
+        let tasks = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((client, peer)) => {
+                    let connection = connection::Connection::new(
+                        client,
+                        peer,
+                        self.config.clone(),
+                        self.log.clone(),
+                    );
+                    tasks.spawn(connection.serve(cancel.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors or memory: the listener itself is
+                    // fine, so pause briefly and keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+    }
+}

@@ -1,0 +1,361 @@
+//! Moving bytes both ways across one proxied connection.
+//!
+//! Both directions and the connection's decoder live in one future that
+//! polls each direction in turn. Each direction is a small state machine
+//! (read a chunk, write it all, feed it to the decoder, read again), so
+//! neither direction ever waits on the other, and the decoder, owned by the
+//! future, needs no lock and no shared cell.
+//!
+//! Two ways to move a chunk:
+//! - [`RelayMode::Copy`] reads once into a reused `BytesMut`, freezes it as
+//!   `Bytes`, writes it, and hands the same `Bytes` to the decoder. The
+//!   buffer's allocation is reclaimed for the next read as soon as the
+//!   decoder has let go of the chunk.
+//! - [`RelayMode::Splice`] (no decoder) moves pages socket → pipe → socket
+//!   with `splice(2)`; the payload never enters user space. The pipe is made
+//!   on a direction's first data, so idle connections cost no pipe.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::pin::pin;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use socket2::SockRef;
+use tapmesh_protocols::{Decoded, Decoder, Direction, Timestamp};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use super::pipe::Pipe;
+
+/// Bytes read per chunk in copy mode.
+const COPY_CHUNK: usize = 64 * 1024;
+/// Bytes asked of one socket → pipe splice.
+const SPLICE_CHUNK: usize = 1 << 20;
+/// Chunks one direction moves per poll before letting the other direction
+/// and other connections run.
+const CHUNKS_PER_POLL: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayMode {
+    Copy,
+    Splice,
+}
+
+/// One end of the proxied connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Target,
+}
+
+impl Side {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Target => "target",
+        }
+    }
+}
+
+/// Why a relay ended other than by both sides closing cleanly.
+#[derive(Debug)]
+pub(crate) enum RelayError {
+    /// That side reset the connection (or vanished while we wrote to it).
+    Reset(Side),
+    /// Any other I/O failure on that side.
+    Io(Side, io::Error),
+    /// The proxy is shutting down.
+    Stopped,
+}
+
+pub(crate) struct RelayOutcome {
+    /// Bytes delivered from the client to the target.
+    pub bytes_in: u64,
+    /// Bytes delivered from the target to the client.
+    pub bytes_out: u64,
+    pub error: Option<RelayError>,
+}
+
+/// Relays until both directions have carried their FIN across, a side
+/// fails, or `cancel` fires. Decoder output goes to `on_decoded`; after a
+/// [`Decoded::Failure`] the decoder is dropped and the bytes still flow.
+pub(crate) async fn relay(
+    client: &TcpStream,
+    target: &TcpStream,
+    mode: RelayMode,
+    decoder: Option<Box<dyn Decoder>>,
+    origin: Instant,
+    cancel: &CancellationToken,
+    on_decoded: &mut (dyn FnMut(Decoded) + Send),
+) -> RelayOutcome {
+    let mode = if decoder.is_some() {
+        RelayMode::Copy
+    } else {
+        mode
+    };
+    let mut up = Half::new(Direction::ClientToTarget, Side::Client, Side::Target);
+    let mut down = Half::new(Direction::TargetToClient, Side::Target, Side::Client);
+    let mut observer = Observer {
+        decoder,
+        out: Vec::new(),
+        origin,
+        on_decoded,
+    };
+    let mut cancelled = pin!(cancel.cancelled());
+    let result = poll_fn(|cx| {
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(RelayError::Stopped));
+        }
+        let up_done = up.poll(cx, mode, client, target, &mut observer)?.is_ready();
+        let down_done = down
+            .poll(cx, mode, target, client, &mut observer)?
+            .is_ready();
+        if up_done && down_done {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    observer.finish();
+    RelayOutcome {
+        bytes_in: up.delivered,
+        bytes_out: down.delivered,
+        error: result.err(),
+    }
+}
+
+/// The connection's decoder, if it still has one, and where its output goes.
+struct Observer<'a> {
+    decoder: Option<Box<dyn Decoder>>,
+    /// Reused for every chunk, so a chunk that completes nothing allocates nothing.
+    out: Vec<Decoded>,
+    origin: Instant,
+    on_decoded: &'a mut (dyn FnMut(Decoded) + Send),
+}
+
+impl Observer<'_> {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    fn chunk(&mut self, direction: Direction, chunk: &Bytes) {
+        if let Some(decoder) = self.decoder.as_mut() {
+            let at = Timestamp(self.origin.elapsed().as_nanos() as u64);
+            decoder.feed(direction, chunk, at, &mut self.out);
+            self.publish();
+        }
+    }
+
+    fn end_of_stream(&mut self, direction: Direction) {
+        let at = self.now();
+        if let Some(decoder) = self.decoder.as_mut() {
+            decoder.end_of_stream(direction, at, &mut self.out);
+            self.publish();
+        }
+    }
+
+    fn finish(&mut self) {
+        let at = self.now();
+        if let Some(decoder) = self.decoder.as_mut() {
+            decoder.finish(at, &mut self.out);
+            self.publish();
+        }
+        self.decoder = None;
+    }
+
+    fn publish(&mut self) {
+        for decoded in self.out.drain(..) {
+            if matches!(decoded, Decoded::Failure(_)) {
+                // The decoder has given up on this connection: from here on
+                // the bytes are only counted.
+                self.decoder = None;
+            }
+            (self.on_decoded)(decoded);
+        }
+    }
+}
+
+enum State {
+    Reading,
+    /// Copy mode: `chunk[written..]` is still to be written.
+    WritingChunk {
+        chunk: Bytes,
+        written: usize,
+    },
+    /// Splice mode: this many bytes wait in the pipe.
+    DrainingPipe {
+        left: usize,
+    },
+    Done,
+}
+
+/// One direction of the connection.
+struct Half {
+    direction: Direction,
+    from: Side,
+    to: Side,
+    state: State,
+    buf: BytesMut,
+    pipe: Option<Pipe>,
+    delivered: u64,
+}
+
+impl Half {
+    fn new(direction: Direction, from: Side, to: Side) -> Self {
+        Self {
+            direction,
+            from,
+            to,
+            state: State::Reading,
+            buf: BytesMut::new(),
+            pipe: None,
+            delivered: 0,
+        }
+    }
+
+    /// The source sent FIN: carry it across and stop this direction.
+    fn end(&mut self, dst: &TcpStream, observer: &mut Observer<'_>) -> Result<(), RelayError> {
+        self.state = State::Done;
+        self.buf = BytesMut::new();
+        self.pipe = None;
+        observer.end_of_stream(self.direction);
+        match SockRef::from(dst).shutdown(Shutdown::Write) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(RelayError::Reset(self.to)),
+            Err(e) => Err(write_error(self.to, e)),
+        }
+    }
+
+    /// Moves data from `src` to `dst` until `src` has nothing ready, `dst`
+    /// cannot take more, or this poll's share of chunks is used up.
+    /// `Ready(Ok)` once the direction is finished.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        mode: RelayMode,
+        src: &TcpStream,
+        dst: &TcpStream,
+        observer: &mut Observer<'_>,
+    ) -> Poll<Result<(), RelayError>> {
+        let (from, to) = (self.from, self.to);
+        let read_error = |e| read_error(from, e);
+        let write_error = |e| write_error(to, e);
+        for _ in 0..CHUNKS_PER_POLL {
+            match &mut self.state {
+                State::Done => return Poll::Ready(Ok(())),
+                State::Reading => {
+                    ready!(src.poll_read_ready(cx)).map_err(|e| read_error(e))?;
+                    let read = match mode {
+                        RelayMode::Copy => self.read_chunk(src),
+                        RelayMode::Splice => self.fill_pipe(src),
+                    };
+                    match read {
+                        Ok(0) => {
+                            self.end(dst, observer)?;
+                            return Poll::Ready(Ok(()));
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Poll::Ready(Err(read_error(e))),
+                    }
+                }
+                State::WritingChunk { chunk, written } => {
+                    ready!(dst.poll_write_ready(cx)).map_err(|e| write_error(e))?;
+                    match dst.try_write(&chunk[*written..]) {
+                        Ok(n) => {
+                            *written += n;
+                            if *written == chunk.len() {
+                                let State::WritingChunk { chunk, .. } =
+                                    std::mem::replace(&mut self.state, State::Reading)
+                                else {
+                                    unreachable!()
+                                };
+                                self.delivered += chunk.len() as u64;
+                                observer.chunk(self.direction, &chunk);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Poll::Ready(Err(write_error(e))),
+                    }
+                }
+                State::DrainingPipe { left } => {
+                    ready!(dst.poll_write_ready(cx)).map_err(|e| write_error(e))?;
+                    let pipe = self
+                        .pipe
+                        .as_ref()
+                        .expect("a pipe holds the data being drained");
+                    let want = *left;
+                    match dst.try_io(Interest::WRITABLE, || pipe.drain_to(dst.as_raw_fd(), want)) {
+                        Ok(n) => {
+                            *left -= n;
+                            self.delivered += n as u64;
+                            if *left == 0 {
+                                self.state = State::Reading;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Poll::Ready(Err(write_error(e))),
+                    }
+                }
+            }
+        }
+        // Used up this poll's share while data keeps coming: run again soon,
+        // after the other direction and other tasks had their turn.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn read_chunk(&mut self, src: &TcpStream) -> io::Result<usize> {
+        if self.buf.capacity() < COPY_CHUNK / 4 {
+            // Reclaims the previous chunk's allocation when nothing else
+            // holds it any more, so a steady stream reuses one buffer.
+            self.buf.reserve(COPY_CHUNK);
+        }
+        let n = src.try_read_buf(&mut self.buf)?;
+        if n > 0 {
+            let chunk = self.buf.split().freeze();
+            self.state = State::WritingChunk { chunk, written: 0 };
+        }
+        Ok(n)
+    }
+
+    fn fill_pipe(&mut self, src: &TcpStream) -> io::Result<usize> {
+        let pipe = match &self.pipe {
+            Some(pipe) => pipe,
+            None => self.pipe.insert(Pipe::new()?),
+        };
+        let n = src.try_io(Interest::READABLE, || {
+            pipe.fill_from(src.as_raw_fd(), SPLICE_CHUNK)
+        })?;
+        if n > 0 {
+            self.state = State::DrainingPipe { left: n };
+        }
+        Ok(n)
+    }
+}
+
+/// A failed read: the source reset, or failed some other way.
+fn read_error(from: Side, e: io::Error) -> RelayError {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            RelayError::Reset(from)
+        }
+        _ => RelayError::Io(from, e),
+    }
+}
+
+/// A failed write: the destination reset or went away, or failed some other way.
+fn write_error(to: Side, e: io::Error) -> RelayError {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => RelayError::Reset(to),
+        _ => RelayError::Io(to, e),
+    }
+}

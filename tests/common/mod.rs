@@ -1,0 +1,141 @@
+//! Shared helpers for the integration tests: run the real `tapmesh` binary
+//! and read the events it writes.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A `tapmesh proxy` process writing its events to a temporary file.
+pub struct ProxyProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    pub events_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ProxyProcess {
+    /// Starts `tapmesh proxy --listen 127.0.0.1:0 --target TARGET` with
+    /// `extra` arguments and waits until it is listening.
+    pub fn start(target: SocketAddr, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let events_path = dir.path().join("events.jsonl");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tapmesh"))
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--target",
+                &target.to_string(),
+                "--events",
+            ])
+            .arg(&events_path)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning tapmesh");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stderr for the proxy's whole life so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listen=").nth(1) {
+                    let addr: SocketAddr = addr.split_whitespace().next().unwrap().parse().unwrap();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                if std::env::var_os("TAPMESH_TEST_VERBOSE").is_some() {
+                    eprintln!("[proxy] {line}");
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the proxy did not report its listening address");
+        Self {
+            child,
+            addr,
+            events_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, waits for a clean exit and returns every event written.
+    pub fn stop(mut self) -> Vec<Value> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "the proxy exited with {status}");
+        read_events(&self.events_path)
+    }
+
+    /// The events written so far (the file is flushed as events arrive).
+    pub fn events(&self) -> Vec<Value> {
+        read_events(&self.events_path)
+    }
+
+    /// Polls the event file until `pred` holds for some event.
+    pub fn wait_for_event(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no event {what} within 30 s; events: {:#?}",
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn read_events(path: &PathBuf) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l:?}: {e}")))
+        .collect()
+}
+
+/// The events of one type, in order.
+pub fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// Checks seqs run 1, 2, 3 … with no gap.
+pub fn assert_gap_free(events: &[Value]) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64 + 1, "seq gap at index {i}: {e}");
+    }
+}
