@@ -286,6 +286,11 @@ impl EventLog {
         seq
     }
 
+    /// How many events are held in memory now.
+    pub fn events_in_memory(&self) -> usize {
+        self.shared.lock().ring.len()
+    }
+
     /// The seq of the newest event (0 if there is none yet).
     pub fn last_seq(&self) -> u64 {
         self.shared.lock().next_seq - 1

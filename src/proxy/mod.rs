@@ -8,6 +8,7 @@
 
 mod connection;
 mod pipe;
+mod pool;
 mod relay;
 
 use std::io;

@@ -12,8 +12,11 @@
 //!   buffer's allocation is reclaimed for the next read as soon as the
 //!   decoder has let go of the chunk.
 //! - [`RelayMode::Splice`] (no decoder) moves pages socket → pipe → socket
-//!   with `splice(2)`; the payload never enters user space. The pipe is made
-//!   on a direction's first data, so idle connections cost no pipe.
+//!   with `splice(2)`; the payload never enters user space.
+//!
+//! Either way a direction holds its buffer or pipe only while data flows
+//! (see [`super::pool`]), so an idle connection costs two sockets and a
+//! small task, nothing more.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -31,9 +34,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::pipe::Pipe;
-
-/// Bytes read per chunk in copy mode.
-const COPY_CHUNK: usize = 64 * 1024;
+use super::pool::{self, COPY_CHUNK};
 /// Bytes asked of one socket → pipe splice.
 const SPLICE_CHUNK: usize = 1 << 20;
 /// Chunks one direction moves per poll before letting the other direction
@@ -201,7 +202,9 @@ struct Half {
     from: Side,
     to: Side,
     state: State,
-    buf: BytesMut,
+    /// Copy mode: the buffer being read into, while data flows.
+    buf: Option<BytesMut>,
+    /// Splice mode: the pipe carrying data, while data flows.
     pipe: Option<Pipe>,
     delivered: u64,
 }
@@ -213,7 +216,7 @@ impl Half {
             from,
             to,
             state: State::Reading,
-            buf: BytesMut::new(),
+            buf: None,
             pipe: None,
             delivered: 0,
         }
@@ -222,8 +225,7 @@ impl Half {
     /// The source sent FIN: carry it across and stop this direction.
     fn end(&mut self, dst: &TcpStream, observer: &mut Observer<'_>) -> Result<(), RelayError> {
         self.state = State::Done;
-        self.buf = BytesMut::new();
-        self.pipe = None;
+        self.release();
         observer.end_of_stream(self.direction);
         match SockRef::from(dst).shutdown(Shutdown::Write) {
             Ok(()) => Ok(()),
@@ -312,31 +314,56 @@ impl Half {
     }
 
     fn read_chunk(&mut self, src: &TcpStream) -> io::Result<usize> {
-        if self.buf.capacity() < COPY_CHUNK / 4 {
-            // Reclaims the previous chunk's allocation when nothing else
-            // holds it any more, so a steady stream reuses one buffer.
-            self.buf.reserve(COPY_CHUNK);
+        let buf = self.buf.get_or_insert_with(pool::take_buffer);
+        if buf.capacity() < COPY_CHUNK / 4 {
+            // Reclaims the previous chunks' allocation when nothing else
+            // holds them any more, so a steady stream reuses one buffer.
+            buf.reserve(COPY_CHUNK);
         }
-        let n = src.try_read_buf(&mut self.buf)?;
-        if n > 0 {
-            let chunk = self.buf.split().freeze();
-            self.state = State::WritingChunk { chunk, written: 0 };
+        match src.try_read_buf(buf) {
+            Ok(n) if n > 0 => {
+                let chunk = buf.split().freeze();
+                self.state = State::WritingChunk { chunk, written: 0 };
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.release();
+                Err(e)
+            }
+            other => other,
         }
-        Ok(n)
     }
 
     fn fill_pipe(&mut self, src: &TcpStream) -> io::Result<usize> {
         let pipe = match &self.pipe {
             Some(pipe) => pipe,
-            None => self.pipe.insert(Pipe::new()?),
+            None => self.pipe.insert(pool::take_pipe()?),
         };
-        let n = src.try_io(Interest::READABLE, || {
+        match src.try_io(Interest::READABLE, || {
             pipe.fill_from(src.as_raw_fd(), SPLICE_CHUNK)
-        })?;
-        if n > 0 {
-            self.state = State::DrainingPipe { left: n };
+        }) {
+            Ok(n) if n > 0 => {
+                self.state = State::DrainingPipe { left: n };
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.release();
+                Err(e)
+            }
+            other => other,
         }
-        Ok(n)
+    }
+
+    /// The source has nothing more for now: give the (empty) buffer or pipe
+    /// back to the thread's pool until data arrives again.
+    fn release(&mut self) {
+        debug_assert!(matches!(self.state, State::Reading | State::Done));
+        if let Some(buf) = self.buf.take() {
+            pool::give_back_buffer(buf);
+        }
+        if let Some(pipe) = self.pipe.take() {
+            pool::give_back_pipe(pipe);
+        }
     }
 }
 
