@@ -128,6 +128,7 @@ fn one_gib_each_way_arrives_byte_exact_and_is_counted() {
     let (server, target) = listener();
     let proxy = ProxyProcess::start(target, &["--source", "loader", "--target-name", "sink"]);
     duplex_exchange(proxy.addr, server, GIB, GIB);
+    proxy.wait_for_event("connection.closed", |e| e["type"] == "connection.closed");
     let events = proxy.stop();
 
     assert_gap_free(&events);
@@ -218,6 +219,11 @@ fn refused_target_is_reported_and_the_proxy_keeps_serving() {
     assert_eq!(&buf, b"hello");
     echo.join().unwrap();
     drop(client);
+    // Let both FINs cross before stopping, or "the proxy stopped" is the truth.
+    let first_id = refused["connection"]["id"].clone();
+    proxy.wait_for_event("the second connection.closed", |e| {
+        e["type"] == "connection.closed" && e["connection"]["id"] != first_id
+    });
 
     let events = proxy.stop();
     assert_gap_free(&events);

@@ -116,7 +116,8 @@ impl Connection {
     fn publish(&self, kind: EventKind, bytes_in: u64, bytes_out: u64, error: Option<String>) {
         let duration_ms = match kind {
             EventKind::ConnectionOpened => 0.0,
-            _ => self.accepted.elapsed().as_secs_f64() * 1000.0,
+            // Microsecond precision, so the JSON shows 12.345 rather than 12.344999999.
+            _ => self.accepted.elapsed().as_micros() as f64 / 1000.0,
         };
         self.log.append(EventDraft::now(
             kind,

@@ -252,7 +252,7 @@ impl Half {
             match &mut self.state {
                 State::Done => return Poll::Ready(Ok(())),
                 State::Reading => {
-                    ready!(src.poll_read_ready(cx)).map_err(|e| read_error(e))?;
+                    ready!(src.poll_read_ready(cx)).map_err(read_error)?;
                     let read = match mode {
                         RelayMode::Copy => self.read_chunk(src),
                         RelayMode::Splice => self.fill_pipe(src),
@@ -268,7 +268,7 @@ impl Half {
                     }
                 }
                 State::WritingChunk { chunk, written } => {
-                    ready!(dst.poll_write_ready(cx)).map_err(|e| write_error(e))?;
+                    ready!(dst.poll_write_ready(cx)).map_err(write_error)?;
                     match dst.try_write(&chunk[*written..]) {
                         Ok(n) => {
                             *written += n;
@@ -287,7 +287,7 @@ impl Half {
                     }
                 }
                 State::DrainingPipe { left } => {
-                    ready!(dst.poll_write_ready(cx)).map_err(|e| write_error(e))?;
+                    ready!(dst.poll_write_ready(cx)).map_err(write_error)?;
                     let pipe = self
                         .pipe
                         .as_ref()

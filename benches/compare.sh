@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# Compare tapmesh with well-known TCP relays on loopback.
+#
+#   bash benches/compare.sh tcp
+#
+# Environment:
+#   DURATION     seconds per iperf3 measurement (default 10)
+#   STREAMS      parallel iperf3 streams, passed as -P (default 1)
+#   TAPMESH_BIN  use this tapmesh binary instead of building target/release/tapmesh
+#   INSTALL=1    apt-get install missing iperf3/socat/haproxy instead of failing
+#   KEEP_TMP=1   keep the temp dir (configs, logs, iperf3 JSON, events) for inspection
+#
+# Each subcommand is a cmd_<name> function; `http`, `grpc` and `kafka` are
+# meant to be added the same way.
+#
+# Measurements run strictly one after another: the numbers are only
+# comparable if no two relays compete for the (possibly few) cores.
+
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: bash benches/compare.sh SUBCOMMAND
+
+subcommands:
+  tcp    iperf3 throughput: direct vs tapmesh vs socat vs haproxy (mode tcp)
+
+environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
+             INSTALL=1 (apt-get missing tools), KEEP_TMP=1 (keep temp dir)
+EOF
+}
+
+# Resolve paths against the repo root so the script works from any directory.
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+DURATION="${DURATION:-10}"
+STREAMS="${STREAMS:-1}"
+
+TMP_DIR=""
+# PIDs of background processes still running; each leads its own process
+# group (see spawn), so cleanup also reaches socat's forked children.
+PIDS=()
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Process management
+
+# True while the process exists and is not a zombie. `kill -0` is not enough:
+# it succeeds on an exited-but-unreaped child.
+alive() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }" # drop "pid (comm) ", comm may contain spaces
+    [[ -n "$stat" && "${stat%% *}" != Z ]]
+}
+
+forget_pid() {
+    local pid="$1" p kept=()
+    for p in "${PIDS[@]}"; do
+        [[ "$p" == "$pid" ]] || kept+=("$p")
+    done
+    PIDS=("${kept[@]}")
+}
+
+# spawn LOGFILE CMD... : start CMD in the background in a new session, so it
+# (and anything it forks) forms one process group we can signal as a whole and
+# a Ctrl-C at the terminal reaches only this script, which then cleans up in
+# order. Sets SPAWNED_PID (a `$(spawn ...)` subshell could not be waited for).
+SPAWNED_PID=""
+spawn() {
+    local logfile="$1"
+    shift
+    setsid "$@" >"$logfile" 2>&1 </dev/null &
+    SPAWNED_PID=$!
+    PIDS+=("$SPAWNED_PID")
+}
+
+# stop PID [SIGNAL] : signal the process group, give it 5 s to exit, then
+# SIGKILL it. Sets STOP_STATUS to its exit status (128+n if killed by signal
+# n); not printed, since `$(stop ...)` would run `wait` in a subshell, which
+# cannot reap our children.
+STOP_STATUS=0
+stop() {
+    local pid="$1" sig="${2:-TERM}" i status=0
+    kill -s "$sig" -- "-$pid" 2>/dev/null || kill -s "$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    if alive "$pid"; then
+        kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || status=$?
+    # Forked children (socat) may outlive their parent briefly.
+    kill -s KILL -- "-$pid" 2>/dev/null || true
+    forget_pid "$pid"
+    STOP_STATUS="$status"
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        stop "$pid"
+    done
+    if [[ -n "$TMP_DIR" && -d "$TMP_DIR" ]]; then
+        if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+            log "kept temp dir: $TMP_DIR"
+        else
+            rm -rf "$TMP_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+
+# Exiting from the signal traps runs the EXIT trap, so every path goes
+# through cleanup exactly once.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+# free_ports N : print N distinct free TCP ports on 127.0.0.1. All sockets are
+# held open until every port is chosen, so the kernel cannot hand out one
+# twice. (There is still a small window before our servers bind; acceptable
+# on a benchmark machine.)
+free_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# wait_listening PORT PID NAME LOG : wait (≤ 10 s) until PORT on 127.0.0.1 is
+# in LISTEN state, i.e. the kernel accepts connections on it.
+#
+# We read /proc/net/tcp instead of connecting: a probe connection to a proxy
+# would be relayed to the iperf3 server, which takes any connection as a test's
+# control connection and may then turn the real client away with "the server
+# is busy running a test"; it would also show up in tapmesh's events.
+wait_listening() {
+    local port="$1" pid="$2" name="$3" logfile="$4" hex i
+    hex="$(printf '%04X' "$port")"
+    for ((i = 0; i < 100; i++)); do
+        # Fields: sl local_address rem_address st ...; 0A is TCP_LISTEN.
+        if awk -v want="0100007F:$hex" '$2 == want && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp; then
+            return 0
+        fi
+        if ! alive "$pid"; then
+            log "$name exited before listening on 127.0.0.1:$port; its output:"
+            sed 's/^/    /' "$logfile" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+    log "$name did not listen on 127.0.0.1:$port within 10 s; its output:"
+    sed 's/^/    /' "$logfile" >&2 || true
+    exit 1
+}
+
+# iperf_run PORT OUT.json [iperf3 args...] : one measurement against
+# 127.0.0.1:PORT. Sets RUN_BPS and RUN_BYTES (receiver side), or fails.
+#
+# iperf3 runs in the background and we `wait` for it: a trapped signal
+# interrupts `wait` at once, whereas bash holds it while a foreground child
+# runs, and drops it entirely when that child (iperf3 catches SIGINT) exits
+# normally, so Ctrl-C would only end the current measurement. For the same
+# reason this is not called as `$(iperf_run ...)`.
+RUN_BPS=""
+RUN_BYTES=""
+iperf_run() {
+    local port="$1" out="$2" pid status=0 result
+    shift 2
+    # The timeout only guards against a relay that stalls a test.
+    setsid timeout -k 5 "$((DURATION + 30))" \
+        iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -P "$STREAMS" -J "$@" \
+        >"$out" 2>"$out.err" </dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || status=$?
+    forget_pid "$pid"
+    if ((status != 0)); then
+        log "iperf3 against port $port failed (status $status):"
+        python3 -c 'import json,sys; print("    " + json.load(open(sys.argv[1])).get("error", "?"))' "$out" >&2 2>/dev/null ||
+            sed 's/^/    /' "$out.err" >&2
+        return 1
+    fi
+    result="$(python3 - "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if "error" in d:
+    sys.exit("iperf3: " + d["error"])
+r = d["end"]["sum_received"]
+print(r["bits_per_second"], r["bytes"])
+PY
+)" || return 1
+    read -r RUN_BPS RUN_BYTES <<<"$result"
+}
+
+# Results, indexed in run order.
+LABELS=()
+FWD_BPS=() # client -> target
+REV_BPS=() # target -> client (iperf3 -R)
+FAILED=0
+
+# measure LABEL PORT : run both directions against PORT, record the results
+# ("fail" for a failed run, so the other relays still get reported).
+# Sets LAST_FWD_BYTES / LAST_REV_BYTES for the tapmesh sanity check.
+LAST_FWD_BYTES=0
+LAST_REV_BYTES=0
+measure() {
+    local label="$1" port="$2" slug
+    slug="${label%% *}"
+    log "measuring: $label (2 x ${DURATION} s)"
+    LABELS+=("$label")
+    if iperf_run "$port" "$TMP_DIR/$slug-fwd.json"; then
+        FWD_BPS+=("$RUN_BPS")
+        LAST_FWD_BYTES="$RUN_BYTES"
+    else
+        FWD_BPS+=(fail)
+        LAST_FWD_BYTES=0
+        FAILED=1
+    fi
+    if iperf_run "$port" "$TMP_DIR/$slug-rev.json" -R; then
+        REV_BPS+=("$RUN_BPS")
+        LAST_REV_BYTES="$RUN_BYTES"
+    else
+        REV_BPS+=(fail)
+        LAST_REV_BYTES=0
+        FAILED=1
+    fi
+}
+
+# print_table TITLE BPS... : one line per relay, Gbit/s and ratio to the first
+# (direct) entry.
+print_table() {
+    local title="$1" i base
+    shift
+    local bps=("$@")
+    echo "$title"
+    base="${bps[0]}"
+    for i in "${!LABELS[@]}"; do
+        awk -v label="${LABELS[$i]}" -v b="${bps[$i]}" -v base="$base" 'BEGIN {
+            if (b == "fail") { printf "%-18s  failed\n", label; exit }
+            ratio = (base != "fail" && base > 0) ? sprintf("%.2fx", b / base) : "-"
+            printf "%-18s %6.2f Gbit/s  %5s\n", label, b / 1e9, ratio
+        }'
+    done
+}
+
+# Tools the tcp comparison needs; fail (or install with INSTALL=1) before any
+# build or measurement starts.
+require_tcp_tools() {
+    local missing=() tool
+    command -v python3 >/dev/null || die "python3 is required (parses iperf3 JSON and picks ports)"
+    command -v setsid >/dev/null || die "setsid (util-linux) is required"
+    for tool in iperf3 socat haproxy; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ "${INSTALL:-0}" == 1 ]]; then
+        log "installing missing: ${missing[*]}"
+        apt-get update && apt-get install -y iperf3 socat haproxy
+        return 0
+    fi
+    log "missing: ${missing[*]}"
+    log "install with: apt-get install -y iperf3 socat haproxy   (or rerun with INSTALL=1)"
+    exit 1
+}
+
+tapmesh_bin() {
+    if [[ -n "${TAPMESH_BIN:-}" ]]; then
+        [[ -x "$TAPMESH_BIN" ]] || die "TAPMESH_BIN=$TAPMESH_BIN is not an executable"
+        echo "$TAPMESH_BIN"
+        return
+    fi
+    # Release build: a debug build would measure the compiler, not the relay.
+    cargo build --release --bin tapmesh >&2
+    echo "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/tapmesh"
+}
+
+# ---------------------------------------------------------------------------
+# tcp: iperf3 throughput direct and through each relay.
+
+cmd_tcp() {
+    [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
+    [[ "$STREAMS" =~ ^[1-9][0-9]*$ ]] || die "STREAMS must be a positive integer, got '$STREAMS'"
+    require_tcp_tools
+
+    local bin
+    bin="$(tapmesh_bin)"
+    TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
+
+    local ports server_port tapmesh_port socat_port haproxy_port pid
+    ports="$(free_ports 4)"
+    read -r server_port tapmesh_port socat_port haproxy_port <<<"$ports"
+
+    # One iperf3 server serves every run; it handles one test at a time, and
+    # we run them sequentially anyway.
+    spawn "$TMP_DIR/iperf3-server.log" iperf3 -s -B 127.0.0.1 -p "$server_port"
+    pid="$SPAWNED_PID"
+    wait_listening "$server_port" "$pid" "iperf3 server" "$TMP_DIR/iperf3-server.log"
+
+    # 1. direct
+    measure "direct" "$server_port"
+
+    # 2. tapmesh
+    local events="$TMP_DIR/tapmesh-events.jsonl"
+    spawn "$TMP_DIR/tapmesh.log" "$bin" proxy \
+        --listen "127.0.0.1:$tapmesh_port" --target "127.0.0.1:$server_port" \
+        --protocol tcp --events "$events"
+    pid="$SPAWNED_PID"
+    wait_listening "$tapmesh_port" "$pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+    measure "tapmesh" "$tapmesh_port"
+    local tap_fwd_bytes="$LAST_FWD_BYTES" tap_rev_bytes="$LAST_REV_BYTES"
+    # SIGTERM is tapmesh's clean shutdown: it flushes the events file.
+    stop "$pid" TERM
+    local tap_status="$STOP_STATUS"
+
+    # 3. socat; -b matches the buffer a splice/copy relay would typically use.
+    spawn "$TMP_DIR/socat.log" socat -b 262144 \
+        "TCP-LISTEN:$socat_port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$server_port"
+    pid="$SPAWNED_PID"
+    wait_listening "$socat_port" "$pid" "socat" "$TMP_DIR/socat.log"
+    measure "socat -b 262144" "$socat_port"
+    stop "$pid"
+
+    # 4. haproxy, mode tcp. Deliberately haproxy's defaults beyond the
+    # minimum it needs (no splice-* options, default nbthread/buffers): the
+    # point is "what you get out of the box".
+    local cfg="$TMP_DIR/haproxy.cfg"
+    cat >"$cfg" <<EOF
+global
+    maxconn 1000
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend bench_in
+    bind 127.0.0.1:$haproxy_port
+    default_backend bench_out
+
+backend bench_out
+    server iperf3 127.0.0.1:$server_port
+EOF
+    spawn "$TMP_DIR/haproxy.log" haproxy -f "$cfg" -db
+    pid="$SPAWNED_PID"
+    wait_listening "$haproxy_port" "$pid" "haproxy" "$TMP_DIR/haproxy.log"
+    measure "haproxy mode tcp" "$haproxy_port"
+    stop "$pid"
+
+    local streams_word="streams"
+    ((STREAMS == 1)) && streams_word="stream"
+    local what="iperf3, $STREAMS $streams_word, $DURATION s each, loopback"
+    echo
+    print_table "tcp throughput, client -> target ($what)" "${FWD_BPS[@]}"
+    echo
+    print_table "tcp throughput, target -> client (iperf3 -R; $what)" "${REV_BPS[@]}"
+    echo
+
+    # Sanity: tapmesh must have reported the connections it relayed, and its
+    # byte counts must cover what iperf3 received (they also include the
+    # control connection, so they are slightly larger).
+    [[ "$tap_status" == 0 ]] || {
+        log "tapmesh exited with status $tap_status after SIGTERM; log:"
+        sed 's/^/    /' "$TMP_DIR/tapmesh.log" >&2
+        FAILED=1
+    }
+    if ! python3 - "$events" "$tap_fwd_bytes" "$tap_rev_bytes" "$((2 * (STREAMS + 1)))" <<'EOF'; then
+import json, sys
+path, fwd, rev, expected = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+closed, bytes_in, bytes_out = 0, 0, 0
+try:
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            ev = json.loads(line)
+            if ev.get("type") == "connection.closed":
+                closed += 1
+                bytes_in += ev["connection"]["bytes_in"]
+                bytes_out += ev["connection"]["bytes_out"]
+except (OSError, ValueError, KeyError) as e:
+    sys.exit(f"tapmesh events: cannot read {path}: {e}")
+if closed == 0:
+    sys.exit("tapmesh events: no connection.closed event")
+print(f"tapmesh events: {closed} connection.closed (expected {expected}), "
+      f"bytes_in {bytes_in} (iperf3 received {fwd} client->target), "
+      f"bytes_out {bytes_out} (iperf3 received {rev} target->client)")
+problems = []
+if closed != expected:
+    problems.append(f"{closed} connections closed, expected {expected}")
+if bytes_in < fwd:
+    problems.append("bytes_in below what iperf3 received")
+if bytes_out < rev:
+    problems.append("bytes_out below what iperf3 received")
+if problems:
+    sys.exit("tapmesh events: " + "; ".join(problems))
+EOF
+        FAILED=1
+    fi
+
+    return "$FAILED"
+}
+
+main() {
+    case "${1:-}" in
+        tcp) cmd_tcp ;;
+        -h | --help | help) usage ;;
+        *)
+            usage >&2
+            exit 2
+            ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The project's whole test suite, as CI runs it (.ci/run calls this).
+# Installs what the tests need on a fresh machine, then: format, lints,
+# every test, benches and fuzz targets built, each fuzz target run briefly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# Rust components the checks use (present with a rustup toolchain; cheap no-ops then).
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+say "cargo test"
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+# Summarise every test binary's result line into one closing line.
+python3 - <<'PY'
+import re
+passed = failed = ignored = 0
+for line in open("target/test-output.txt", encoding="utf-8", errors="replace"):
+    m = re.match(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
+    if m:
+        passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
+print(f"\nall test binaries: {passed} passed, {failed} failed, {ignored} skipped")
+PY
+
+# Fuzz targets arrive with the protocol decoders; run each briefly when present.
+if compgen -G "fuzz/fuzz_targets/*.rs" >/dev/null; then
+  say "fuzz targets (30 s each)"
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  rm -f fuzz/target/.rustc_info.json
+  for target in fuzz/fuzz_targets/*.rs; do
+    name=$(basename "$target" .rs)
+    RUSTC_BOOTSTRAP=1 cargo fuzz run "$name" -- -max_total_time="${FUZZ_SECONDS:-30}"
+  done
+fi
