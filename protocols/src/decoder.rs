@@ -71,6 +71,8 @@ pub struct DecodeFailure {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Decoded {
+    /// An HTTP request and its response (or as much of it as there was).
+    Http(Box<crate::http::HttpExchange>),
     /// The decoder cannot follow this connection any further. It is reported
     /// once, as the decoder's last output; the traffic itself is unaffected.
     Failure(DecodeFailure),

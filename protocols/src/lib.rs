@@ -10,5 +10,7 @@
 //! The contract between the proxy and a decoder lives in [`decoder`].
 
 pub mod decoder;
+pub mod http;
+pub mod http1;
 
 pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};

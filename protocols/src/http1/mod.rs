@@ -1,0 +1,492 @@
+//! HTTP/1.0 and HTTP/1.1: every request paired with its response.
+//!
+//! Heads are parsed with `httparse`; what it does not cover (heads split
+//! across chunks, body framing, chunked bodies and trailers, pairing) lives in
+//! [`framing`] and here. Requests may be pipelined: they queue in order and
+//! each response completes the oldest request still waiting. Interim 1xx
+//! responses (100-continue) are skipped; a 101 or a successful CONNECT ends
+//! HTTP on the connection: that exchange is reported and the rest of the
+//! bytes are only counted by the proxy.
+
+mod framing;
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::http::{BodyCapture, Header, HttpExchange};
+use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use framing::{Framing, Part, Reader};
+
+/// Limits that bound a connection's memory.
+#[derive(Debug, Clone)]
+pub struct Http1Config {
+    /// Body bytes kept per message; the rest are counted.
+    pub capture_limit: usize,
+    /// Largest request or response head.
+    pub max_head: usize,
+    /// Most header fields in one head.
+    pub max_headers: usize,
+    /// Most requests waiting for responses (pipelining).
+    pub max_pending: usize,
+}
+
+impl Default for Http1Config {
+    fn default() -> Self {
+        Self {
+            capture_limit: 64 * 1024,
+            max_head: 64 * 1024,
+            max_headers: 128,
+            max_pending: 1024,
+        }
+    }
+}
+
+const PROTOCOL: &str = "http1";
+
+/// A request on its way to becoming an [`HttpExchange`].
+struct Pending {
+    version: &'static str,
+    method: String,
+    path: String,
+    request_headers: Vec<Header>,
+    request_trailers: Vec<Header>,
+    request_body: BodyCapture,
+    request_done: bool,
+    started: Timestamp,
+    /// The request asked to switch protocols (`Upgrade` or `CONNECT`).
+    tunnel_on_success: bool,
+    status: Option<u16>,
+    response_headers: Vec<Header>,
+    response_trailers: Vec<Header>,
+    response_body: BodyCapture,
+    response_head_at: Option<Timestamp>,
+    response_done: bool,
+}
+
+impl Pending {
+    fn into_exchange(self, completed: Timestamp, error: Option<String>) -> HttpExchange {
+        HttpExchange {
+            version: self.version,
+            method: self.method,
+            path: self.path,
+            status: self.status,
+            request_headers: self.request_headers,
+            response_headers: self.response_headers,
+            request_trailers: self.request_trailers,
+            response_trailers: self.response_trailers,
+            request_body: self.request_body.finish(),
+            response_body: self.response_body.finish(),
+            started: self.started,
+            response_head_at: self.response_head_at,
+            completed,
+            error,
+        }
+    }
+}
+
+/// Decodes one HTTP/1.x connection. See the module docs.
+pub struct Http1Decoder {
+    config: Http1Config,
+    requests: Reader,
+    responses: Reader,
+    /// Requests in order; the oldest ones may have their response already.
+    pending: VecDeque<Pending>,
+    /// Index in `pending` of the request whose response is being read.
+    responding: usize,
+    /// After a 101 or CONNECT: nothing more to decode.
+    tunnel: bool,
+}
+
+impl Http1Decoder {
+    pub fn new(config: Http1Config) -> Self {
+        Self {
+            requests: Reader::new(config.max_head),
+            responses: Reader::new(config.max_head),
+            config,
+            pending: VecDeque::new(),
+            responding: 0,
+            tunnel: false,
+        }
+    }
+
+    fn fail(
+        &mut self,
+        direction: Direction,
+        offset: u64,
+        reason: String,
+        at: Timestamp,
+        out: &mut Vec<Decoded>,
+    ) {
+        // What was decoded before the failure is still reported.
+        self.flush_incomplete(at, &format!("decoding stopped: {reason}"), out);
+        out.push(Decoded::Failure(DecodeFailure {
+            protocol: PROTOCOL,
+            direction,
+            offset,
+            reason,
+        }));
+    }
+
+    /// Reports finished exchanges, oldest first, as long as the oldest is finished.
+    fn emit_ready(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.request_done && p.response_done)
+        {
+            let p = self.pending.pop_front().expect("checked");
+            self.responding -= 1;
+            out.push(Decoded::Http(Box::new(p.into_exchange(at, None))));
+        }
+    }
+
+    /// Reports every unfinished exchange as cut off.
+    fn flush_incomplete(&mut self, at: Timestamp, why: &str, out: &mut Vec<Decoded>) {
+        for p in self.pending.drain(..) {
+            let error = if p.request_done && p.response_done {
+                None
+            } else if p.status.is_none() {
+                Some(format!("no response: {why}"))
+            } else {
+                Some(format!("incomplete: {why}"))
+            };
+            out.push(Decoded::Http(Box::new(p.into_exchange(at, error))));
+        }
+        self.responding = 0;
+    }
+
+    fn feed_requests(
+        &mut self,
+        chunk: &Bytes,
+        at: Timestamp,
+        out: &mut Vec<Decoded>,
+    ) -> Result<(), String> {
+        let mut pos = 0;
+        while let Some(part) = self.requests.next(chunk, &mut pos)? {
+            if self.tunnel {
+                return Ok(());
+            }
+            match part {
+                Part::Head(head) => {
+                    if self.pending.len() >= self.config.max_pending {
+                        return Err(format!(
+                            "more than {} requests waiting for responses",
+                            self.config.max_pending
+                        ));
+                    }
+                    let (pending, framing) = self.parse_request(&head, at)?;
+                    self.pending.push_back(pending);
+                    self.requests.set_framing(framing);
+                    if framing == Framing::Length(0) {
+                        self.request_finished(at, out);
+                    }
+                }
+                Part::Body(body) => {
+                    let p = self
+                        .pending
+                        .back_mut()
+                        .ok_or("request body without a request")?;
+                    p.request_body.push(body);
+                    if self.requests.body_complete() {
+                        self.request_finished(at, out);
+                    }
+                }
+                Part::Trailers(block) => {
+                    let trailers = parse_trailers(&block, self.config.max_headers)?;
+                    self.pending
+                        .back_mut()
+                        .ok_or("trailers without a request")?
+                        .request_trailers = trailers;
+                    self.request_finished(at, out);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn request_finished(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
+        if let Some(p) = self.pending.back_mut() {
+            p.request_done = true;
+        }
+        self.emit_ready(at, out);
+    }
+
+    fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), String> {
+        let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
+        let mut req = httparse::Request::new(&mut slots);
+        match req.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
+            Err(e) => return Err(format!("invalid request head: {e}")),
+        }
+        let method = req.method.unwrap_or_default().to_string();
+        let headers: Vec<Header> = req
+            .headers
+            .iter()
+            .map(|h| Header::from_raw(h.name, h.value))
+            .collect();
+        let framing = request_framing(&headers)?;
+        let upgrade =
+            has_token(&headers, "connection", "upgrade") && find(&headers, "upgrade").is_some();
+        let limit = self.config.capture_limit;
+        Ok((
+            Pending {
+                version: version_name(req.version),
+                tunnel_on_success: upgrade || method.eq_ignore_ascii_case("CONNECT"),
+                method,
+                path: req.path.unwrap_or_default().to_string(),
+                request_headers: headers,
+                request_trailers: Vec::new(),
+                request_body: BodyCapture::new(limit),
+                request_done: false,
+                started: at,
+                status: None,
+                response_headers: Vec::new(),
+                response_trailers: Vec::new(),
+                response_body: BodyCapture::new(limit),
+                response_head_at: None,
+                response_done: false,
+            },
+            framing,
+        ))
+    }
+
+    fn feed_responses(
+        &mut self,
+        chunk: &Bytes,
+        at: Timestamp,
+        out: &mut Vec<Decoded>,
+    ) -> Result<(), String> {
+        let mut pos = 0;
+        while let Some(part) = self.responses.next(chunk, &mut pos)? {
+            if self.tunnel {
+                return Ok(());
+            }
+            match part {
+                Part::Head(head) => self.on_response_head(&head, at, out)?,
+                Part::Body(body) => {
+                    let p = self
+                        .pending
+                        .get_mut(self.responding)
+                        .ok_or("response body without a request")?;
+                    p.response_body.push(body);
+                    if self.responses.body_complete() {
+                        self.response_finished(at, out);
+                    }
+                }
+                Part::Trailers(block) => {
+                    let trailers = parse_trailers(&block, self.config.max_headers)?;
+                    self.pending
+                        .get_mut(self.responding)
+                        .ok_or("trailers without a request")?
+                        .response_trailers = trailers;
+                    self.response_finished(at, out);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_response_head(
+        &mut self,
+        head: &[u8],
+        at: Timestamp,
+        out: &mut Vec<Decoded>,
+    ) -> Result<(), String> {
+        let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
+        let mut resp = httparse::Response::new(&mut slots);
+        match resp.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err("incomplete response head".into()),
+            Err(e) => return Err(format!("invalid response head: {e}")),
+        }
+        let status = resp.code.unwrap_or_default();
+        let Some(p) = self.pending.get_mut(self.responding) else {
+            return Err(format!(
+                "a {status} response with no request waiting for it"
+            ));
+        };
+        if (100..200).contains(&status) && status != 101 {
+            // Interim (100 Continue, 103 Early Hints): the final response follows.
+            self.responses.set_framing(Framing::Length(0));
+            return Ok(());
+        }
+        let headers: Vec<Header> = resp
+            .headers
+            .iter()
+            .map(|h| Header::from_raw(h.name, h.value))
+            .collect();
+        let switching = p.tunnel_on_success
+            && (status == 101
+                || (p.method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status)));
+        let framing = if switching {
+            Framing::Tunnel
+        } else {
+            response_framing(&p.method, status, &headers)?
+        };
+        p.status = Some(status);
+        p.response_headers = headers;
+        p.response_head_at = Some(at);
+        self.responses.set_framing(framing);
+        match framing {
+            Framing::Tunnel => {
+                // HTTP ends here: report the exchange and stop decoding.
+                p.request_done = true;
+                self.tunnel = true;
+                self.requests.set_framing(Framing::Tunnel);
+                self.response_finished(at, out);
+            }
+            Framing::Length(0) => self.response_finished(at, out),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn response_finished(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
+        if let Some(p) = self.pending.get_mut(self.responding) {
+            p.response_done = true;
+            self.responding += 1;
+        }
+        self.emit_ready(at, out);
+    }
+}
+
+impl Decoder for Http1Decoder {
+    fn feed(&mut self, direction: Direction, chunk: &Bytes, at: Timestamp, out: &mut Vec<Decoded>) {
+        if self.tunnel {
+            return;
+        }
+        let (result, offset) = match direction {
+            Direction::ClientToTarget => (
+                self.feed_requests(chunk, at, out),
+                self.requests.unit_start(),
+            ),
+            Direction::TargetToClient => (
+                self.feed_responses(chunk, at, out),
+                self.responses.unit_start(),
+            ),
+        };
+        if let Err(reason) = result {
+            self.fail(direction, offset, reason, at, out);
+        }
+    }
+
+    fn end_of_stream(&mut self, direction: Direction, at: Timestamp, out: &mut Vec<Decoded>) {
+        if direction == Direction::TargetToClient && self.responses.is_until_close() {
+            // A close-delimited body ends here, complete.
+            self.response_finished(at, out);
+        }
+    }
+
+    fn finish(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
+        let why = if self.requests.is_idle() && self.responses.is_idle() {
+            "the connection closed before the response"
+        } else {
+            "the connection closed mid-message"
+        };
+        self.flush_incomplete(at, why, out);
+    }
+}
+
+fn version_name(minor: Option<u8>) -> &'static str {
+    match minor {
+        Some(0) => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn find<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Whether any `name` header lists `token` (comma-separated, case-insensitive).
+fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+        .flat_map(|h| h.value.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The last transfer coding, if any `Transfer-Encoding` is present.
+fn final_transfer_coding(headers: &[Header]) -> Option<String> {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|h| h.value.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .rfind(|t| !t.is_empty())
+}
+
+/// `Content-Length`, rejecting conflicting or malformed values.
+fn content_length(headers: &[Header]) -> Result<Option<u64>, String> {
+    let mut found: Option<u64> = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        for v in h.value.split(',') {
+            let n: u64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid Content-Length {:?}", h.value))?;
+            if found.is_some_and(|f| f != n) {
+                return Err("conflicting Content-Length values".into());
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+/// RFC 9112 §6.3 for requests: chunked, else Content-Length, else no body.
+fn request_framing(headers: &[Header]) -> Result<Framing, String> {
+    match final_transfer_coding(headers).as_deref() {
+        Some("chunked") => Ok(Framing::Chunked),
+        Some(other) => Err(format!(
+            "a request body with transfer coding {other:?} cannot be delimited"
+        )),
+        None => Ok(Framing::Length(content_length(headers)?.unwrap_or(0))),
+    }
+}
+
+/// RFC 9112 §6.3 for responses.
+fn response_framing(method: &str, status: u16, headers: &[Header]) -> Result<Framing, String> {
+    if method.eq_ignore_ascii_case("HEAD")
+        || status == 204
+        || status == 304
+        || (100..200).contains(&status)
+    {
+        return Ok(Framing::Length(0));
+    }
+    match final_transfer_coding(headers).as_deref() {
+        Some("chunked") => Ok(Framing::Chunked),
+        Some(_) => Ok(Framing::UntilClose),
+        None => Ok(match content_length(headers)? {
+            Some(n) => Framing::Length(n),
+            None => Framing::UntilClose,
+        }),
+    }
+}
+
+fn parse_trailers(block: &[u8], max_headers: usize) -> Result<Vec<Header>, String> {
+    if block.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+    match httparse::parse_headers(block, &mut slots) {
+        Ok(httparse::Status::Complete((_, headers))) => Ok(headers
+            .iter()
+            .map(|h| Header::from_raw(h.name, h.value))
+            .collect()),
+        Ok(httparse::Status::Partial) => Err("incomplete trailer section".into()),
+        Err(e) => Err(format!("invalid trailer section: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
