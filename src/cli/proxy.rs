@@ -15,6 +15,8 @@ use crate::proxy::{Proxy, ProxyConfig};
 pub(crate) enum ProtocolArg {
     /// Relay bytes and report connections (spliced in the kernel).
     Tcp,
+    /// Also decode HTTP/1.x: one `request.completed` per exchange.
+    Http,
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +42,9 @@ pub(crate) struct ProxyArgs {
     /// Give up connecting to the target after this long (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     connect_timeout: Duration,
+    /// Body bytes captured per request or response (e.g. 64KiB, 1MiB, 0).
+    #[arg(long, default_value = "64KiB", value_parser = parse_size)]
+    capture_limit: usize,
     /// Name of the environment in events.
     #[arg(long, default_value = "proxy")]
     environment: String,
@@ -78,6 +83,12 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         ProtocolArg::Tcp => {
             ProxyConfig::tcp(args.source.as_str(), target_name.as_str(), target_addr)
         }
+        ProtocolArg::Http => ProxyConfig::http(
+            args.source.as_str(),
+            target_name.as_str(),
+            target_addr,
+            args.capture_limit,
+        ),
     }
     .with_connect_timeout(args.connect_timeout);
     let proxy = Proxy::bind(args.listen, config, log.clone())
@@ -108,5 +119,47 @@ async fn wait_for_stop_signal() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "SIGINT",
         _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// `65536`, `64KiB`, `64KB`, `1MiB`, `1mb` → bytes (K, M, G are powers of 1024).
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (try 65536, 64KiB or 1MiB)"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?} (use KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1mb"), Ok(1 << 20));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("12 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
+        assert!(parse_size("KiB").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The event schema. Field names here are stable API: the JSON they produce
 //! is what files, streams and users' tests read.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -32,6 +33,7 @@ impl Event {
     pub fn source(&self) -> Option<&str> {
         match &self.payload {
             Payload::Connection(c) => Some(&c.source),
+            Payload::Request(r) => Some(&r.source),
             Payload::DecodeError(d) => Some(&d.source),
             _ => None,
         }
@@ -41,6 +43,7 @@ impl Event {
     pub fn target(&self) -> Option<&str> {
         match &self.payload {
             Payload::Connection(c) => Some(&c.target),
+            Payload::Request(r) => Some(&r.target),
             Payload::DecodeError(d) => Some(&d.target),
             _ => None,
         }
@@ -54,6 +57,8 @@ pub enum EventKind {
     ConnectionOpened,
     #[serde(rename = "connection.closed")]
     ConnectionClosed,
+    #[serde(rename = "request.completed")]
+    RequestCompleted,
     #[serde(rename = "decode.error")]
     DecodeError,
     #[serde(rename = "events.dropped")]
@@ -66,6 +71,7 @@ impl EventKind {
         match self {
             Self::ConnectionOpened => "connection.opened",
             Self::ConnectionClosed => "connection.closed",
+            Self::RequestCompleted => "request.completed",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
         }
@@ -84,6 +90,8 @@ impl std::fmt::Display for EventKind {
 pub enum Payload {
     /// `connection.opened` / `connection.closed`.
     Connection(ConnectionInfo),
+    /// `request.completed`.
+    Request(RequestInfo),
     /// `decode.error`.
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.
@@ -111,6 +119,68 @@ pub struct ConnectionInfo {
     /// the target refused or timed out, a side reset, the proxy stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One HTTP exchange (HTTP/1.x or HTTP/2): a request and its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestInfo {
+    /// The connection's id, as in its `connection.*` events.
+    pub connection: u64,
+    pub source: Arc<str>,
+    pub target: Arc<str>,
+    pub ingress: Arc<str>,
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
+    pub version: String,
+    pub method: String,
+    /// The request target, query included.
+    pub path: String,
+    /// The final status; `null` when no response came.
+    pub status_code: Option<u16>,
+    /// From the request's first byte to the response head.
+    pub latency_ms: Option<f64>,
+    /// Every request body byte, captured or not.
+    pub request_size: u64,
+    pub response_size: u64,
+    /// Header names lower-cased; repeated fields joined with `, `.
+    pub request_headers: BTreeMap<String, String>,
+    pub response_headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_trailers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_trailers: BTreeMap<String, String>,
+    pub request_body: String,
+    pub request_body_encoding: BodyEncoding,
+    pub request_body_truncated: bool,
+    pub response_body: String,
+    pub response_body_encoding: BodyEncoding,
+    pub response_body_truncated: bool,
+    /// Why the exchange is incomplete (no response, cut off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How a captured body is written in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// The body is valid UTF-8 and is shown as it is.
+    Utf8,
+    /// Anything else, in standard base64.
+    Base64,
+}
+
+impl BodyEncoding {
+    /// A body as a JSON string and the encoding that string uses.
+    pub fn encode(body: &[u8]) -> (String, BodyEncoding) {
+        use base64::Engine;
+        match std::str::from_utf8(body) {
+            Ok(text) => (text.to_string(), BodyEncoding::Utf8),
+            Err(_) => (
+                base64::engine::general_purpose::STANDARD.encode(body),
+                BodyEncoding::Base64,
+            ),
+        }
+    }
 }
 
 /// A decoder gave up on a connection; its bytes were still forwarded.
@@ -219,6 +289,18 @@ mod tests {
         let line = serde_json::to_string(&event).unwrap();
         let back: Event = serde_json::from_str(&line).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn bodies_are_utf8_or_base64() {
+        assert_eq!(
+            BodyEncoding::encode(b"caf\xc3\xa9"),
+            ("café".to_string(), BodyEncoding::Utf8)
+        );
+        assert_eq!(
+            BodyEncoding::encode(b"\xff\x00"),
+            ("/wA=".to_string(), BodyEncoding::Base64)
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@ mod filter;
 mod log;
 
 pub use event::{
-    ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind, Payload,
+    BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
+    Payload, RequestInfo,
 };
 pub use filter::EventFilter;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
-use tapmesh_protocols::{Decoded, Direction};
+use tapmesh_protocols::Decoded;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::observe::{decode_error_info, request_info, Edge};
 use super::relay::{relay, RelayError, RelayOutcome, Side};
 use super::ProxyConfig;
-use crate::events::{ConnectionInfo, DecodeErrorInfo, EventDraft, EventKind, EventLog, Payload};
+use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, Payload};
 
 /// Connection ids are unique within the process, so events from several
 /// proxies of one environment never share one.
@@ -135,37 +136,38 @@ impl Connection {
         ));
     }
 
-    fn publish_decoded(&self, decoded: Decoded) {
-        match decoded {
-            Decoded::Failure(failure) => {
-                tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
-                self.log.append(EventDraft::now(
-                    EventKind::DecodeError,
-                    Payload::DecodeError(DecodeErrorInfo {
-                        connection: self.id,
-                        source: self.config.source.clone(),
-                        target: self.config.target.clone(),
-                        ingress: self.config.ingress.clone(),
-                        protocol: failure.protocol.to_string(),
-                        direction: direction_name(failure.direction).to_string(),
-                        offset: failure.offset,
-                        reason: failure.reason,
-                    }),
-                ));
-            }
-            other => tracing::trace!(
-                connection = self.id,
-                ?other,
-                "decoded output with no event yet"
-            ),
+    fn edge(&self) -> Edge<'_> {
+        Edge {
+            connection: self.id,
+            source: &self.config.source,
+            target: &self.config.target,
+            ingress: &self.config.ingress,
         }
     }
-}
 
-fn direction_name(direction: Direction) -> &'static str {
-    match direction {
-        Direction::ClientToTarget => "client_to_target",
-        Direction::TargetToClient => "target_to_client",
+    fn publish_decoded(&self, decoded: Decoded) {
+        let (kind, payload) = match decoded {
+            Decoded::Http(exchange) => (
+                EventKind::RequestCompleted,
+                Payload::Request(request_info(&self.edge(), &exchange)),
+            ),
+            Decoded::Failure(failure) => {
+                tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
+                (
+                    EventKind::DecodeError,
+                    Payload::DecodeError(decode_error_info(&self.edge(), failure)),
+                )
+            }
+            other => {
+                tracing::trace!(
+                    connection = self.id,
+                    ?other,
+                    "decoded output with no event yet"
+                );
+                return;
+            }
+        };
+        self.log.append(EventDraft::now(kind, payload));
     }
 }
 

@@ -7,6 +7,7 @@
 //! bytes each way. A failing connection never affects the listener.
 
 mod connection;
+mod observe;
 mod pipe;
 mod pool;
 mod relay;
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tapmesh_protocols::http1::{Http1Config, Http1Decoder};
 use tapmesh_protocols::Decoder;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +67,23 @@ impl ProxyConfig {
             decoder: None,
             mode: RelayMode::Splice,
         }
+    }
+
+    /// An `http` edge: every HTTP/1.x exchange becomes a `request.completed`,
+    /// with bodies captured up to `capture_limit` bytes each.
+    pub fn http(
+        source: impl Into<Arc<str>>,
+        target: impl Into<Arc<str>>,
+        target_addr: SocketAddr,
+        capture_limit: usize,
+    ) -> Self {
+        let config = Http1Config {
+            capture_limit,
+            ..Http1Config::default()
+        };
+        Self::tcp(source, target, target_addr).with_decoder(Arc::new(move || {
+            Box::new(Http1Decoder::new(config.clone())) as Box<dyn Decoder>
+        }))
     }
 
     pub fn with_decoder(mut self, factory: DecoderFactory) -> Self {

@@ -1,0 +1,82 @@
+//! Turning what a decoder recognised into events.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tapmesh_protocols::http::{Header, HttpExchange};
+use tapmesh_protocols::{DecodeFailure, Direction};
+
+use crate::events::{BodyEncoding, DecodeErrorInfo, RequestInfo};
+
+/// The edge a connection crosses, as events name it.
+pub(crate) struct Edge<'a> {
+    pub connection: u64,
+    pub source: &'a Arc<str>,
+    pub target: &'a Arc<str>,
+    pub ingress: &'a Arc<str>,
+}
+
+pub(crate) fn request_info(edge: &Edge<'_>, x: &HttpExchange) -> RequestInfo {
+    let (request_body, request_body_encoding) = BodyEncoding::encode(&x.request_body.data);
+    let (response_body, response_body_encoding) = BodyEncoding::encode(&x.response_body.data);
+    RequestInfo {
+        connection: edge.connection,
+        source: edge.source.clone(),
+        target: edge.target.clone(),
+        ingress: edge.ingress.clone(),
+        version: x.version.to_string(),
+        method: x.method.clone(),
+        path: x.path.clone(),
+        status_code: x.status,
+        latency_ms: x.latency_ms().map(round_micros),
+        request_size: x.request_body.size,
+        response_size: x.response_body.size,
+        request_headers: header_map(&x.request_headers),
+        response_headers: header_map(&x.response_headers),
+        request_trailers: header_map(&x.request_trailers),
+        response_trailers: header_map(&x.response_trailers),
+        request_body,
+        request_body_encoding,
+        request_body_truncated: x.request_body.truncated(),
+        response_body,
+        response_body_encoding,
+        response_body_truncated: x.response_body.truncated(),
+        error: x.error.clone(),
+    }
+}
+
+pub(crate) fn decode_error_info(edge: &Edge<'_>, failure: DecodeFailure) -> DecodeErrorInfo {
+    DecodeErrorInfo {
+        connection: edge.connection,
+        source: edge.source.clone(),
+        target: edge.target.clone(),
+        ingress: edge.ingress.clone(),
+        protocol: failure.protocol.to_string(),
+        direction: match failure.direction {
+            Direction::ClientToTarget => "client_to_target",
+            Direction::TargetToClient => "target_to_client",
+        }
+        .to_string(),
+        offset: failure.offset,
+        reason: failure.reason,
+    }
+}
+
+/// Lower-cased names; a repeated field's values joined with `, ` (RFC 9110 §5.3).
+fn header_map(headers: &[Header]) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for h in headers {
+        map.entry(h.name.to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&h.value);
+            })
+            .or_insert_with(|| h.value.clone());
+    }
+    map
+}
+
+/// Milliseconds with microsecond precision (12.345, not 12.344999999).
+pub(crate) fn round_micros(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
