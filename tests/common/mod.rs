@@ -2,6 +2,8 @@
 //! and read the events it writes.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod nginx;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
