@@ -32,6 +32,15 @@ use super::{DroppedInfo, Event, EventDraft, EventFilter, EventKind, Payload};
 const INDEX_STRIDE: u64 = 1024;
 /// Most events a subscriber or the writer copies out under one lock.
 const BATCH: usize = 512;
+/// The writer, when idle, looks for new events this often…
+const WRITER_POLL: Duration = Duration::from_millis(5);
+/// …and is woken sooner only when this many wait (or on flush and close).
+/// Waking it per event would cost a futex wake and a context switch for
+/// every request the proxy reports.
+const WRITER_WAKE_BACKLOG: u64 = 4096;
+/// After this many empty polls (about 100 ms) the writer sleeps until the
+/// next append, so an idle log costs no wake-ups.
+const WRITER_IDLE_POLLS: u32 = 20;
 
 /// Where the log writes its JSON Lines.
 #[derive(Debug, Clone)]
@@ -119,7 +128,11 @@ struct State {
     index: Vec<u64>,
     /// Subscribers parked until the next append.
     waiters: Vec<Waker>,
+    /// The writer is polling (every `WRITER_POLL`) for new events.
     writer_parked: bool,
+    /// The writer has been idle a while and sleeps until woken: the next
+    /// append wakes it whatever the backlog.
+    writer_asleep: bool,
     closed: bool,
     write_error: Option<String>,
 }
@@ -159,7 +172,9 @@ impl Shared {
             } else {
                 std::mem::take(&mut st.waiters)
             },
-            writer: std::mem::take(&mut st.writer_parked),
+            writer: st.writer_parked
+                && (st.writer_asleep || st.next_seq - st.persisted_seq >= WRITER_WAKE_BACKLOG)
+                && std::mem::take(&mut st.writer_parked),
         };
         (seq, wake)
     }
@@ -240,6 +255,7 @@ impl EventLog {
                 index: Vec::new(),
                 waiters: Vec::new(),
                 writer_parked: false,
+                writer_asleep: false,
                 closed: false,
                 write_error: None,
             }),
@@ -366,6 +382,9 @@ impl EventLog {
     /// Blocks until every event appended so far is on disk. Returns the
     /// writer's error if it could not write.
     pub fn flush(&self) -> io::Result<()> {
+        if let Some(writer) = self.shared.writer_thread.get() {
+            writer.unpark();
+        }
         let mut st = self.shared.lock();
         let target = st.next_seq;
         while st.writing && st.persisted_seq < target {
@@ -390,18 +409,30 @@ fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
     let mut offset = 0u64;
     let mut batch: Vec<Arc<Event>> = Vec::with_capacity(BATCH);
     let mut new_index = Vec::new();
+    // One line buffer for the writer's life: no allocation per event.
+    let mut line = Vec::with_capacity(4096);
+    let mut idle_polls = 0u32;
     loop {
         {
             let mut st = shared.lock();
             if next < st.next_seq {
                 let start = (next - st.first_seq) as usize;
                 batch.extend(st.ring.range(start..).take(BATCH).cloned());
+                idle_polls = 0;
+                st.writer_asleep = false;
             } else if st.closed {
                 return;
             } else {
                 st.writer_parked = true;
+                idle_polls = idle_polls.saturating_add(1);
+                st.writer_asleep = idle_polls > WRITER_IDLE_POLLS;
+                let asleep = st.writer_asleep;
                 drop(st);
-                thread::park();
+                if asleep {
+                    thread::park();
+                } else {
+                    thread::park_timeout(WRITER_POLL);
+                }
                 continue;
             }
         }
@@ -410,10 +441,11 @@ fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
                 if (event.seq - 1) % INDEX_STRIDE == 0 {
                     new_index.push(offset);
                 }
-                let line = serde_json::to_vec(&**event)?;
+                line.clear();
+                serde_json::to_writer(&mut line, &**event)?;
+                line.push(b'\n');
                 out.write_all(&line)?;
-                out.write_all(b"\n")?;
-                offset += line.len() as u64 + 1;
+                offset += line.len() as u64;
             }
             out.flush()
         })();

@@ -18,6 +18,10 @@ use crate::http::{BodyCapture, Header, HttpExchange};
 use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
 
+/// Header slots parsed into on the stack (no allocation per message);
+/// `max_headers` above this is capped to it.
+const HEADER_SLOTS: usize = 128;
+
 /// Limits that bound a connection's memory.
 #[derive(Debug, Clone)]
 pub struct Http1Config {
@@ -25,7 +29,7 @@ pub struct Http1Config {
     pub capture_limit: usize,
     /// Largest request or response head.
     pub max_head: usize,
-    /// Most header fields in one head.
+    /// Most header fields in one head (at most 128).
     pub max_headers: usize,
     /// Most requests waiting for responses (pipelining).
     pub max_pending: usize,
@@ -213,8 +217,9 @@ impl Http1Decoder {
     }
 
     fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), String> {
-        let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
-        let mut req = httparse::Request::new(&mut slots);
+        let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
+        let mut req = httparse::Request::new(slots);
         match req.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
@@ -294,8 +299,9 @@ impl Http1Decoder {
         at: Timestamp,
         out: &mut Vec<Decoded>,
     ) -> Result<(), String> {
-        let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
-        let mut resp = httparse::Response::new(&mut slots);
+        let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
+        let mut resp = httparse::Response::new(slots);
         match resp.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err("incomplete response head".into()),
@@ -477,8 +483,8 @@ fn parse_trailers(block: &[u8], max_headers: usize) -> Result<Vec<Header>, Strin
     if block.is_empty() {
         return Ok(Vec::new());
     }
-    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-    match httparse::parse_headers(block, &mut slots) {
+    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    match httparse::parse_headers(block, &mut slots[..max_headers.min(HEADER_SLOTS)]) {
         Ok(httparse::Status::Complete((_, headers))) => Ok(headers
             .iter()
             .map(|h| Header::from_raw(h.name, h.value))
