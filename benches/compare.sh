@@ -24,6 +24,8 @@ usage: bash benches/compare.sh SUBCOMMAND
 
 subcommands:
   tcp    iperf3 throughput: direct vs tapmesh vs socat vs haproxy (mode tcp)
+  http   wrk req/s: direct vs tapmesh --protocol http vs haproxy mode http
+         with its access log; and a 1 GiB download direct vs tapmesh
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
              INSTALL=1 (apt-get missing tools), KEEP_TMP=1 (keep temp dir)
@@ -416,9 +418,170 @@ EOF
     return "$FAILED"
 }
 
+# ---------------------------------------------------------------------------
+# http: wrk request rate and a 1 GiB download, direct vs tapmesh decoding
+# HTTP/1.1 vs haproxy mode http with its access log on.
+
+require_http_tools() {
+    local missing=() tool
+    command -v python3 >/dev/null || die "python3 is required"
+    command -v setsid >/dev/null || die "setsid (util-linux) is required"
+    for tool in wrk haproxy curl; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+    ((${#missing[@]} == 0)) && return 0
+    if [[ "${INSTALL:-0}" == 1 ]]; then
+        log "installing missing: ${missing[*]}"
+        apt-get update && apt-get install -y "${missing[@]}"
+        return 0
+    fi
+    log "missing: ${missing[*]}"
+    log "install with: apt-get install -y wrk haproxy curl nginx-light   (or rerun with INSTALL=1)"
+    exit 1
+}
+
+# wrk_rate NAME PORT: requests/s of wrk (1 thread, 10 keep-alive connections,
+# a 5-byte response) into WRK_RATES[NAME].
+declare -A WRK_RATES=()
+WRK_ORDER=()
+wrk_rate() {
+    local name="$1" port="$2" out
+    log "wrk: $name"
+    out="$(wrk -t1 -c10 -d"${DURATION}s" "http://127.0.0.1:$port/small.txt")"
+    WRK_RATES["$name"]="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+    WRK_ORDER+=("$name")
+}
+
+# download_rate PORT: bytes/s of curl fetching the 1 GiB file.
+download_rate() {
+    curl -sS -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$1/big.bin"
+}
+
+cmd_http() {
+    [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
+    require_http_tools
+    local bin nginx_bin
+    bin="$(tapmesh_bin)"
+    nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+    TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
+
+    local ports nginx_port tapmesh_port haproxy_port pid
+    ports="$(free_ports 3)"
+    read -r nginx_port tapmesh_port haproxy_port <<<"$ports"
+
+    mkdir -p "$TMP_DIR/html"
+    printf 'hello' >"$TMP_DIR/html/small.txt"
+    # Sparse: 1 GiB of zeros costs no disk.
+    truncate -s 1G "$TMP_DIR/html/big.bin"
+    cat >"$TMP_DIR/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP_DIR/nginx.pid;
+error_log $TMP_DIR/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP_DIR/cb; proxy_temp_path $TMP_DIR/px;
+    fastcgi_temp_path $TMP_DIR/fc; uwsgi_temp_path $TMP_DIR/uw; scgi_temp_path $TMP_DIR/sc;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$nginx_port; root $TMP_DIR/html; }
+}
+EOF
+    spawn "$TMP_DIR/nginx.log" "$nginx_bin" -p "$TMP_DIR" -c "$TMP_DIR/nginx.conf" -e "$TMP_DIR/nginx-error.log"
+    pid="$SPAWNED_PID"
+    wait_listening "$nginx_port" "$pid" "nginx" "$TMP_DIR/nginx-error.log"
+
+    local events="$TMP_DIR/tapmesh-events.jsonl"
+    spawn "$TMP_DIR/tapmesh.log" "$bin" proxy \
+        --listen "127.0.0.1:$tapmesh_port" --target "127.0.0.1:$nginx_port" \
+        --protocol http --events "$events"
+    local tapmesh_pid="$SPAWNED_PID"
+    wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+
+    # haproxy logging every request (its access log is its events).
+    cat >"$TMP_DIR/haproxy.cfg" <<EOF
+global
+    maxconn 1000
+    log stderr format raw local0 info
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend bench_in
+    bind 127.0.0.1:$haproxy_port
+    default_backend bench_out
+backend bench_out
+    server nginx 127.0.0.1:$nginx_port
+EOF
+    spawn "$TMP_DIR/haproxy.log" haproxy -f "$TMP_DIR/haproxy.cfg" -db
+    local haproxy_pid="$SPAWNED_PID"
+    wait_listening "$haproxy_port" "$haproxy_pid" "haproxy" "$TMP_DIR/haproxy.log"
+
+    # Interleaved rounds, so drift on a shared machine hits all three alike.
+    local round
+    for round in 1 2 3; do
+        wrk_rate "direct#$round" "$nginx_port"
+        wrk_rate "tapmesh#$round" "$tapmesh_port"
+        wrk_rate "haproxy#$round" "$haproxy_port"
+    done
+    # The first read of the file is slower (cold page cache): warm up first,
+    # then interleave rounds and average.
+    log "1 GiB download: warm-up"
+    download_rate "$nginx_port" >/dev/null
+    local big_direct=0 big_tapmesh=0
+    for round in 1 2 3; do
+        log "1 GiB download: direct, tapmesh (round $round)"
+        big_direct="$(python3 -c "print($big_direct + $(download_rate "$nginx_port") / 3)")"
+        big_tapmesh="$(python3 -c "print($big_tapmesh + $(download_rate "$tapmesh_port") / 3)")"
+    done
+
+    stop "$haproxy_pid"
+    stop "$tapmesh_pid" TERM
+    [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
+
+    python3 - "$events" "$big_direct" "$big_tapmesh" "$DURATION" <<EOF || FAILED=1
+import json, sys
+rates = {}
+for pair in """$(for k in "${WRK_ORDER[@]}"; do echo "$k=${WRK_RATES[$k]}"; done)""".split():
+    name, value = pair.split("=")
+    rates.setdefault(name.split("#")[0], []).append(float(value))
+avg = {k: sum(v) / len(v) for k, v in rates.items()}
+print()
+print(f"http/1.1 requests per second (wrk -t1 -c10, 5-byte responses, {sys.argv[4]} s x 3 interleaved rounds)")
+for name, label in [("direct", "direct"), ("tapmesh", "tapmesh --protocol http"), ("haproxy", "haproxy mode http + log")]:
+    runs = " ".join(f"{r:,.0f}" for r in rates[name])
+    print(f"{label:26} {avg[name]:>10,.0f} req/s  {avg[name] / avg['direct']:.2f}x direct  {avg[name] / avg['haproxy']:.2f}x haproxy   ({runs})")
+direct, tap = float(sys.argv[2]), float(sys.argv[3])
+print()
+print("1 GiB response through curl (mean of 3 interleaved rounds after a warm-up)")
+print(f"{'direct':26} {direct * 8 / 1e9:>10.2f} Gbit/s")
+print(f"{'tapmesh --protocol http':26} {tap * 8 / 1e9:>10.2f} Gbit/s  {tap / direct:.2f}x direct")
+requests = 0
+with open(sys.argv[1]) as f:
+    for line in f:
+        e = json.loads(line)
+        if e["type"] == "request.completed":
+            requests += 1
+            if e["request"]["path"] == "/big.bin":
+                big = e["request"]
+print()
+print(f"tapmesh events: {requests} request.completed; the 1 GiB one: status {big['status_code']}, "
+      f"response_size {big['response_size']}, truncated {big['response_body_truncated']}")
+if big["response_size"] != 1 << 30:
+    sys.exit("tapmesh events: the 1 GiB response was not counted in full")
+EOF
+    return "$FAILED"
+}
+
 main() {
     case "${1:-}" in
         tcp) cmd_tcp ;;
+        http) cmd_http ;;
         -h | --help | help) usage ;;
         *)
             usage >&2
