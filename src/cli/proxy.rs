@@ -72,8 +72,14 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         "-" => EventSink::Stdout,
         path => EventSink::File(PathBuf::from(path)),
     };
-    let log = EventLog::new(EventLogConfig::new(args.environment.as_str()).sink(sink))
-        .with_context(|| format!("opening the event file {}", args.events))?;
+    // Nothing subscribes to a standalone proxy's log: the file is the
+    // record, so keep only a small window in memory.
+    let log = EventLog::new(
+        EventLogConfig::new(args.environment.as_str())
+            .memory_events(4096)
+            .sink(sink),
+    )
+    .with_context(|| format!("opening the event file {}", args.events))?;
 
     let target_name = args
         .target_name

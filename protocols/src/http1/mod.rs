@@ -217,6 +217,9 @@ impl Http1Decoder {
     }
 
     fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), String> {
+        if head.starts_with(b"PRI * HTTP/2.0") {
+            return Err("HTTP/2 with prior knowledge: not decoded by the HTTP/1 decoder".into());
+        }
         let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
         let mut req = httparse::Request::new(slots);

@@ -382,3 +382,21 @@ fn too_many_pipelined_requests_fail() {
         "the two accepted requests are reported as unanswered"
     );
 }
+
+#[test]
+fn http2_prior_knowledge_is_named_as_such() {
+    let out = run(
+        Http1Config::default(),
+        &[(C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04")],
+        100,
+        false,
+    );
+    let f = failures(&out);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].offset, 0);
+    assert!(
+        f[0].reason.starts_with("HTTP/2 with prior knowledge"),
+        "{}",
+        f[0].reason
+    );
+}
