@@ -351,19 +351,11 @@ fn events_go_to_stdout_with_dash() {
     let stderr = child.stderr.take().unwrap();
     let addr: SocketAddr = {
         use std::io::BufRead;
-        let line = std::io::BufReader::new(stderr)
+        std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.contains("listen="))
-            .expect("listening line");
-        line.split("listen=")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+            .find_map(|l| common::listening_address(&l))
+            .expect("listening line")
     };
     let accept = thread::spawn(move || drop(server.accept().unwrap()));
     let mut client = TcpStream::connect(addr).unwrap();

@@ -49,8 +49,7 @@ impl ProxyProcess {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listen=").nth(1) {
-                    let addr: SocketAddr = addr.split_whitespace().next().unwrap().parse().unwrap();
+                if let Some(addr) = listening_address(&line) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
                     }
@@ -121,6 +120,12 @@ impl Drop for ProxyProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address in the proxy's `proxy listening listen=ADDR …` log line.
+pub fn listening_address(log_line: &str) -> Option<SocketAddr> {
+    let rest = log_line.split("listen=").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 pub fn read_events(path: &PathBuf) -> Vec<Value> {

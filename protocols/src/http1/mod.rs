@@ -229,11 +229,7 @@ impl Http1Decoder {
             Err(e) => return Err(format!("invalid request head: {e}")),
         }
         let method = req.method.unwrap_or_default().to_string();
-        let headers: Vec<Header> = req
-            .headers
-            .iter()
-            .map(|h| Header::from_raw(h.name, h.value))
-            .collect();
+        let headers = owned_headers(req.headers);
         let framing = request_framing(&headers)?;
         let upgrade =
             has_token(&headers, "connection", "upgrade") && find(&headers, "upgrade").is_some();
@@ -321,11 +317,7 @@ impl Http1Decoder {
             self.responses.set_framing(Framing::Length(0));
             return Ok(());
         }
-        let headers: Vec<Header> = resp
-            .headers
-            .iter()
-            .map(|h| Header::from_raw(h.name, h.value))
-            .collect();
+        let headers = owned_headers(resp.headers);
         let switching = p.tunnel_on_success
             && (status == 101
                 || (p.method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status)));
@@ -396,6 +388,14 @@ impl Decoder for Http1Decoder {
         };
         self.flush_incomplete(at, why, out);
     }
+}
+
+/// Parsed header fields as owned values (they outlive the chunk they came from).
+fn owned_headers(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
+    parsed
+        .iter()
+        .map(|h| Header::from_raw(h.name, h.value))
+        .collect()
 }
 
 fn version_name(minor: Option<u8>) -> &'static str {
@@ -488,10 +488,7 @@ fn parse_trailers(block: &[u8], max_headers: usize) -> Result<Vec<Header>, Strin
     }
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     match httparse::parse_headers(block, &mut slots[..max_headers.min(HEADER_SLOTS)]) {
-        Ok(httparse::Status::Complete((_, headers))) => Ok(headers
-            .iter()
-            .map(|h| Header::from_raw(h.name, h.value))
-            .collect()),
+        Ok(httparse::Status::Complete((_, headers))) => Ok(owned_headers(headers)),
         Ok(httparse::Status::Partial) => Err("incomplete trailer section".into()),
         Err(e) => Err(format!("invalid trailer section: {e}")),
     }
