@@ -19,6 +19,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}"
 fi
 
+# Python peers (tests/peers/requirements.txt) in a project venv; the tests
+# find it at .venv/bin/python (or $TAPMESH_PYTHON).
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv for the Python test peers"
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q -r tests/peers/requirements.txt
+
 # Rust components the checks use (present with a rustup toolchain; cheap no-ops then).
 if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true

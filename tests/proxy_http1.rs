@@ -322,3 +322,98 @@ fn garbage_after_a_valid_request_is_forwarded_and_reported_once() {
     );
     assert!(closed[0]["connection"].get("error").is_none());
 }
+
+/// The Python with the test peers installed (see scripts/test.sh).
+fn peer_python() -> std::path::PathBuf {
+    let python = std::env::var_os("TAPMESH_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "{} not found: run scripts/test.sh, or python3 -m venv .venv && .venv/bin/pip install -r tests/peers/requirements.txt",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn websocket_upgrade_is_one_exchange_and_the_echo_passes_unchanged() {
+    let python = peer_python();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ws_echo.py");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&python)
+        .arg(&script)
+        .args(["server", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut ready = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+    }
+    let proxy = ProxyProcess::start(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &["--protocol", "http"],
+    );
+    let client = Command::new(&python)
+        .arg(&script)
+        .args(["client", &format!("ws://{}/chat?room=1", proxy.addr), "20"])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        client.status.success(),
+        "the WebSocket client failed through the proxy: {}{}",
+        String::from_utf8_lossy(&client.stdout),
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout).trim(),
+        "20 echoes ok"
+    );
+
+    proxy.wait_for_event("connection.closed", |e| e["type"] == "connection.closed");
+    let events = proxy.stop();
+    assert_gap_free(&events);
+    let requests = of_type(&events, "request.completed");
+    assert_eq!(
+        requests.len(),
+        1,
+        "one exchange for the upgrade: {events:#?}"
+    );
+    let r = &requests[0]["request"];
+    assert_eq!(r["method"], "GET");
+    assert_eq!(r["path"], "/chat?room=1");
+    assert_eq!(r["status_code"], 101);
+    assert_eq!(r["request_headers"]["upgrade"], "websocket");
+    assert_eq!(r["response_headers"]["upgrade"], "websocket");
+    assert!(r["response_headers"]["sec-websocket-accept"].is_string());
+    assert!(
+        of_type(&events, "decode.error").is_empty(),
+        "frames after 101 are not an error"
+    );
+    // Everything after the handshake was relayed and counted.
+    let closed = &of_type(&events, "connection.closed")[0]["connection"];
+    let echoed: u64 = (0..20u64)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("message {i}").len() as u64
+            } else {
+                i * 100 + 1
+            }
+        })
+        .sum();
+    assert!(closed["bytes_in"].as_u64().unwrap() > echoed, "{closed}");
+    assert!(closed["bytes_out"].as_u64().unwrap() > echoed, "{closed}");
+}
