@@ -34,7 +34,8 @@ impl Direction {
 /// A point in time on the caller's monotonic clock, in nanoseconds.
 ///
 /// Decoders only ever subtract two timestamps of the same connection (to get
-/// a latency), so the origin is the caller's choice.
+/// a latency), so the origin is the caller's choice. Within a connection the
+/// timestamps a decoder is given never decrease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
 

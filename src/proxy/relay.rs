@@ -105,6 +105,7 @@ pub(crate) async fn relay(
         decoder,
         out: Vec::new(),
         origin,
+        last: Timestamp::default(),
         on_decoded,
     };
     let mut cancelled = pin!(cancel.cancelled());
@@ -137,17 +138,27 @@ struct Observer<'a> {
     /// Reused for every chunk, so a chunk that completes nothing allocates nothing.
     out: Vec<Decoded>,
     origin: Instant,
+    /// The last timestamp given to the decoder.
+    last: Timestamp,
     on_decoded: &'a mut (dyn FnMut(Decoded) + Send),
 }
 
 impl Observer<'_> {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.origin.elapsed().as_nanos() as u64)
+    fn now(&mut self) -> Timestamp {
+        let now = Timestamp(self.origin.elapsed().as_nanos() as u64).max(self.last);
+        self.last = now;
+        now
     }
 
-    fn chunk(&mut self, direction: Direction, chunk: &Bytes) {
+    /// A chunk read at `read_at` has been forwarded. Its timestamp is when
+    /// it was read, not when the (perhaps slow) receiver took it, raised if
+    /// need be to the last one fed: chunks are fed in the order their writes
+    /// finished, and decoders are promised timestamps that never decrease.
+    fn chunk(&mut self, direction: Direction, chunk: &Bytes, read_at: Instant) {
         if let Some(decoder) = self.decoder.as_mut() {
-            let at = Timestamp(self.origin.elapsed().as_nanos() as u64);
+            let read = Timestamp(read_at.saturating_duration_since(self.origin).as_nanos() as u64);
+            let at = read.max(self.last);
+            self.last = at;
             decoder.feed(direction, chunk, at, &mut self.out);
             self.publish();
         }
@@ -188,6 +199,7 @@ enum State {
     WritingChunk {
         chunk: Bytes,
         written: usize,
+        read_at: Instant,
     },
     /// Splice mode: this many bytes wait in the pipe.
     DrainingPipe {
@@ -267,19 +279,19 @@ impl Half {
                         Err(e) => return Poll::Ready(Err(read_error(e))),
                     }
                 }
-                State::WritingChunk { chunk, written } => {
+                State::WritingChunk { chunk, written, .. } => {
                     ready!(dst.poll_write_ready(cx)).map_err(write_error)?;
                     match dst.try_write(&chunk[*written..]) {
                         Ok(n) => {
                             *written += n;
                             if *written == chunk.len() {
-                                let State::WritingChunk { chunk, .. } =
+                                let State::WritingChunk { chunk, read_at, .. } =
                                     std::mem::replace(&mut self.state, State::Reading)
                                 else {
                                     unreachable!()
                                 };
                                 self.delivered += chunk.len() as u64;
-                                observer.chunk(self.direction, &chunk);
+                                observer.chunk(self.direction, &chunk, read_at);
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -323,7 +335,11 @@ impl Half {
         match src.try_read_buf(buf) {
             Ok(n) if n > 0 => {
                 let chunk = buf.split().freeze();
-                self.state = State::WritingChunk { chunk, written: 0 };
+                self.state = State::WritingChunk {
+                    chunk,
+                    written: 0,
+                    read_at: Instant::now(),
+                };
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
