@@ -417,3 +417,42 @@ fn websocket_upgrade_is_one_exchange_and_the_echo_passes_unchanged() {
     assert!(closed["bytes_in"].as_u64().unwrap() > echoed, "{closed}");
     assert!(closed["bytes_out"].as_u64().unwrap() > echoed, "{closed}");
 }
+
+#[test]
+fn gzip_bodies_are_kept_as_sent_and_decode_on_demand() {
+    let nginx = Nginx::start();
+    let proxy = start(&nginx, &[]);
+    let body = curl(&["--compressed", &url(&proxy, "/small.txt")]);
+    assert_eq!(
+        body,
+        "a".repeat(1000),
+        "curl itself decodes the gzip it received"
+    );
+    let (events, r) = requests_after(proxy, 1);
+    let r = &r[0];
+    assert_eq!(r["response_headers"]["content-encoding"], "gzip");
+    assert_eq!(
+        r["response_body_encoding"], "base64",
+        "the event keeps the gzip bytes as sent"
+    );
+    let wire_size = r["response_size"].as_u64().unwrap();
+    assert!(
+        wire_size < 100,
+        "1000 identical bytes compress well: {wire_size}"
+    );
+
+    // The Rust API decodes it for display.
+    let event: tapmesh::events::Event =
+        serde_json::from_value(of_type(&events, "request.completed")[0].clone()).unwrap();
+    let tapmesh::events::Payload::Request(info) = &event.payload else {
+        panic!("{event:?}");
+    };
+    assert_eq!(info.response_body_bytes().unwrap().len() as u64, wire_size);
+    let decoded = info
+        .decoded_response_body(1 << 20)
+        .unwrap()
+        .expect("gzip is a content coding");
+    assert_eq!(decoded.data, vec![b'a'; 1000]);
+    assert_eq!(decoded.codings, ["gzip"]);
+    assert!(!decoded.truncated);
+}

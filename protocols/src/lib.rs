@@ -9,6 +9,7 @@
 //!
 //! The contract between the proxy and a decoder lives in [`decoder`].
 
+pub mod content;
 pub mod decoder;
 pub mod http;
 pub mod http1;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tapmesh_protocols::content::{decode_content, DecodedContent};
 
 /// One thing that happened in an environment.
 ///
@@ -159,6 +160,36 @@ pub struct RequestInfo {
     pub error: Option<String>,
 }
 
+impl RequestInfo {
+    /// The captured request body's bytes, as sent.
+    pub fn request_body_bytes(&self) -> Result<Vec<u8>, String> {
+        self.request_body_encoding.decode(&self.request_body)
+    }
+
+    /// The captured response body's bytes, as sent.
+    pub fn response_body_bytes(&self) -> Result<Vec<u8>, String> {
+        self.response_body_encoding.decode(&self.response_body)
+    }
+
+    /// The response body with its `Content-Encoding` (gzip, deflate, br)
+    /// undone, up to `limit` bytes; `None` if it has no content coding.
+    /// Events keep bodies as sent; views decode them here, off the traffic path.
+    pub fn decoded_response_body(&self, limit: usize) -> Result<Option<DecodedContent>, String> {
+        match self.response_headers.get("content-encoding") {
+            Some(coding) => decode_content(&self.response_body_bytes()?, coding, limit),
+            None => Ok(None),
+        }
+    }
+
+    /// As [`Self::decoded_response_body`], for the request body.
+    pub fn decoded_request_body(&self, limit: usize) -> Result<Option<DecodedContent>, String> {
+        match self.request_headers.get("content-encoding") {
+            Some(coding) => decode_content(&self.request_body_bytes()?, coding, limit),
+            None => Ok(None),
+        }
+    }
+}
+
 /// How a captured body is written in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -170,6 +201,17 @@ pub enum BodyEncoding {
 }
 
 impl BodyEncoding {
+    /// The bytes a body string written in this encoding stands for.
+    pub fn decode(self, text: &str) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        match self {
+            BodyEncoding::Utf8 => Ok(text.as_bytes().to_vec()),
+            BodyEncoding::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("invalid base64 body: {e}")),
+        }
+    }
+
     /// A body as a JSON string and the encoding that string uses.
     pub fn encode(body: &[u8]) -> (String, BodyEncoding) {
         use base64::Engine;

@@ -87,6 +87,11 @@ http {{
     keepalive_requests 1000;
     keepalive_timeout 60s;
     default_type application/octet-stream;
+    types {{ text/plain txt; text/html html; }}
+    # Only for clients that ask (curl --compressed); the others get bytes as stored.
+    gzip on;
+    gzip_types text/plain;
+    gzip_min_length 1;
     server {{
         listen 127.0.0.1:{port};
         root {prefix}/html;
