@@ -128,9 +128,17 @@ pub fn listening_address(log_line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// Parses every complete line of the event file. The writer may be midway
+/// through a line while a test reads, so a last line without its newline is
+/// not yet an event.
 pub fn read_events(path: &PathBuf) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    complete
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l:?}: {e}")))
         .collect()
 }
