@@ -10,43 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::nginx::Nginx;
-use common::{assert_gap_free, of_type, ProxyProcess};
-use serde_json::Value;
-
-/// Runs curl with `args`, returning its stdout; panics with stderr on failure.
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30"])
-        .args(args)
-        .output()
-        .expect("curl is not installed: apt-get install -y curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn url(proxy: &ProxyProcess, path: &str) -> String {
-    format!("http://{}{}", proxy.addr, path)
-}
-
-/// Stops the proxy once `n` requests are logged and returns all events.
-fn requests_after(proxy: ProxyProcess, n: usize) -> (Vec<Value>, Vec<Value>) {
-    proxy.wait_for_event(&format!("{n} request.completed"), |_| {
-        of_type(&proxy.events(), "request.completed").len() >= n
-    });
-    // Closed connections too, so the file holds every event of the run.
-    let events = proxy.stop();
-    assert_gap_free(&events);
-    let requests: Vec<Value> = of_type(&events, "request.completed")
-        .into_iter()
-        .map(|e| e["request"].clone())
-        .collect();
-    assert_eq!(requests.len(), n, "{events:#?}");
-    (events, requests)
-}
+use common::{assert_gap_free, curl, of_type, peer_python, requests_after, url, ProxyProcess};
 
 fn start(nginx: &Nginx, extra: &[&str]) -> ProxyProcess {
     let mut args = vec![
@@ -321,21 +285,6 @@ fn garbage_after_a_valid_request_is_forwarded_and_reported_once() {
         (request.len() + garbage.len() + 10) as u64
     );
     assert!(closed[0]["connection"].get("error").is_none());
-}
-
-/// The Python with the test peers installed (see scripts/test.sh).
-fn peer_python() -> std::path::PathBuf {
-    let python = std::env::var_os("TAPMESH_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "{} not found: run scripts/test.sh, or python3 -m venv .venv && .venv/bin/pip install -r tests/peers/requirements.txt",
-        python.display()
-    );
-    python
 }
 
 #[test]

@@ -110,6 +110,15 @@ impl BodyCapture {
         }
     }
 
+    /// Goes on capturing a body that another decoder began (an HTTP/1.1
+    /// request that upgraded to HTTP/2, say).
+    pub(crate) fn resume(body: CapturedBody, limit: usize) -> Self {
+        let mut capture = Self::new(limit);
+        capture.size = body.size - body.data.len() as u64;
+        capture.push(body.data);
+        capture
+    }
+
     /// `part` is a slice of the chunk the proxy forwarded.
     pub(crate) fn push(&mut self, part: Bytes) {
         self.size += part.len() as u64;

@@ -13,5 +13,7 @@ pub mod content;
 pub mod decoder;
 pub mod http;
 pub mod http1;
+pub mod http2;
+pub mod sniff;
 
 pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};

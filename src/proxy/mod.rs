@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tapmesh_protocols::http1::{Http1Config, Http1Decoder};
+use tapmesh_protocols::sniff::HttpDecoder;
 use tapmesh_protocols::Decoder;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -69,20 +69,18 @@ impl ProxyConfig {
         }
     }
 
-    /// An `http` edge: every HTTP/1.x exchange becomes a `request.completed`,
-    /// with bodies captured up to `capture_limit` bytes each.
+    /// An `http` edge: every HTTP/1.x exchange and every HTTP/2 stream
+    /// (told apart by the client's first bytes, h2c upgrades followed)
+    /// becomes a `request.completed`, with bodies captured up to
+    /// `capture_limit` bytes each.
     pub fn http(
         source: impl Into<Arc<str>>,
         target: impl Into<Arc<str>>,
         target_addr: SocketAddr,
         capture_limit: usize,
     ) -> Self {
-        let config = Http1Config {
-            capture_limit,
-            ..Http1Config::default()
-        };
         Self::tcp(source, target, target_addr).with_decoder(Arc::new(move || {
-            Box::new(Http1Decoder::new(config.clone())) as Box<dyn Decoder>
+            Box::new(HttpDecoder::with_capture_limit(capture_limit)) as Box<dyn Decoder>
         }))
     }
 

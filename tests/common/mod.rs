@@ -154,3 +154,53 @@ pub fn assert_gap_free(events: &[Value]) {
         assert_eq!(e["seq"], i as u64 + 1, "seq gap at index {i}: {e}");
     }
 }
+
+/// Runs curl with `args`, returning its stdout; panics with stderr on failure.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("curl is not installed: apt-get install -y curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn url(proxy: &ProxyProcess, path: &str) -> String {
+    format!("http://{}{}", proxy.addr, path)
+}
+
+/// Stops the proxy once `n` requests are logged and returns all events.
+pub fn requests_after(proxy: ProxyProcess, n: usize) -> (Vec<Value>, Vec<Value>) {
+    proxy.wait_for_event(&format!("{n} request.completed"), |_| {
+        of_type(&proxy.events(), "request.completed").len() >= n
+    });
+    // Closed connections too, so the file holds every event of the run.
+    let events = proxy.stop();
+    assert_gap_free(&events);
+    let requests: Vec<Value> = of_type(&events, "request.completed")
+        .into_iter()
+        .map(|e| e["request"].clone())
+        .collect();
+    assert_eq!(requests.len(), n, "{events:#?}");
+    (events, requests)
+}
+
+/// The Python with the test peers installed (see scripts/test.sh).
+pub fn peer_python() -> std::path::PathBuf {
+    let python = std::env::var_os("TAPMESH_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "{} not found: run scripts/test.sh, or python3 -m venv .venv && .venv/bin/pip install -r tests/peers/requirements.txt",
+        python.display()
+    );
+    python
+}

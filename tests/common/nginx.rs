@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 pub struct Nginx {
     child: Child,
     http: SocketAddr,
+    h2c: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -23,7 +24,7 @@ pub fn nginx_binary() -> PathBuf {
     panic!("nginx is not installed: apt-get install -y nginx-light");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -33,7 +34,7 @@ fn free_port() -> u16 {
 
 /// Whether something listens on 127.0.0.1:`port` (read from /proc, so no
 /// probe connection shows up in anyone's events).
-fn listening(port: u16) -> bool {
+pub fn listening(port: u16) -> bool {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     let local = format!("0100007F:{port:04X}");
     table.lines().skip(1).any(|l| {
@@ -47,6 +48,8 @@ impl Nginx {
     /// `/index.html`, `/small.txt` (1000 × `a`), `/large.bin` (1 MiB),
     /// `/missing` (404), `/echo-query` (the query string and a newline),
     /// `/upload` (reads the whole body, then 201 `created\n`).
+    /// It speaks HTTP/1.1 on [`Nginx::http_addr`] and HTTP/2 with prior
+    /// knowledge (h2c) on [`Nginx::h2c_addr`].
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("html");
@@ -65,6 +68,7 @@ impl Nginx {
         std::fs::write(root.join("large.bin"), large).unwrap();
 
         let port = free_port();
+        let h2c_port = free_port();
         let prefix = dir.path().display();
         // /upload goes through proxy_pass to this same server so nginx reads
         // (and buffers) the whole request body, sending 100 Continue when
@@ -94,6 +98,7 @@ http {{
     gzip_min_length 1;
     server {{
         listen 127.0.0.1:{port};
+        listen 127.0.0.1:{h2c_port} http2;
         root {prefix}/html;
         location = /echo-query {{ default_type text/plain; return 200 "$args\n"; }}
         location = /upload {{
@@ -122,10 +127,11 @@ http {{
         let mut nginx = Nginx {
             child,
             http: SocketAddr::from(([127, 0, 0, 1], port)),
+            h2c: SocketAddr::from(([127, 0, 0, 1], h2c_port)),
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !listening(port) {
+        while !listening(port) || !listening(h2c_port) {
             if let Ok(Some(status)) = nginx.child.try_wait() {
                 panic!("nginx exited ({status}): {}", nginx.error_log());
             }
@@ -141,6 +147,10 @@ http {{
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http
+    }
+
+    pub fn h2c_addr(&self) -> SocketAddr {
+        self.h2c
     }
 
     pub fn access_log(&self) -> String {

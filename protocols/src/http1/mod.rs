@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::http::{BodyCapture, Header, HttpExchange};
+use crate::http2::UpgradedRequest;
 use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
 
@@ -100,6 +101,18 @@ pub struct Http1Decoder {
     responding: usize,
     /// After a 101 or CONNECT: nothing more to decode.
     tunnel: bool,
+    /// A 101 to `Upgrade: h2c`: HTTP/2 follows and its decoder takes over.
+    h2c: Option<H2cHandover>,
+}
+
+/// What an HTTP/2 decoder needs to carry on after `Upgrade: h2c`.
+#[derive(Debug)]
+pub struct H2cHandover {
+    /// The request that asked for the upgrade; its response comes on stream 1.
+    pub request: UpgradedRequest,
+    /// The server's bytes after the 101 head, in the chunk that carried it:
+    /// the first HTTP/2 frames.
+    pub server_bytes: Bytes,
 }
 
 impl Http1Decoder {
@@ -111,7 +124,14 @@ impl Http1Decoder {
             pending: VecDeque::new(),
             responding: 0,
             tunnel: false,
+            h2c: None,
         }
+    }
+
+    /// After the server agreed to `Upgrade: h2c`, what the HTTP/2 decoder
+    /// continues from. This decoder decodes nothing more once it returns.
+    pub fn take_h2c_handover(&mut self) -> Option<H2cHandover> {
+        self.h2c.take()
     }
 
     fn fail(
@@ -268,7 +288,13 @@ impl Http1Decoder {
                 return Ok(());
             }
             match part {
-                Part::Head(head) => self.on_response_head(&head, at, out)?,
+                Part::Head(head) => {
+                    self.on_response_head(&head, at, out)?;
+                    if let Some(h2c) = self.h2c.as_mut() {
+                        h2c.server_bytes = chunk.slice(pos..);
+                        return Ok(());
+                    }
+                }
                 Part::Body(body) => {
                     let p = self
                         .pending
@@ -331,6 +357,25 @@ impl Http1Decoder {
         p.response_head_at = Some(at);
         self.responses.set_framing(framing);
         match framing {
+            Framing::Tunnel
+                if status == 101 && find(&p.request_headers, "upgrade").is_some_and(is_h2c) =>
+            {
+                // Not the end of HTTP: the same exchange goes on as stream 1
+                // of an HTTP/2 connection, so it is handed over, unreported.
+                let p = self.pending.remove(self.responding).expect("checked");
+                self.tunnel = true;
+                self.requests.set_framing(Framing::Tunnel);
+                self.h2c = Some(H2cHandover {
+                    request: UpgradedRequest {
+                        method: p.method,
+                        path: p.path,
+                        headers: p.request_headers,
+                        body: p.request_body.finish(),
+                        started: p.started,
+                    },
+                    server_bytes: Bytes::new(),
+                });
+            }
             Framing::Tunnel => {
                 // HTTP ends here: report the exchange and stop decoding.
                 p.request_done = true;
@@ -388,6 +433,13 @@ impl Decoder for Http1Decoder {
         };
         self.flush_incomplete(at, why, out);
     }
+}
+
+/// Whether an `Upgrade` header names h2c (the cleartext HTTP/2 token).
+fn is_h2c(upgrade: &str) -> bool {
+    upgrade
+        .split(',')
+        .any(|token| token.trim().eq_ignore_ascii_case("h2c"))
 }
 
 /// Parsed header fields as owned values (they outlive the chunk they came from).

@@ -1,0 +1,93 @@
+//! One HTTP/2 stream on its way to becoming an [`HttpExchange`].
+
+use crate::http::{BodyCapture, Header, HttpExchange};
+use crate::Timestamp;
+
+pub(super) struct Stream {
+    pub id: u32,
+    pub method: String,
+    pub path: String,
+    pub request_headers: Vec<Header>,
+    pub request_trailers: Vec<Header>,
+    pub request_body: BodyCapture,
+    pub request_done: bool,
+    pub started: Timestamp,
+    pub status: Option<u16>,
+    pub response_headers: Vec<Header>,
+    pub response_trailers: Vec<Header>,
+    pub response_body: BodyCapture,
+    pub response_head_at: Option<Timestamp>,
+    pub response_done: bool,
+}
+
+impl Stream {
+    /// A stream opened by a request head (HEADERS from the client, or a
+    /// PUSH_PROMISE from the server).
+    pub fn open(id: u32, headers: Vec<Header>, started: Timestamp, capture_limit: usize) -> Self {
+        let (pseudo, request_headers) = split_pseudo(headers);
+        let method = pseudo_value(&pseudo, ":method").unwrap_or_default();
+        let path = match pseudo_value(&pseudo, ":path") {
+            Some(path) => path,
+            // CONNECT names an authority, not a path.
+            None => pseudo_value(&pseudo, ":authority").unwrap_or_default(),
+        };
+        // `:authority` and `:scheme` say where the request went; they stay
+        // visible among the headers (as `host` would in HTTP/1).
+        let mut headers: Vec<Header> = pseudo
+            .into_iter()
+            .filter(|h| h.name == ":authority" || h.name == ":scheme")
+            .collect();
+        headers.extend(request_headers);
+        Self {
+            id,
+            method,
+            path,
+            request_headers: headers,
+            request_trailers: Vec::new(),
+            request_body: BodyCapture::new(capture_limit),
+            request_done: false,
+            started,
+            status: None,
+            response_headers: Vec::new(),
+            response_trailers: Vec::new(),
+            response_body: BodyCapture::new(capture_limit),
+            response_head_at: None,
+            response_done: false,
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.request_done && self.response_done
+    }
+
+    pub fn into_exchange(self, completed: Timestamp, error: Option<String>) -> HttpExchange {
+        HttpExchange {
+            version: "HTTP/2",
+            method: self.method,
+            path: self.path,
+            status: self.status,
+            request_headers: self.request_headers,
+            response_headers: self.response_headers,
+            request_trailers: self.request_trailers,
+            response_trailers: self.response_trailers,
+            request_body: self.request_body.finish(),
+            response_body: self.response_body.finish(),
+            started: self.started,
+            response_head_at: self.response_head_at,
+            completed,
+            error,
+        }
+    }
+}
+
+/// Pseudo-header fields (`:method` …) apart from regular ones.
+pub(super) fn split_pseudo(headers: Vec<Header>) -> (Vec<Header>, Vec<Header>) {
+    headers.into_iter().partition(|h| h.name.starts_with(':'))
+}
+
+pub(super) fn pseudo_value(pseudo: &[Header], name: &str) -> Option<String> {
+    pseudo
+        .iter()
+        .find(|h| h.name == name)
+        .map(|h| h.value.clone())
+}

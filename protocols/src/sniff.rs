@@ -1,0 +1,147 @@
+//! Telling HTTP/1 from HTTP/2 by a connection's first bytes.
+//!
+//! An HTTP/2 client with prior knowledge opens with a fixed 24-byte preface;
+//! an HTTP/1 request never starts that way. [`HttpDecoder`] holds back its
+//! verdict only while the client's first bytes are still a prefix of that
+//! preface (a few bytes at most, and only then copied), then hands every
+//! byte to the decoder it chose. An HTTP/1.1 connection that upgrades with
+//! `Upgrade: h2c` is passed to the HTTP/2 decoder at the 101.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::http1::{Http1Config, Http1Decoder};
+use crate::http2::{Http2Config, Http2Decoder, PREFACE};
+use crate::{Decoded, Decoder, Direction, Timestamp};
+
+enum Inner {
+    /// No verdict yet: the client's bytes so far (a strict prefix of the preface).
+    Undecided(BytesMut),
+    Http1(Box<Http1Decoder>),
+    Http2(Box<Http2Decoder>),
+}
+
+/// Decodes an `http` edge: HTTP/1.x or HTTP/2, whichever the client speaks.
+pub struct HttpDecoder {
+    inner: Inner,
+    http1: Http1Config,
+    http2: Http2Config,
+}
+
+impl HttpDecoder {
+    pub fn new(http1: Http1Config, http2: Http2Config) -> Self {
+        Self {
+            inner: Inner::Undecided(BytesMut::new()),
+            http1,
+            http2,
+        }
+    }
+
+    /// Both decoders with the same body capture limit and default bounds.
+    pub fn with_capture_limit(capture_limit: usize) -> Self {
+        Self::new(
+            Http1Config {
+                capture_limit,
+                ..Http1Config::default()
+            },
+            Http2Config {
+                capture_limit,
+                ..Http2Config::default()
+            },
+        )
+    }
+
+    /// Which protocol the connection turned out to speak, once known.
+    pub fn protocol(&self) -> Option<&'static str> {
+        match self.inner {
+            Inner::Undecided(_) => None,
+            Inner::Http1(_) => Some("http1"),
+            Inner::Http2(_) => Some("http2"),
+        }
+    }
+
+    fn decide(&mut self, first: &[u8]) {
+        self.inner = if first.starts_with(PREFACE) {
+            Inner::Http2(Box::new(Http2Decoder::new(self.http2.clone())))
+        } else {
+            Inner::Http1(Box::new(Http1Decoder::new(self.http1.clone())))
+        };
+    }
+
+    fn feed_decided(
+        &mut self,
+        direction: Direction,
+        chunk: &Bytes,
+        at: Timestamp,
+        out: &mut Vec<Decoded>,
+    ) {
+        match &mut self.inner {
+            Inner::Http1(d) => {
+                d.feed(direction, chunk, at, out);
+                if let Some(handover) = d.take_h2c_handover() {
+                    let mut h2 = Http2Decoder::after_upgrade(self.http2.clone(), handover.request);
+                    if !handover.server_bytes.is_empty() {
+                        h2.feed(Direction::TargetToClient, &handover.server_bytes, at, out);
+                    }
+                    self.inner = Inner::Http2(Box::new(h2));
+                }
+            }
+            Inner::Http2(d) => d.feed(direction, chunk, at, out),
+            Inner::Undecided(_) => unreachable!("decided before feeding"),
+        }
+    }
+}
+
+impl Decoder for HttpDecoder {
+    fn feed(&mut self, direction: Direction, chunk: &Bytes, at: Timestamp, out: &mut Vec<Decoded>) {
+        if let Inner::Undecided(held) = &mut self.inner {
+            if direction == Direction::TargetToClient {
+                // A server that speaks first is not HTTP/2; HTTP/1 will say
+                // what is wrong with it.
+                self.decide(b"");
+            } else if held.is_empty() {
+                let n = chunk.len().min(PREFACE.len());
+                if chunk.len() < PREFACE.len() && chunk[..n] == PREFACE[..n] {
+                    held.extend_from_slice(chunk);
+                    return; // still could be either
+                }
+                self.decide(chunk);
+            } else {
+                held.extend_from_slice(chunk);
+                let seen = held.len().min(PREFACE.len());
+                if held[..seen] == PREFACE[..seen] && held.len() < PREFACE.len() {
+                    return; // still could be either
+                }
+                let joined = held.split().freeze();
+                self.decide(&joined);
+                self.feed_decided(direction, &joined, at, out);
+                return;
+            }
+        }
+        self.feed_decided(direction, chunk, at, out);
+    }
+
+    fn end_of_stream(&mut self, direction: Direction, at: Timestamp, out: &mut Vec<Decoded>) {
+        match &mut self.inner {
+            Inner::Http1(d) => d.end_of_stream(direction, at, out),
+            Inner::Http2(d) => d.end_of_stream(direction, at, out),
+            Inner::Undecided(_) => {}
+        }
+    }
+
+    fn finish(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
+        match &mut self.inner {
+            Inner::Http1(d) => d.finish(at, out),
+            Inner::Http2(d) => d.finish(at, out),
+            Inner::Undecided(held) => {
+                if !held.is_empty() {
+                    // The client sent part of a request and went away: let
+                    // HTTP/1 report it the usual way.
+                    let held = held.split().freeze();
+                    self.decide(b"");
+                    self.feed_decided(Direction::ClientToTarget, &held, at, out);
+                    self.finish(at, out);
+                }
+            }
+        }
+    }
+}
