@@ -21,8 +21,15 @@ use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, Payload};
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(super) struct Connection {
-    id: u64,
     client: TcpStream,
+    events: ConnectionEvents,
+}
+
+/// What a connection's events say about it, and where they go. Apart from
+/// the sockets so the relay can hold those mutably while decoded output is
+/// published through this.
+struct ConnectionEvents {
+    id: u64,
     peer: SocketAddr,
     accepted: Instant,
     config: Arc<ProxyConfig>,
@@ -37,20 +44,29 @@ impl Connection {
         log: EventLog,
     ) -> Self {
         Self {
-            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             client,
-            peer,
-            accepted: Instant::now(),
-            config,
-            log,
+            events: ConnectionEvents {
+                id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+                peer,
+                accepted: Instant::now(),
+                config,
+                log,
+            },
         }
     }
 
     pub(super) async fn serve(self, cancel: CancellationToken) {
+        let Self { mut client, events } = self;
+        events.serve(&mut client, cancel).await;
+    }
+}
+
+impl ConnectionEvents {
+    async fn serve(&self, client: &mut TcpStream, cancel: CancellationToken) {
         self.publish(EventKind::ConnectionOpened, 0, 0, None);
         // The proxy is a hop the endpoints cannot see: it must not add
         // Nagle delays of its own.
-        let _ = self.client.set_nodelay(true);
+        let _ = client.set_nodelay(true);
 
         let connected = tokio::select! {
             _ = cancel.cancelled() => Err("the proxy stopped".to_string()),
@@ -66,13 +82,13 @@ impl Connection {
                 }
             }
         };
-        let target = match connected {
+        let mut target = match connected {
             Ok(target) => target,
             Err(error) => {
                 tracing::warn!(connection = self.id, %error, "target unreachable");
                 // The client sees a reset, the nearest thing to the refusal
                 // it would have seen connecting directly.
-                reset(&self.client);
+                reset(client);
                 self.publish(EventKind::ConnectionClosed, 0, 0, Some(error));
                 return;
             }
@@ -86,8 +102,8 @@ impl Connection {
             bytes_out,
             error,
         } = relay(
-            &self.client,
-            &target,
+            client,
+            &mut target,
             self.config.mode,
             decoder,
             self.accepted,
@@ -101,10 +117,10 @@ impl Connection {
             // as it would have had the two been connected directly.
             match &error {
                 RelayError::Reset(Side::Client) => reset(&target),
-                RelayError::Reset(Side::Target) => reset(&self.client),
+                RelayError::Reset(Side::Target) => reset(client),
                 RelayError::Io(..) => {
                     reset(&target);
-                    reset(&self.client);
+                    reset(client);
                 }
                 RelayError::Stopped => {}
             }

@@ -22,14 +22,14 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use socket2::SockRef;
 use tapmesh_protocols::{Decoded, Decoder, Direction, Timestamp};
-use tokio::io::Interest;
+use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -86,8 +86,8 @@ pub(crate) struct RelayOutcome {
 /// fails, or `cancel` fires. Decoder output goes to `on_decoded`; after a
 /// [`Decoded::Failure`] the decoder is dropped and the bytes still flow.
 pub(crate) async fn relay(
-    client: &TcpStream,
-    target: &TcpStream,
+    client: &mut TcpStream,
+    target: &mut TcpStream,
     mode: RelayMode,
     decoder: Option<Box<dyn Decoder>>,
     origin: Instant,
@@ -253,8 +253,8 @@ impl Half {
         &mut self,
         cx: &mut Context<'_>,
         mode: RelayMode,
-        src: &TcpStream,
-        dst: &TcpStream,
+        src: &mut TcpStream,
+        dst: &mut TcpStream,
         observer: &mut Observer<'_>,
     ) -> Poll<Result<(), RelayError>> {
         let (from, to) = (self.from, self.to);
@@ -264,24 +264,29 @@ impl Half {
             match &mut self.state {
                 State::Done => return Poll::Ready(Ok(())),
                 State::Reading => {
-                    ready!(src.poll_read_ready(cx)).map_err(read_error)?;
                     let read = match mode {
-                        RelayMode::Copy => self.read_chunk(src),
-                        RelayMode::Splice => self.fill_pipe(src),
+                        RelayMode::Copy => self.poll_read_chunk(cx, src),
+                        RelayMode::Splice => {
+                            ready!(src.poll_read_ready(cx)).map_err(read_error)?;
+                            match self.fill_pipe(src) {
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                                other => Poll::Ready(other),
+                            }
+                        }
                     };
-                    match read {
+                    match ready!(read) {
                         Ok(0) => {
                             self.end(dst, observer)?;
                             return Poll::Ready(Ok(()));
                         }
                         Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Poll::Ready(Err(read_error(e))),
                     }
                 }
                 State::WritingChunk { chunk, written, .. } => {
-                    ready!(dst.poll_write_ready(cx)).map_err(write_error)?;
-                    match dst.try_write(&chunk[*written..]) {
+                    // Through tokio's AsyncWrite: a partial write clears the
+                    // socket's write readiness, so no write is tried in vain.
+                    match ready!(Pin::new(&mut *dst).poll_write(cx, &chunk[*written..])) {
                         Ok(n) => {
                             *written += n;
                             if *written == chunk.len() {
@@ -294,7 +299,6 @@ impl Half {
                                 observer.chunk(self.direction, &chunk, read_at);
                             }
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Poll::Ready(Err(write_error(e))),
                     }
                 }
@@ -325,26 +329,35 @@ impl Half {
         Poll::Pending
     }
 
-    fn read_chunk(&mut self, src: &TcpStream) -> io::Result<usize> {
+    /// Copy mode: reads one chunk through tokio's `AsyncRead`, which, on
+    /// epoll, takes a read that did not fill the buffer as proof the socket
+    /// is drained and clears its readiness: the next poll waits for epoll
+    /// instead of trying a `recv` that would only say EAGAIN. With small
+    /// request/response traffic that is one syscall saved per message.
+    fn poll_read_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &mut TcpStream,
+    ) -> Poll<io::Result<usize>> {
         let buf = self.buf.get_or_insert_with(pool::take_buffer);
         if buf.capacity() < COPY_CHUNK / 4 {
             // Reclaims the previous chunks' allocation when nothing else
             // holds them any more, so a steady stream reuses one buffer.
             buf.reserve(COPY_CHUNK);
         }
-        match src.try_read_buf(buf) {
-            Ok(n) if n > 0 => {
+        match tokio_util::io::poll_read_buf(Pin::new(&mut *src), cx, buf) {
+            Poll::Ready(Ok(n)) if n > 0 => {
                 let chunk = buf.split().freeze();
                 self.state = State::WritingChunk {
                     chunk,
                     written: 0,
                     read_at: Instant::now(),
                 };
-                Ok(n)
+                Poll::Ready(Ok(n))
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            Poll::Pending => {
                 self.release();
-                Err(e)
+                Poll::Pending
             }
             other => other,
         }
