@@ -7,6 +7,7 @@
 //! bytes each way. A failing connection never affects the listener.
 
 mod connection;
+pub mod grpc;
 mod observe;
 mod pipe;
 mod pool;
