@@ -11,6 +11,7 @@
 
 pub mod content;
 pub mod decoder;
+pub mod grpc;
 pub mod http;
 pub mod http1;
 pub mod http2;

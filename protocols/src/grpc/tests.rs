@@ -1,0 +1,598 @@
+//! End-to-end tests of the gRPC layer: real protobuf encodings (made with
+//! prost-reflect from a test `.proto` compiled by protox) inside gRPC framing
+//! inside `HttpExchange`s as the HTTP/2 decoder reports them.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use prost::Message;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::http::{CapturedBody, Header, HttpExchange};
+use crate::Timestamp;
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/grpc")
+}
+
+const INVENTORY: &str = "shop/inventory.proto";
+const SERVICE: &str = "shop.inventory.v1.Inventory";
+
+fn proto_registry() -> SchemaRegistry {
+    SchemaRegistry::from_proto_files(&[INVENTORY], &[data_dir()]).unwrap()
+}
+
+/// The test files as an encoded `FileDescriptorSet`, imports included, as
+/// `protoc --descriptor_set_out --include_imports` writes it.
+fn descriptor_set_bytes() -> Vec<u8> {
+    protox::compile([INVENTORY], [data_dir()])
+        .unwrap()
+        .encode_to_vec()
+}
+
+/// A full item in protobuf's JSON mapping, as prost-reflect prints it.
+fn item_json() -> Value {
+    json!({
+        "sku": "SKU-42",
+        "displayName": "Teapot, \"short & stout\"",
+        "price": {"currency": "EUR", "units": "12", "nanos": 500000000},
+        "tags": ["kitchen", "ceramic"],
+        "colour": "BLUE",
+        "stockBySite": {"berlin": 3, "lyon": 0},
+        "updatedAt": "2026-11-23T03:00:00Z",
+        "thumbnail": "AAEC/w==",
+        "weightKg": 0.75
+    })
+}
+
+fn encode(descriptor: &MessageDescriptor, value: &Value) -> Vec<u8> {
+    DynamicMessage::deserialize(descriptor.clone(), value)
+        .unwrap()
+        .encode_to_vec()
+}
+
+fn message_type(registry: &SchemaRegistry, name: &str) -> MessageDescriptor {
+    registry.pool().get_message_by_name(name).unwrap()
+}
+
+fn frame(compressed: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![u8::from(compressed)];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn body(data: Vec<u8>) -> CapturedBody {
+    CapturedBody {
+        size: data.len() as u64,
+        data: Bytes::from(data),
+    }
+}
+
+/// A completed unary call as the HTTP/2 decoder would report it.
+fn exchange(path: &str, request: Vec<u8>, response: Vec<u8>) -> HttpExchange {
+    HttpExchange {
+        version: "HTTP/2",
+        method: "POST".into(),
+        path: path.into(),
+        status: Some(200),
+        request_headers: vec![
+            header(":method", "POST"),
+            header(":path", path),
+            header("content-type", "application/grpc"),
+            header("te", "trailers"),
+            header("grpc-timeout", "1S"),
+            header("x-request-id", "abc-123"),
+        ],
+        response_headers: vec![
+            header(":status", "200"),
+            header("content-type", "application/grpc"),
+            header("x-served-by", "inventory-1"),
+        ],
+        request_trailers: vec![],
+        response_trailers: vec![header("grpc-status", "0")],
+        request_body: body(request),
+        response_body: body(response),
+        started: Timestamp(0),
+        response_head_at: Some(Timestamp(1_000_000)),
+        completed: Timestamp(2_000_000),
+        error: None,
+    }
+}
+
+fn get_item_exchange(registry: &SchemaRegistry) -> HttpExchange {
+    let request = encode(
+        &message_type(registry, "shop.inventory.v1.GetItemRequest"),
+        &json!({"sku": "SKU-42", "includeHistory": true}),
+    );
+    let response = encode(
+        &message_type(registry, "shop.inventory.v1.Item"),
+        &item_json(),
+    );
+    exchange(
+        "/shop.inventory.v1.Inventory/GetItem",
+        frame(false, &request),
+        frame(false, &response),
+    )
+}
+
+#[test]
+fn proto_files_decode_what_was_encoded() {
+    let registry = proto_registry();
+    let ex = get_item_exchange(&registry);
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
+    assert_eq!(
+        decoded.request.to_json(),
+        json!([{"sku": "SKU-42", "includeHistory": true}])
+    );
+    assert_eq!(decoded.response.to_json(), json!([item_json()]));
+    assert!(decoded.request.problems.is_empty() && decoded.response.problems.is_empty());
+    assert!(!decoded.request.truncated && !decoded.response.truncated);
+}
+
+#[test]
+fn a_descriptor_set_decodes_the_same() {
+    let registry = SchemaRegistry::from_descriptor_set(&descriptor_set_bytes()).unwrap();
+    let ex = get_item_exchange(&proto_registry());
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
+    assert_eq!(decoded.decoded_with.as_str(), "descriptor_set");
+    assert_eq!(decoded.response.to_json(), json!([item_json()]));
+}
+
+#[test]
+fn garbage_is_not_a_descriptor_set() {
+    assert!(SchemaRegistry::from_descriptor_set(&[0xff, 0xff, 0xff]).is_err());
+    let missing = SchemaRegistry::from_proto_files(&["nope.proto"], &[data_dir()]);
+    assert!(missing.unwrap_err().0.contains("nope.proto"));
+}
+
+#[test]
+fn reflection_answers_are_added_as_their_imports_arrive() {
+    let set = prost_types::FileDescriptorSet::decode(&descriptor_set_bytes()[..]).unwrap();
+    let file = |name: &str| {
+        set.file
+            .iter()
+            .find(|f| f.name() == name)
+            .unwrap()
+            .encode_to_vec()
+    };
+    let mut registry = SchemaRegistry::new();
+    // The service's file first, alone: it must wait for its imports.
+    let progress = registry.add_reflection_files([file(INVENTORY)]).unwrap();
+    assert_eq!(progress.added, Vec::<String>::new());
+    assert_eq!(
+        progress.missing,
+        ["google/protobuf/timestamp.proto", "shop/common.proto"]
+    );
+    assert!(!registry.knows_service(SERVICE));
+
+    // One import; the other is still missing.
+    let progress = registry
+        .add_reflection_files([file("shop/common.proto")])
+        .unwrap();
+    assert_eq!(progress.added, ["shop/common.proto"]);
+    assert_eq!(progress.missing, ["google/protobuf/timestamp.proto"]);
+
+    // The last one (sent twice, as servers do) releases the waiting file.
+    let ts = file("google/protobuf/timestamp.proto");
+    let progress = registry.add_reflection_files([&ts, &ts]).unwrap();
+    assert_eq!(
+        progress.added,
+        ["google/protobuf/timestamp.proto", INVENTORY]
+    );
+    assert!(progress.missing.is_empty());
+    assert!(registry.knows_service(SERVICE));
+
+    let ex = get_item_exchange(&proto_registry());
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::Reflection);
+    assert_eq!(decoded.response.to_json(), json!([item_json()]));
+}
+
+#[test]
+fn a_descriptor_set_keeps_its_source_when_reflection_repeats_it() {
+    let mut registry = proto_registry();
+    let set = prost_types::FileDescriptorSet::decode(&descriptor_set_bytes()[..]).unwrap();
+    let progress = registry
+        .add_reflection_files(set.file.iter().map(Message::encode_to_vec))
+        .unwrap();
+    assert!(progress.added.is_empty(), "{progress:?}");
+    let schema = registry.method(SERVICE, "GetItem").unwrap();
+    assert_eq!(schema.source, SchemaSource::DescriptorSet);
+    assert_eq!(schema.output.full_name(), "shop.inventory.v1.Item");
+    assert!(registry.method(SERVICE, "NoSuchMethod").is_none());
+}
+
+#[test]
+fn unknown_methods_decode_schemaless_with_the_documented_shape() {
+    let ex = get_item_exchange(&proto_registry());
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::Schemaless);
+    assert_eq!(decoded.decoded_with.as_str(), "schemaless");
+    assert_eq!(decoded.request.to_json(), json!([{"1": "SKU-42", "2": 1}]));
+    let weight = 0.75f64.to_bits();
+    assert_eq!(
+        decoded.response.to_json(),
+        json!([{
+            "1": "SKU-42",
+            "2": "Teapot, \"short & stout\"",
+            "3": {"1": "EUR", "2": 12, "3": 500000000},
+            "4": ["kitchen", "ceramic"],
+            "5": 2,
+            // Map entries are messages {1: key, 2: value}; a zero value is
+            // not encoded at all.
+            "6": [{"1": "berlin", "2": 3}, {"1": "lyon"}],
+            "7": {"1": 1_795_402_800}, // date -u -d 2026-11-23T03:00:00Z +%s
+            "8": {"bytes": "AAEC/w=="},
+            "9": {"fixed64": weight.to_string(), "double": 0.75},
+        }])
+    );
+}
+
+#[test]
+fn a_message_that_does_not_fit_its_schema_is_shown_schemaless() {
+    let registry = proto_registry();
+    // Field 1 of GetItemRequest is a string; send a varint there.
+    let ex = exchange(
+        "/shop.inventory.v1.Inventory/GetItem",
+        frame(false, &[0x08, 0x07]),
+        vec![],
+    );
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
+    assert_eq!(decoded.request.to_json(), json!([{"1": 7}]));
+    assert_eq!(decoded.request.problems.len(), 1);
+    assert!(
+        decoded.request.problems[0]
+            .starts_with("request message 1: does not decode as shop.inventory.v1.GetItemRequest"),
+        "{:?}",
+        decoded.request.problems
+    );
+}
+
+#[test]
+fn server_streams_decode_every_message_and_gzip_is_undone() {
+    let registry = proto_registry();
+    let level = message_type(&registry, "shop.inventory.v1.StockLevel");
+    let levels = [
+        json!({"site": "berlin", "count": 3}),
+        json!({"site": "lyon"}),
+        json!({"site": "oslo", "count": 4000000000u32}),
+    ];
+    let mut response = Vec::new();
+    for (i, value) in levels.iter().enumerate() {
+        let payload = encode(&level, value);
+        // Senders choose per message: compress the odd ones only.
+        if i % 2 == 1 {
+            response.extend(frame(true, &gzip(&payload)));
+        } else {
+            response.extend(frame(false, &payload));
+        }
+    }
+    let mut ex = exchange(
+        "/shop.inventory.v1.Inventory/WatchStock",
+        frame(false, &[]),
+        response,
+    );
+    ex.response_headers.push(header("grpc-encoding", "gzip"));
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.response_encoding.as_deref(), Some("gzip"));
+    assert_eq!(
+        call.response_messages,
+        MessageCount {
+            messages: 3,
+            exact: true
+        }
+    );
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.request.to_json(), json!([{}]));
+    assert_eq!(decoded.response.to_json(), Value::Array(levels.to_vec()));
+    assert!(decoded.response.problems.is_empty());
+}
+
+#[test]
+fn an_unknown_encoding_is_reported_and_the_rest_still_decodes() {
+    let mut ex = exchange(
+        "/x.Y/Z",
+        [
+            frame(true, b"\x28\xb5\x2f\xfd"),
+            frame(false, &[0x08, 0x01]),
+        ]
+        .concat(),
+        vec![],
+    );
+    ex.request_headers.push(header("grpc-encoding", "zstd"));
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &DecodeLimits::default());
+    assert_eq!(decoded.request.to_json(), json!([{"1": 1}]));
+    assert!(decoded.request.truncated);
+    assert_eq!(
+        decoded.request.problems,
+        ["request message 1: cannot decompress grpc-encoding \"zstd\""]
+    );
+}
+
+#[test]
+fn a_truncated_body_decodes_what_was_captured_and_counts_at_least_that() {
+    let registry = proto_registry();
+    let level = message_type(&registry, "shop.inventory.v1.StockLevel");
+    let one = frame(
+        false,
+        &encode(&level, &json!({"site": "berlin", "count": 3})),
+    );
+    let full: Vec<u8> = (0..5).flat_map(|_| one.clone()).collect();
+    let mut ex = exchange("/shop.inventory.v1.Inventory/WatchStock", vec![], vec![]);
+    // Captured: two messages and 3 bytes of the third, of five.
+    ex.response_body = CapturedBody {
+        data: Bytes::from(full[..2 * one.len() + 3].to_vec()),
+        size: full.len() as u64,
+    };
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(
+        call.response_messages,
+        MessageCount {
+            messages: 2,
+            exact: false
+        }
+    );
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.response.messages.len(), 2);
+    assert!(decoded.response.truncated);
+    assert_eq!(
+        decoded.response.problems,
+        ["response message 3: cut off within its 5-byte prefix"]
+    );
+
+    // With counters fed while the whole body passed, the count is exact.
+    let mut counters = StreamMessageCounters::default();
+    counters.feed(crate::Direction::TargetToClient, &full);
+    let call = GrpcCall::from_exchange(&ex, Some(&counters)).unwrap();
+    assert_eq!(
+        call.response_messages,
+        MessageCount {
+            messages: 5,
+            exact: true
+        }
+    );
+}
+
+#[test]
+fn decoding_limits_bound_messages_kept() {
+    let ex = exchange(
+        "/x.Y/Z",
+        (0..10).flat_map(|_| frame(false, &[0x08, 0x01])).collect(),
+        vec![],
+    );
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let limits = DecodeLimits {
+        max_messages: 3,
+        ..DecodeLimits::default()
+    };
+    let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &limits);
+    assert_eq!(decoded.request.messages.len(), 3);
+    assert!(decoded.request.truncated);
+    assert_eq!(call.request_messages.messages, 10);
+}
+
+#[test]
+fn summary_of_an_ok_call() {
+    let ex = get_item_exchange(&proto_registry());
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.service, SERVICE);
+    assert_eq!(call.method, "GetItem");
+    assert_eq!(call.status, Some(0));
+    assert_eq!(call.status_name(), Some("OK"));
+    assert_eq!(call.status_source, Some(StatusSource::Trailers));
+    assert_eq!(call.message, None);
+    assert!(!call.is_health_check);
+    assert_eq!(
+        call.request_metadata,
+        [
+            header("grpc-timeout", "1S"),
+            header("x-request-id", "abc-123")
+        ]
+    );
+    assert_eq!(
+        call.response_metadata,
+        [header("x-served-by", "inventory-1")]
+    );
+    assert_eq!(call.request_messages.messages, 1);
+    assert_eq!(call.response_messages.messages, 1);
+}
+
+#[test]
+fn trailing_metadata_follows_initial_metadata() {
+    let mut ex = exchange("/a.B/C", vec![], vec![]);
+    ex.response_trailers = vec![
+        header("grpc-status", "5"),
+        header("grpc-message", "item%20not%20found%3A%20%E2%9C%97"),
+        header("x-trace", "t1"),
+    ];
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.status, Some(5));
+    assert_eq!(call.status_name(), Some("NOT_FOUND"));
+    assert_eq!(call.message.as_deref(), Some("item not found: ✗"));
+    assert_eq!(
+        call.response_metadata,
+        [
+            header("x-served-by", "inventory-1"),
+            header("x-trace", "t1")
+        ]
+    );
+}
+
+#[test]
+fn trailers_only_responses_carry_the_status_in_headers() {
+    let mut ex = exchange("/a.B/C", frame(false, b""), vec![]);
+    ex.response_headers = vec![
+        header(":status", "200"),
+        header("content-type", "application/grpc"),
+        header("grpc-status", "12"),
+        header("grpc-message", "unknown method C"),
+    ];
+    ex.response_trailers = vec![];
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.status, Some(12));
+    assert_eq!(call.status_name(), Some("UNIMPLEMENTED"));
+    assert_eq!(call.status_source, Some(StatusSource::TrailersOnly));
+    assert_eq!(call.message.as_deref(), Some("unknown method C"));
+    assert!(call.response_metadata.is_empty());
+    assert_eq!(call.response_messages.messages, 0);
+}
+
+#[test]
+fn a_reset_stream_is_cancelled() {
+    let mut ex = exchange("/a.B/C", frame(false, b"\x08\x01"), vec![]);
+    ex.response_trailers = vec![];
+    ex.error = Some("stream reset by client: CANCEL".into());
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.status, Some(CANCELLED));
+    assert_eq!(call.status_name(), Some("CANCELLED"));
+    assert_eq!(call.status_source, Some(StatusSource::Reset));
+
+    // A status that did arrive wins over a later error.
+    ex.response_trailers = vec![header("grpc-status", "4")];
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.status_name(), Some("DEADLINE_EXCEEDED"));
+}
+
+#[test]
+fn statuses_without_grpc_status() {
+    let mut ex = exchange("/a.B/C", vec![], vec![]);
+    ex.response_trailers = vec![];
+    ex.status = Some(503);
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.status_name(), Some("UNAVAILABLE"));
+    assert_eq!(call.status_source, Some(StatusSource::HttpStatus));
+
+    ex.status = Some(200);
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!((call.status, call.status_source), (None, None));
+
+    ex.response_trailers = vec![header("grpc-status", "banana")];
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.status_name(), Some("UNKNOWN"));
+
+    ex.response_trailers = vec![header("grpc-status", "99")];
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!((call.status, call.status_name()), (Some(99), None));
+}
+
+#[test]
+fn health_checks_are_flagged() {
+    let ex = exchange("/grpc.health.v1.Health/Check", vec![], vec![]);
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert!(call.is_health_check);
+    assert_eq!(call.service, HEALTH_SERVICE);
+    assert_eq!(call.method, "Check");
+}
+
+#[test]
+fn only_grpc_content_types_are_calls() {
+    for ct in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/GRPC+json",
+        "application/grpc; charset=utf-8",
+    ] {
+        assert!(is_grpc_content_type(ct), "{ct}");
+    }
+    for ct in ["application/json", "application/grpcx", "text/plain", ""] {
+        assert!(!is_grpc_content_type(ct), "{ct}");
+    }
+    let mut ex = exchange("/a.B/C", vec![], vec![]);
+    ex.request_headers[2] = header("content-type", "application/json");
+    assert_eq!(GrpcCall::from_exchange(&ex, None), None);
+    ex.request_headers.remove(2);
+    assert_eq!(GrpcCall::from_exchange(&ex, None), None);
+}
+
+#[test]
+fn odd_paths_keep_everything_visible() {
+    let ex = exchange("/no-method", vec![], vec![]);
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(
+        (call.service.as_str(), call.method.as_str()),
+        ("", "no-method")
+    );
+}
+
+/// A small deterministic generator, so split points differ per round but
+/// every run tests the same ones.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+#[test]
+fn counter_agrees_with_the_splitter_across_arbitrary_chunkings() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for round in 0..200 {
+        let mut body = Vec::new();
+        let messages = rng.below(12);
+        for _ in 0..messages {
+            let len = [0, 1, 4, 5, 6, 300][rng.below(6)];
+            body.extend(frame(rng.below(2) == 1, &vec![0xab; len]));
+        }
+        // Sometimes end inside a message.
+        let cut = if round % 3 == 0 && !body.is_empty() {
+            rng.below(body.len())
+        } else {
+            body.len()
+        };
+        let body = &body[..cut];
+        let split = split_messages(&Bytes::copy_from_slice(body), usize::MAX);
+
+        let mut counter = GrpcMessageCounter::new();
+        let mut at = 0;
+        while at < body.len() {
+            let step = 1 + rng.below(40);
+            let end = (at + step).min(body.len());
+            counter.feed(&body[at..end]);
+            at = end;
+        }
+        assert_eq!(
+            counter.messages(),
+            split.messages.len() as u64,
+            "round {round}"
+        );
+        assert_eq!(
+            counter.compressed_messages(),
+            split.messages.iter().filter(|m| m.compressed).count() as u64
+        );
+        assert_eq!(
+            counter.in_message(),
+            split.cut_off.is_some(),
+            "round {round}"
+        );
+    }
+}
