@@ -62,6 +62,9 @@ pub struct HttpExchange {
     pub completed: Timestamp,
     /// Why the exchange is incomplete, if it is.
     pub error: Option<String>,
+    /// For a gRPC call over HTTP/2, its messages counted as they passed
+    /// (exact whatever the capture limit kept).
+    pub grpc_messages: Option<crate::grpc::StreamMessageCounters>,
 }
 
 impl HttpExchange {

@@ -10,13 +10,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventLog, EventLogConfig, EventSink};
 use crate::proxy::{Proxy, ProxyConfig};
+use tapmesh_protocols::grpc::SchemaRegistry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ProtocolArg {
     /// Relay bytes and report connections (spliced in the kernel).
     Tcp,
-    /// Also decode HTTP/1.x: one `request.completed` per exchange.
+    /// Also decode HTTP/1.x and HTTP/2: one `request.completed` per
+    /// exchange, one `grpc.call.completed` per gRPC call.
     Http,
+    /// The same decoding as `http`, for an edge that carries gRPC.
+    Grpc,
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +52,20 @@ pub(crate) struct ProxyArgs {
     /// Name of the environment in events.
     #[arg(long, default_value = "proxy")]
     environment: String,
+    /// A .proto file whose services decode gRPC calls (repeatable).
+    #[arg(long = "proto", value_name = "FILE")]
+    protos: Vec<PathBuf>,
+    /// Where imports of the --proto files are found (repeatable; default:
+    /// each file's own directory).
+    #[arg(long = "proto-include", value_name = "DIR")]
+    proto_includes: Vec<PathBuf>,
+    /// A FileDescriptorSet (protoc --descriptor_set_out --include_imports)
+    /// whose services decode gRPC calls (repeatable).
+    #[arg(long = "descriptor-set", value_name = "FILE")]
+    descriptor_sets: Vec<PathBuf>,
+    /// Do not ask the target's gRPC server reflection for schemas.
+    #[arg(long)]
+    no_reflection: bool,
 }
 
 pub(crate) fn run(args: ProxyArgs) -> Result<()> {
@@ -89,12 +107,13 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         ProtocolArg::Tcp => {
             ProxyConfig::tcp(args.source.as_str(), target_name.as_str(), target_addr)
         }
-        ProtocolArg::Http => ProxyConfig::http(
+        ProtocolArg::Http | ProtocolArg::Grpc => ProxyConfig::http(
             args.source.as_str(),
             target_name.as_str(),
             target_addr,
             args.capture_limit,
-        ),
+        )
+        .with_grpc(grpc_schemas(&args)?, !args.no_reflection),
     }
     .with_connect_timeout(args.connect_timeout);
     let proxy = Proxy::bind(args.listen, config, log.clone())
@@ -116,6 +135,33 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         .await?
         .context("writing the event file")?;
     Ok(())
+}
+
+/// The schemas named by --proto and --descriptor-set, compiled before the
+/// proxy starts so a bad file stops it with the reason.
+fn grpc_schemas(args: &ProxyArgs) -> Result<SchemaRegistry> {
+    let mut registry = SchemaRegistry::new();
+    for path in &args.descriptor_sets {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading --descriptor-set {}", path.display()))?;
+        registry
+            .add_descriptor_set(&bytes)
+            .with_context(|| format!("--descriptor-set {}", path.display()))?;
+    }
+    if !args.protos.is_empty() {
+        let mut includes = args.proto_includes.clone();
+        if includes.is_empty() {
+            for proto in &args.protos {
+                let dir = proto.parent().filter(|d| !d.as_os_str().is_empty());
+                includes.push(dir.map_or_else(|| PathBuf::from("."), PathBuf::from));
+            }
+            includes.dedup();
+        }
+        registry
+            .add_proto_files(&args.protos, &includes)
+            .context("compiling the --proto files")?;
+    }
+    Ok(registry)
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming which.

@@ -35,6 +35,7 @@ impl Event {
         match &self.payload {
             Payload::Connection(c) => Some(&c.source),
             Payload::Request(r) => Some(&r.source),
+            Payload::GrpcCall(g) => Some(&g.source),
             Payload::DecodeError(d) => Some(&d.source),
             _ => None,
         }
@@ -45,6 +46,7 @@ impl Event {
         match &self.payload {
             Payload::Connection(c) => Some(&c.target),
             Payload::Request(r) => Some(&r.target),
+            Payload::GrpcCall(g) => Some(&g.target),
             Payload::DecodeError(d) => Some(&d.target),
             _ => None,
         }
@@ -60,6 +62,8 @@ pub enum EventKind {
     ConnectionClosed,
     #[serde(rename = "request.completed")]
     RequestCompleted,
+    #[serde(rename = "grpc.call.completed")]
+    GrpcCallCompleted,
     #[serde(rename = "decode.error")]
     DecodeError,
     #[serde(rename = "events.dropped")]
@@ -73,6 +77,7 @@ impl EventKind {
             Self::ConnectionOpened => "connection.opened",
             Self::ConnectionClosed => "connection.closed",
             Self::RequestCompleted => "request.completed",
+            Self::GrpcCallCompleted => "grpc.call.completed",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
         }
@@ -93,6 +98,8 @@ pub enum Payload {
     Connection(ConnectionInfo),
     /// `request.completed`.
     Request(RequestInfo),
+    /// `grpc.call.completed`.
+    GrpcCall(super::grpc::GrpcCallInfo),
     /// `decode.error`.
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.

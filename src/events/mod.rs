@@ -7,6 +7,7 @@
 
 mod event;
 mod filter;
+mod grpc;
 mod log;
 
 pub use event::{
@@ -14,4 +15,5 @@ pub use event::{
     Payload, RequestInfo,
 };
 pub use filter::EventFilter;
+pub use grpc::GrpcCallInfo;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};

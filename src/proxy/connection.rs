@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
+use tapmesh_protocols::grpc::GrpcCall;
 use tapmesh_protocols::Decoded;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -163,10 +164,20 @@ impl ConnectionEvents {
 
     fn publish_decoded(&self, decoded: Decoded) {
         let (kind, payload) = match decoded {
-            Decoded::Http(exchange) => (
-                EventKind::RequestCompleted,
-                Payload::Request(request_info(&self.edge(), &exchange)),
-            ),
+            Decoded::Http(exchange) => {
+                if let Some(grpc) = &self.config.grpc {
+                    if let Some(call) =
+                        GrpcCall::from_exchange(&exchange, exchange.grpc_messages.as_ref())
+                    {
+                        grpc.publish(&self.edge(), exchange, call, &self.log);
+                        return;
+                    }
+                }
+                (
+                    EventKind::RequestCompleted,
+                    Payload::Request(request_info(&self.edge(), &exchange)),
+                )
+            }
             Decoded::Failure(failure) => {
                 tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
                 (

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tapmesh_protocols::grpc::SchemaRegistry;
 use tapmesh_protocols::sniff::HttpDecoder;
 use tapmesh_protocols::Decoder;
 use tokio::net::TcpListener;
@@ -50,6 +51,9 @@ pub struct ProxyConfig {
     pub decoder: Option<DecoderFactory>,
     /// How to move bytes when there is no decoder (a decoder needs `Copy`).
     pub mode: RelayMode,
+    /// On HTTP edges: gRPC calls become `grpc.call.completed`, decoded
+    /// with these schemas.
+    pub grpc: Option<Arc<grpc::GrpcSchemas>>,
 }
 
 impl ProxyConfig {
@@ -67,22 +71,35 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             decoder: None,
             mode: RelayMode::Splice,
+            grpc: None,
         }
     }
 
     /// An `http` edge: every HTTP/1.x exchange and every HTTP/2 stream
     /// (told apart by the client's first bytes, h2c upgrades followed)
     /// becomes a `request.completed`, with bodies captured up to
-    /// `capture_limit` bytes each.
+    /// `capture_limit` bytes each. gRPC calls on it become
+    /// `grpc.call.completed`, decoded schema-less until
+    /// [`ProxyConfig::with_grpc`] gives schemas.
     pub fn http(
         source: impl Into<Arc<str>>,
         target: impl Into<Arc<str>>,
         target_addr: SocketAddr,
         capture_limit: usize,
     ) -> Self {
-        Self::tcp(source, target, target_addr).with_decoder(Arc::new(move || {
-            Box::new(HttpDecoder::with_capture_limit(capture_limit)) as Box<dyn Decoder>
-        }))
+        Self::tcp(source, target, target_addr)
+            .with_decoder(Arc::new(move || {
+                Box::new(HttpDecoder::with_capture_limit(capture_limit)) as Box<dyn Decoder>
+            }))
+            .with_grpc(SchemaRegistry::new(), true)
+    }
+
+    /// How gRPC calls on this edge are decoded: the schemas given, then
+    /// (if `reflection`) the target's gRPC server reflection.
+    pub fn with_grpc(mut self, registry: SchemaRegistry, reflection: bool) -> Self {
+        let target = reflection.then_some(self.target_addr);
+        self.grpc = Some(Arc::new(grpc::GrpcSchemas::new(registry, target)));
+        self
     }
 
     pub fn with_decoder(mut self, factory: DecoderFactory) -> Self {

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tapmesh_protocols::grpc::{DecodedCall, GrpcCall};
 use tapmesh_protocols::http::{Header, HttpExchange};
 use tapmesh_protocols::{DecodeFailure, Direction};
 
-use crate::events::{BodyEncoding, DecodeErrorInfo, RequestInfo};
+use crate::events::{BodyEncoding, DecodeErrorInfo, GrpcCallInfo, RequestInfo};
 
 /// The edge a connection crosses, as events name it.
 pub(crate) struct Edge<'a> {
@@ -14,6 +15,36 @@ pub(crate) struct Edge<'a> {
     pub source: &'a Arc<str>,
     pub target: &'a Arc<str>,
     pub ingress: &'a Arc<str>,
+}
+
+impl Edge<'_> {
+    pub fn to_owned(&self) -> OwnedEdge {
+        OwnedEdge {
+            connection: self.connection,
+            source: self.source.clone(),
+            target: self.target.clone(),
+            ingress: self.ingress.clone(),
+        }
+    }
+}
+
+/// An [`Edge`] that outlives its connection (for events published later).
+pub(crate) struct OwnedEdge {
+    connection: u64,
+    source: Arc<str>,
+    target: Arc<str>,
+    ingress: Arc<str>,
+}
+
+impl OwnedEdge {
+    pub fn borrow(&self) -> Edge<'_> {
+        Edge {
+            connection: self.connection,
+            source: &self.source,
+            target: &self.target,
+            ingress: &self.ingress,
+        }
+    }
 }
 
 pub(crate) fn request_info(edge: &Edge<'_>, x: &HttpExchange) -> RequestInfo {
@@ -41,6 +72,44 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: &HttpExchange) -> RequestInfo {
         response_body,
         response_body_encoding,
         response_body_truncated: x.response_body.truncated(),
+        error: x.error.clone(),
+    }
+}
+
+pub(crate) fn grpc_call_info(
+    edge: &Edge<'_>,
+    x: &HttpExchange,
+    call: &GrpcCall,
+    decoded: &DecodedCall,
+) -> GrpcCallInfo {
+    let mut problems = decoded.request.problems.clone();
+    problems.extend(decoded.response.problems.iter().cloned());
+    GrpcCallInfo {
+        connection: edge.connection,
+        source: edge.source.clone(),
+        target: edge.target.clone(),
+        ingress: edge.ingress.clone(),
+        service: call.service.clone(),
+        method: call.method.clone(),
+        path: x.path.clone(),
+        grpc_status: call.status,
+        grpc_status_name: call.status_name().map(str::to_string),
+        grpc_message: call.message.clone(),
+        http_status: x.status,
+        latency_ms: x.latency_ms().map(round_micros),
+        request_size: x.request_body.size,
+        response_size: x.response_body.size,
+        request_messages: call.request_messages.messages,
+        response_messages: call.response_messages.messages,
+        request_metadata: header_map(&call.request_metadata),
+        response_metadata: header_map(&call.response_metadata),
+        request_body_decoded: decoded.request.to_json(),
+        response_body_decoded: decoded.response.to_json(),
+        request_body_truncated: decoded.request.truncated,
+        response_body_truncated: decoded.response.truncated,
+        decoded_with: decoded.decoded_with.as_str().to_string(),
+        decode_problems: problems,
+        health_check: call.is_health_check,
         error: x.error.clone(),
     }
 }

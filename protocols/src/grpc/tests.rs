@@ -113,6 +113,7 @@ fn exchange(path: &str, request: Vec<u8>, response: Vec<u8>) -> HttpExchange {
         response_head_at: Some(Timestamp(1_000_000)),
         completed: Timestamp(2_000_000),
         error: None,
+        grpc_messages: None,
     }
 }
 

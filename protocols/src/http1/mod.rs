@@ -86,6 +86,7 @@ impl Pending {
             response_head_at: self.response_head_at,
             completed,
             error,
+            grpc_messages: None,
         }
     }
 }

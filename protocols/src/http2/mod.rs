@@ -460,6 +460,9 @@ impl Http2Decoder {
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
+        if let Some(counters) = s.grpc.as_mut() {
+            counters.feed(direction, &data);
+        }
         match direction {
             Direction::ClientToTarget => {
                 s.request_body.push(data);

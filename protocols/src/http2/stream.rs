@@ -1,5 +1,6 @@
 //! One HTTP/2 stream on its way to becoming an [`HttpExchange`].
 
+use crate::grpc::{is_grpc_content_type, StreamMessageCounters};
 use crate::http::{BodyCapture, Header, HttpExchange};
 use crate::Timestamp;
 
@@ -18,6 +19,8 @@ pub(super) struct Stream {
     pub response_body: BodyCapture,
     pub response_head_at: Option<Timestamp>,
     pub response_done: bool,
+    /// A gRPC call's messages, counted from the DATA frames as they pass.
+    pub grpc: Option<StreamMessageCounters>,
 }
 
 impl Stream {
@@ -38,6 +41,11 @@ impl Stream {
             .filter(|h| h.name == ":authority" || h.name == ":scheme")
             .collect();
         headers.extend(request_headers);
+        let grpc = headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+            .filter(|h| is_grpc_content_type(&h.value))
+            .map(|_| StreamMessageCounters::default());
         Self {
             id,
             method,
@@ -53,6 +61,7 @@ impl Stream {
             response_body: BodyCapture::new(capture_limit),
             response_head_at: None,
             response_done: false,
+            grpc,
         }
     }
 
@@ -76,6 +85,7 @@ impl Stream {
             response_head_at: self.response_head_at,
             completed,
             error,
+            grpc_messages: self.grpc,
         }
     }
 }

@@ -124,9 +124,9 @@ async fn ask_once(
 ) -> Result<Vec<Vec<u8>>, String> {
     macro_rules! ask_with {
         ($pb:path) => {{
-            use $pb as pb;
             use pb::server_reflection_request::MessageRequest;
             use pb::server_reflection_response::MessageResponse;
+            use $pb as pb;
             let message_request = match ask {
                 Ask::Symbol(s) => MessageRequest::FileContainingSymbol(s),
                 Ask::File(f) => MessageRequest::FileByFilename(f),
