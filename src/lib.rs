@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod events;
+pub mod inspect;
 pub mod proxy;
 pub mod sys;
 

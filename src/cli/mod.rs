@@ -1,5 +1,6 @@
 //! The `tapmesh` command line.
 
+mod inspect;
 mod proxy;
 
 use std::process::ExitCode;
@@ -19,6 +20,12 @@ enum Command {
     /// Observe one edge: relay connections from --listen to --target and
     /// write what crosses it as JSON Lines events.
     Proxy(proxy::ProxyArgs),
+    /// Print events from an events file, filtered, as a table or JSON.
+    Events(inspect::EventsArgs),
+    /// Summarise traffic per edge (calls, errors, latency percentiles, bytes).
+    Traffic(inspect::TrafficArgs),
+    /// Export events: HTTP exchanges as HAR 1.2, or JSON Lines.
+    Export(inspect::ExportArgs),
 }
 
 /// Parses the command line, runs the command and turns its result into the
@@ -37,6 +44,9 @@ pub fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Events(args) => inspect::events(args),
+        Command::Traffic(args) => inspect::traffic(args),
+        Command::Export(args) => inspect::export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

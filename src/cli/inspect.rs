@@ -1,0 +1,214 @@
+//! `tapmesh events`, `tapmesh traffic` and `tapmesh export`: reading an
+//! environment's events back from its JSON Lines file.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::Value;
+
+use crate::inspect::{self, Query, StatusClass};
+
+/// Filters shared by the reading commands.
+#[derive(Debug, Args)]
+pub(crate) struct Filters {
+    /// Event types to show (`request.completed`, or a family: `connection.*`); repeatable.
+    #[arg(long = "type", value_name = "TYPE")]
+    types: Vec<String>,
+    /// Only this edge: `SOURCE->TARGET` (`*` matches any side).
+    #[arg(long, value_parser = Query::parse_edge)]
+    edge: Option<(String, String)>,
+    /// HTTP responses of this status class (`2xx` … `5xx`).
+    #[arg(long)]
+    status: Option<StatusClass>,
+    /// gRPC calls with this status (`NOT_FOUND` or `5`).
+    #[arg(long)]
+    grpc_status: Option<String>,
+    /// Kafka requests of this API (`Produce` or `0`).
+    #[arg(long)]
+    kafka_api: Option<String>,
+    /// Only events after this seq.
+    #[arg(long)]
+    since: Option<u64>,
+}
+
+impl Filters {
+    fn query(&self) -> Query {
+        Query {
+            types: self.types.clone(),
+            edge: self.edge.clone(),
+            status: self.status,
+            grpc_status: self.grpc_status.clone(),
+            kafka_api: self.kafka_api.clone(),
+            since: self.since,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// The events file (JSON Lines, as `tapmesh proxy --events` or an
+    /// environment's directory holds).
+    file: PathBuf,
+    #[command(flatten)]
+    filters: Filters,
+    /// Keep reading as events are appended (until Ctrl-C).
+    #[arg(long, short)]
+    follow: bool,
+    /// Print the events as JSON Lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrafficArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    filters: Filters,
+    /// Print one event (by seq) in full instead of the summary.
+    #[arg(long, value_name = "SEQ")]
+    detail: Option<u64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    filters: Filters,
+    /// Write the HTTP exchanges as HAR 1.2 to this file.
+    #[arg(long, value_name = "OUT")]
+    har: Option<PathBuf>,
+    /// Write the (filtered) events as JSON Lines to this file.
+    #[arg(long, value_name = "OUT")]
+    jsonl: Option<PathBuf>,
+}
+
+fn read_events(file: &PathBuf) -> Result<(Vec<Value>, u64)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    let events =
+        inspect::parse_jsonl(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    Ok((events, complete as u64))
+}
+
+pub(crate) fn events(args: EventsArgs) -> Result<()> {
+    let query = args.filters.query();
+    let (events, mut offset) = read_events(&args.file)?;
+    let mut out = std::io::stdout().lock();
+    let print = |out: &mut std::io::StdoutLock<'_>, e: &Value| -> Result<()> {
+        if args.json {
+            writeln!(out, "{e}")?;
+        } else {
+            writeln!(out, "{}", inspect::one_line(e))?;
+        }
+        Ok(())
+    };
+    for e in events.iter().filter(|e| query.matches(e)) {
+        print(&mut out, e)?;
+    }
+    out.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+    // Polls for appended lines; a partial last line waits for its newline.
+    let mut file = std::fs::File::open(&args.file)?;
+    let mut pending = String::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let len = file.metadata()?.len();
+        if len < offset {
+            bail!("{} was truncated while following it", args.file.display());
+        }
+        if len == offset {
+            continue;
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        let mut chunk = String::new();
+        Read::by_ref(&mut file)
+            .take(len - offset)
+            .read_to_string(&mut chunk)?;
+        offset = len;
+        pending.push_str(&chunk);
+        let complete = pending.rfind('\n').map_or(0, |i| i + 1);
+        let ready: String = pending.drain(..complete).collect();
+        for e in inspect::parse_jsonl(&ready).map_err(anyhow::Error::msg)? {
+            if query.matches(&e) {
+                print(&mut out, &e)?;
+            }
+        }
+        out.flush()?;
+    }
+}
+
+pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
+    let (events, _) = read_events(&args.file)?;
+    let query = args.filters.query();
+    let events: Vec<Value> = events.into_iter().filter(|e| query.matches(e)).collect();
+    let mut out = std::io::stdout().lock();
+    if let Some(seq) = args.detail {
+        let event = events
+            .iter()
+            .find(|e| e["seq"].as_u64() == Some(seq))
+            .with_context(|| format!("no event with seq {seq} in {}", args.file.display()))?;
+        writeln!(out, "{}", serde_json::to_string_pretty(event)?)?;
+        return Ok(());
+    }
+    let summary = inspect::summarize(&events);
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<32} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "edge", "calls", "errors", "p50", "p95", "p99", "bytes in", "bytes out"
+    )?;
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}ms"));
+    for s in summary {
+        writeln!(
+            out,
+            "{:<32} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10}",
+            format!("{}->{}", s.source, s.target),
+            s.calls,
+            s.errors,
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
+            s.bytes_in,
+            s.bytes_out
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn export(args: ExportArgs) -> Result<()> {
+    if args.har.is_none() && args.jsonl.is_none() {
+        bail!("say what to write: --har OUT and/or --jsonl OUT");
+    }
+    let (events, _) = read_events(&args.file)?;
+    let query = args.filters.query();
+    let events: Vec<Value> = events.into_iter().filter(|e| query.matches(e)).collect();
+    if let Some(path) = &args.har {
+        let har = inspect::to_har(&events);
+        std::fs::write(path, serde_json::to_vec_pretty(&har)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let n = har["log"]["entries"].as_array().map_or(0, Vec::len);
+        eprintln!("wrote {n} HTTP exchanges to {}", path.display());
+    }
+    if let Some(path) = &args.jsonl {
+        let mut text = String::new();
+        for e in &events {
+            text.push_str(&e.to_string());
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {} events to {}", events.len(), path.display());
+    }
+    Ok(())
+}
