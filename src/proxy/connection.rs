@@ -175,7 +175,7 @@ impl ConnectionEvents {
                 }
                 (
                     EventKind::RequestCompleted,
-                    Payload::Request(request_info(&self.edge(), &exchange)),
+                    Payload::Request(request_info(&self.edge(), *exchange)),
                 )
             }
             Decoded::Failure(failure) => {

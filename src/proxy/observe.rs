@@ -47,7 +47,9 @@ impl OwnedEdge {
     }
 }
 
-pub(crate) fn request_info(edge: &Edge<'_>, x: &HttpExchange) -> RequestInfo {
+/// Builds the event from the exchange, moving its strings rather than
+/// copying them: this runs once per request on the traffic path.
+pub(crate) fn request_info(edge: &Edge<'_>, x: HttpExchange) -> RequestInfo {
     let (request_body, request_body_encoding) = BodyEncoding::encode(&x.request_body.data);
     let (response_body, response_body_encoding) = BodyEncoding::encode(&x.response_body.data);
     RequestInfo {
@@ -56,23 +58,23 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: &HttpExchange) -> RequestInfo {
         target: edge.target.clone(),
         ingress: edge.ingress.clone(),
         version: x.version.to_string(),
-        method: x.method.clone(),
-        path: x.path.clone(),
-        status_code: x.status,
         latency_ms: x.latency_ms().map(round_micros),
+        status_code: x.status,
         request_size: x.request_body.size,
         response_size: x.response_body.size,
-        request_headers: header_map(&x.request_headers),
-        response_headers: header_map(&x.response_headers),
-        request_trailers: header_map(&x.request_trailers),
-        response_trailers: header_map(&x.response_trailers),
         request_body,
         request_body_encoding,
         request_body_truncated: x.request_body.truncated(),
         response_body,
         response_body_encoding,
         response_body_truncated: x.response_body.truncated(),
-        error: x.error.clone(),
+        method: x.method,
+        path: x.path,
+        request_headers: header_map_owned(x.request_headers),
+        response_headers: header_map_owned(x.response_headers),
+        request_trailers: header_map_owned(x.request_trailers),
+        response_trailers: header_map_owned(x.response_trailers),
+        error: x.error,
     }
 }
 
@@ -129,6 +131,25 @@ pub(crate) fn decode_error_info(edge: &Edge<'_>, failure: DecodeFailure) -> Deco
         offset: failure.offset,
         reason: failure.reason,
     }
+}
+
+/// As [`header_map`], reusing the fields' own strings.
+fn header_map_owned(headers: Vec<Header>) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for Header { mut name, value } in headers {
+        name.make_ascii_lowercase();
+        match map.entry(name) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let v = e.get_mut();
+                v.push_str(", ");
+                v.push_str(&value);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(value);
+            }
+        }
+    }
+    map
 }
 
 /// Lower-cased names; a repeated field's values joined with `, ` (RFC 9110 §5.3).
