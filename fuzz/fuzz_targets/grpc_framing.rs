@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tapmesh_protocols::grpc::{decode_body, split_messages, DecodeLimits, GrpcMessageCounter};
+use tapmesh_protocols::grpc::{
+    decode_body, split_messages, DecodeLimits, GrpcMessageCounter, PayloadDecoder,
+};
 
 const ENCODINGS: [Option<&str>; 5] = [
     None,
@@ -38,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         max_message_bytes: MAX_MESSAGE_BYTES,
         ..DecodeLimits::default()
     };
-    let decoded = decode_body(&body, encoding, None, &limits);
+    let decoded = decode_body(&body, encoding, PayloadDecoder::Schemaless, &limits);
     assert!(decoded.messages.len() <= 64);
     assert_eq!(
         decoded.truncated,

@@ -248,19 +248,52 @@ pub struct DecodedCall {
     pub decoded_with: DecodedWith,
 }
 
+/// How the payloads of one body are turned into JSON.
+#[derive(Debug, Clone, Copy)]
+pub enum PayloadDecoder<'a> {
+    /// Protobuf with this message type.
+    Schema(&'a MessageDescriptor),
+    /// Protobuf without a schema: see [`super::schemaless`].
+    Schemaless,
+    /// The call uses gRPC's JSON codec (`application/grpc+json`): each
+    /// payload is a JSON document, shown as it is.
+    Json,
+}
+
+/// Whether a gRPC `content-type` names the JSON codec (`application/grpc+json`).
+pub fn is_json_codec(content_type: &str) -> bool {
+    let codec = content_type.split(';').next().unwrap_or_default().trim();
+    codec
+        .split_once('+')
+        .is_some_and(|(_, codec)| codec.eq_ignore_ascii_case("json"))
+}
+
 /// Decodes every captured message of a call with the first source that
 /// knows its method: the registry (descriptor sets, `.proto` files or
-/// reflection), else the schema-less decoder. No I/O.
+/// reflection), else the schema-less decoder. A call in gRPC's JSON codec
+/// needs no schema: its messages are shown as sent and `decoded_with` is
+/// `schemaless`. No I/O.
 pub fn decode_call(
     exchange: &HttpExchange,
     call: &GrpcCall,
     registry: &SchemaRegistry,
     limits: &DecodeLimits,
 ) -> DecodedCall {
-    let schema = registry.method(&call.service, &call.method);
-    let (input, output) = match &schema {
-        Some(s) => (Some(&s.input), Some(&s.output)),
-        None => (None, None),
+    let json = exchange
+        .request_header("content-type")
+        .is_some_and(is_json_codec);
+    let schema = if json {
+        None
+    } else {
+        registry.method(&call.service, &call.method)
+    };
+    let (input, output) = match (&schema, json) {
+        (_, true) => (PayloadDecoder::Json, PayloadDecoder::Json),
+        (Some(s), false) => (
+            PayloadDecoder::Schema(&s.input),
+            PayloadDecoder::Schema(&s.output),
+        ),
+        (None, false) => (PayloadDecoder::Schemaless, PayloadDecoder::Schemaless),
     };
     let mut request = decode_body(
         &exchange.request_body.data,
@@ -287,13 +320,14 @@ pub fn decode_call(
 }
 
 /// Decodes the messages of one captured body (`data` as sent, framing
-/// included) with `schema` if given, else schema-less. `encoding` is that
-/// direction's `grpc-encoding`. Problems are worded `message N: …`
-/// (counting from 1) or `body: …`.
+/// included) with `decoder`. `encoding` is that direction's
+/// `grpc-encoding`. Problems are worded `message N: …` (counting from 1) or
+/// `body: …`. A payload that does not decode as its schema (or as JSON) is
+/// shown schema-less, with a problem saying so.
 pub fn decode_body(
     data: &Bytes,
     encoding: Option<&str>,
-    schema: Option<&MessageDescriptor>,
+    decoder: PayloadDecoder<'_>,
     limits: &DecodeLimits,
 ) -> DecodedBody {
     let split = split_messages(data, limits.max_messages);
@@ -315,19 +349,19 @@ pub fn decode_body(
                 limits.max_message_bytes
             ));
         }
-        let value = match schema {
-            Some(descriptor) => match with_schema(descriptor, &payload.data) {
-                Ok(value) => value,
-                Err(reason) => {
-                    body.problems.push(format!(
-                        "message {n}: does not decode as {}: {reason}; shown schema-less",
-                        descriptor.full_name()
-                    ));
-                    decode_schemaless(&payload.data, limits.max_depth)
-                }
-            },
-            None => decode_schemaless(&payload.data, limits.max_depth),
+        let decoded = match decoder {
+            PayloadDecoder::Schema(descriptor) => with_schema(descriptor, &payload.data)
+                .map_err(|e| format!("does not decode as {}: {e}", descriptor.full_name())),
+            PayloadDecoder::Json => {
+                serde_json::from_slice(&payload.data).map_err(|e| format!("is not JSON: {e}"))
+            }
+            PayloadDecoder::Schemaless => Ok(decode_schemaless(&payload.data, limits.max_depth)),
         };
+        let value = decoded.unwrap_or_else(|reason| {
+            body.problems
+                .push(format!("message {n}: {reason}; shown schema-less"));
+            decode_schemaless(&payload.data, limits.max_depth)
+        });
         body.messages.push(value);
     }
     if split.omitted > 0 {

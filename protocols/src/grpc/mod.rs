@@ -48,8 +48,8 @@ pub mod schemaless;
 mod status;
 
 pub use call::{
-    decode_body, decode_call, is_grpc_content_type, DecodeLimits, DecodedBody, DecodedCall,
-    GrpcCall, StatusSource, FRAMING_HEADERS, HEALTH_SERVICE,
+    decode_body, decode_call, is_grpc_content_type, is_json_codec, DecodeLimits, DecodedBody,
+    DecodedCall, GrpcCall, PayloadDecoder, StatusSource, FRAMING_HEADERS, HEALTH_SERVICE,
 };
 pub use counter::{GrpcMessageCounter, StreamMessageCounters};
 pub use framing::{

@@ -596,3 +596,31 @@ fn counter_agrees_with_the_splitter_across_arbitrary_chunkings() {
         );
     }
 }
+
+#[test]
+fn the_json_codec_shows_messages_as_sent() {
+    let mut ex = exchange(
+        "/shop.inventory.v1.Inventory/GetItem",
+        frame(false, br#"{"sku":"SKU-42"}"#),
+        [
+            frame(false, br#"{"sku":"SKU-42","tags":["a"]}"#),
+            frame(false, &[0x08, 0x01]),
+        ]
+        .concat(),
+    );
+    ex.request_headers[2] = header("content-type", "application/grpc+json");
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    // The registry knows the method, but the JSON codec needs no schema.
+    let decoded = decode_call(&ex, &call, &proto_registry(), &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::Schemaless);
+    assert_eq!(decoded.request.to_json(), json!([{"sku": "SKU-42"}]));
+    assert_eq!(
+        decoded.response.to_json(),
+        json!([{"sku": "SKU-42", "tags": ["a"]}, {"1": 1}])
+    );
+    assert_eq!(decoded.response.problems.len(), 1);
+    assert!(decoded.response.problems[0].starts_with("response message 2: is not JSON"));
+    assert!(is_json_codec("application/grpc+JSON; charset=utf-8"));
+    assert!(!is_json_codec("application/grpc+proto"));
+    assert!(!is_json_codec("application/grpc"));
+}
