@@ -203,6 +203,10 @@ pub struct DecodeLimits {
     pub max_messages: usize,
     /// Decompressed bytes kept per message.
     pub max_message_bytes: usize,
+    /// Payload bytes (after decompression) decoded per body, all messages
+    /// together: a body of many small compressed messages cannot expand
+    /// past it. Decoding stops, reported, when it is spent.
+    pub max_body_bytes: usize,
     /// Nesting followed by the schema-less decoder.
     pub max_depth: usize,
 }
@@ -211,7 +215,10 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         Self {
             max_messages: 1024,
-            max_message_bytes: 4 << 20,
+            // A decoded message takes some tens of times its wire size in
+            // memory (a JSON value per packed varint): keep both modest.
+            max_message_bytes: 256 << 10,
+            max_body_bytes: 1 << 20,
             max_depth: DEFAULT_MAX_DEPTH,
         }
     }
@@ -332,9 +339,27 @@ pub fn decode_body(
 ) -> DecodedBody {
     let split = split_messages(data, limits.max_messages);
     let mut body = DecodedBody::default();
+    let mut budget = limits.max_body_bytes;
     for (index, message) in split.messages.iter().enumerate() {
         let n = index + 1;
-        let payload = match decompress(message, encoding, limits.max_message_bytes) {
+        if budget == 0 {
+            body.truncated = true;
+            body.problems.push(format!(
+                "message {n} and later: not decoded, past the {} bytes decoded per body",
+                limits.max_body_bytes
+            ));
+            break;
+        }
+        let room = limits.max_message_bytes.min(budget);
+        if !message.compressed && message.payload.len() > room {
+            body.truncated = true;
+            body.problems.push(format!(
+                "message {n}: not decoded, its {} bytes are over the {room} allowed",
+                message.payload.len()
+            ));
+            continue;
+        }
+        let payload = match decompress(message, encoding, room) {
             Ok(payload) => payload,
             Err(reason) => {
                 body.problems.push(format!("message {n}: {reason}"));
@@ -342,11 +367,11 @@ pub fn decode_body(
                 continue;
             }
         };
+        budget -= payload.data.len().min(budget);
         if payload.truncated {
             body.truncated = true;
             body.problems.push(format!(
-                "message {n}: decompressed output incomplete (broken, or over {} bytes)",
-                limits.max_message_bytes
+                "message {n}: decompressed output incomplete (broken, or over {room} bytes)"
             ));
         }
         let decoded = match decoder {

@@ -18,7 +18,7 @@
 //! runtime can publish a snapshot to decoding threads and swap in a new one
 //! after reflection has taught it more.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use prost::Message;
@@ -183,26 +183,27 @@ impl SchemaRegistry {
             self.waiting.insert(name, file);
         }
         // Everything waiting whose imports are all here or ready, found by
-        // growing the ready set until it stops growing.
-        let mut ready: Vec<String> = Vec::new();
+        // growing the ready set until it stops growing (one pass per level
+        // of the import graph).
+        let mut ready: HashSet<String> = HashSet::new();
         loop {
-            let before = ready.len();
-            for (name, file) in &self.waiting {
-                if ready.contains(name) {
-                    continue;
-                }
-                let resolved = file
-                    .dependency
-                    .iter()
-                    .all(|dep| self.pool.get_file_by_name(dep).is_some() || ready.contains(dep));
-                if resolved {
-                    ready.push(name.clone());
-                }
-            }
-            if ready.len() == before {
+            let newly: Vec<String> = self
+                .waiting
+                .iter()
+                .filter(|(name, file)| {
+                    !ready.contains(*name)
+                        && file.dependency.iter().all(|dep| {
+                            ready.contains(dep) || self.pool.get_file_by_name(dep).is_some()
+                        })
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if newly.is_empty() {
                 break;
             }
+            ready.extend(newly);
         }
+        let mut ready: Vec<String> = ready.into_iter().collect();
         let batch: Vec<FileDescriptorProto> = ready
             .iter()
             .filter_map(|name| self.waiting.remove(name))

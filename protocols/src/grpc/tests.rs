@@ -665,3 +665,61 @@ fn python_protobuf_encodings_decode_schemaless_with_their_signs() {
     // 1999-12-31T23:59:59.500Z
     assert_eq!(value["7"], json!({"1": 946_684_799, "2": 500_000_000}));
 }
+
+#[test]
+fn decoding_limits_bound_decompressed_bytes_per_message_and_per_body() {
+    // Each message: 40 KiB of zeros in a field, gzip-compressed to ~100 bytes.
+    let mut payload = vec![0x0a, 0x80, 0xc0, 0x02]; // field 1, length 40960
+    payload.extend(vec![0u8; 40 * 1024]);
+    let squeezed = gzip(&payload);
+    let mut ex = exchange(
+        "/x.Y/Z",
+        (0..10).flat_map(|_| frame(true, &squeezed)).collect(),
+        vec![],
+    );
+    ex.request_headers.push(header("grpc-encoding", "gzip"));
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let limits = DecodeLimits {
+        max_message_bytes: 50 * 1024,
+        max_body_bytes: 100 * 1024,
+        ..DecodeLimits::default()
+    };
+    let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &limits);
+    // Two whole messages, the third cut at what the body's budget has left.
+    assert_eq!(decoded.request.messages.len(), 3);
+    assert_eq!(
+        decoded.request.messages[0]["1"]["bytes"]
+            .as_str()
+            .unwrap()
+            .len(),
+        40 * 1024 / 3 * 4 + 4
+    );
+    assert!(decoded.request.truncated);
+    assert_eq!(
+        decoded.request.problems,
+        [
+            format!(
+                "request message 3: decompressed output incomplete (broken, or over {} bytes)",
+                100 * 1024 - 2 * payload.len()
+            ),
+            "request message 4 and later: not decoded, past the 102400 bytes decoded per body"
+                .to_string(),
+        ]
+    );
+
+    // An uncompressed message over the per-message limit is skipped alone.
+    let big = frame(false, &payload);
+    let small = frame(false, &[0x08, 0x01]);
+    let ex = exchange("/x.Y/Z", [big, small].concat(), vec![]);
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let limits = DecodeLimits {
+        max_message_bytes: 1024,
+        ..DecodeLimits::default()
+    };
+    let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &limits);
+    assert_eq!(decoded.request.to_json(), json!([{"1": 1}]));
+    assert_eq!(
+        decoded.request.problems,
+        ["request message 1: not decoded, its 40964 bytes are over the 1024 allowed"]
+    );
+}
