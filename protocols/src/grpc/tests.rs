@@ -723,3 +723,37 @@ fn decoding_limits_bound_decompressed_bytes_per_message_and_per_body() {
         ["request message 1: not decoded, its 40964 bytes are over the 1024 allowed"]
     );
 }
+
+#[test]
+fn an_invalid_reflection_file_is_refused_and_not_kept() {
+    use prost_types::{field_descriptor_proto::Type, DescriptorProto, FieldDescriptorProto};
+    let broken = prost_types::FileDescriptorProto {
+        name: Some("broken.proto".into()),
+        package: Some("broken".into()),
+        message_type: vec![DescriptorProto {
+            name: Some("M".into()),
+            field: vec![FieldDescriptorProto {
+                name: Some("f".into()),
+                number: Some(1),
+                r#type: Some(Type::Message as i32),
+                type_name: Some(".broken.Nowhere".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut registry = proto_registry();
+    let err = registry
+        .add_reflection_files([broken.encode_to_vec()])
+        .unwrap_err();
+    assert!(err.0.contains("invalid descriptors"), "{err}");
+    // Nothing of it stays, and what was there still works.
+    assert!(registry.pool().get_file_by_name("broken.proto").is_none());
+    let progress = registry
+        .add_reflection_files(Vec::<Vec<u8>>::new())
+        .unwrap();
+    assert_eq!(progress, ReflectionProgress::default());
+    assert!(registry.method(SERVICE, "GetItem").is_some());
+    assert!(registry.add_reflection_files([[0xffu8; 3]]).is_err());
+}
