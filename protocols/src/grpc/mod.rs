@@ -32,7 +32,8 @@
 //!    files ([`SchemaRegistry::add_proto_files`]). Feed gRPC reflection
 //!    answers (`FileDescriptorProto` bytes) to
 //!    [`SchemaRegistry::add_reflection_files`] as they arrive; it reports
-//!    which imports are still missing so they can be asked for next.
+//!    which imports are still missing so they can be asked for next, and
+//!    refuses a bad file alone, never the whole answer.
 //!    [`SchemaRegistry::knows_service`] says whether asking is needed.
 //!
 //! Event field mapping: `grpc_status` = [`GrpcCall::status`],

@@ -178,7 +178,7 @@ fn reflection_answers_are_added_as_their_imports_arrive() {
     };
     let mut registry = SchemaRegistry::new();
     // The service's file first, alone: it must wait for its imports.
-    let progress = registry.add_reflection_files([file(INVENTORY)]).unwrap();
+    let progress = registry.add_reflection_files([file(INVENTORY)]);
     assert_eq!(progress.added, Vec::<String>::new());
     assert_eq!(
         progress.missing,
@@ -187,15 +187,13 @@ fn reflection_answers_are_added_as_their_imports_arrive() {
     assert!(!registry.knows_service(SERVICE));
 
     // One import; the other is still missing.
-    let progress = registry
-        .add_reflection_files([file("shop/common.proto")])
-        .unwrap();
+    let progress = registry.add_reflection_files([file("shop/common.proto")]);
     assert_eq!(progress.added, ["shop/common.proto"]);
     assert_eq!(progress.missing, ["google/protobuf/timestamp.proto"]);
 
     // The last one (sent twice, as servers do) releases the waiting file.
     let ts = file("google/protobuf/timestamp.proto");
-    let progress = registry.add_reflection_files([&ts, &ts]).unwrap();
+    let progress = registry.add_reflection_files([&ts, &ts]);
     assert_eq!(
         progress.added,
         ["google/protobuf/timestamp.proto", INVENTORY]
@@ -214,9 +212,7 @@ fn reflection_answers_are_added_as_their_imports_arrive() {
 fn a_descriptor_set_keeps_its_source_when_reflection_repeats_it() {
     let mut registry = proto_registry();
     let set = prost_types::FileDescriptorSet::decode(&descriptor_set_bytes()[..]).unwrap();
-    let progress = registry
-        .add_reflection_files(set.file.iter().map(Message::encode_to_vec))
-        .unwrap();
+    let progress = registry.add_reflection_files(set.file.iter().map(Message::encode_to_vec));
     assert!(progress.added.is_empty(), "{progress:?}");
     let schema = registry.method(SERVICE, "GetItem").unwrap();
     assert_eq!(schema.source, SchemaSource::DescriptorSet);
@@ -725,7 +721,7 @@ fn decoding_limits_bound_decompressed_bytes_per_message_and_per_body() {
 }
 
 #[test]
-fn an_invalid_reflection_file_is_refused_and_not_kept() {
+fn an_invalid_reflection_file_is_refused_alone() {
     use prost_types::{field_descriptor_proto::Type, DescriptorProto, FieldDescriptorProto};
     let broken = prost_types::FileDescriptorProto {
         name: Some("broken.proto".into()),
@@ -743,17 +739,26 @@ fn an_invalid_reflection_file_is_refused_and_not_kept() {
         }],
         ..Default::default()
     };
-    let mut registry = proto_registry();
-    let err = registry
-        .add_reflection_files([broken.encode_to_vec()])
-        .unwrap_err();
-    assert!(err.0.contains("invalid descriptors"), "{err}");
-    // Nothing of it stays, and what was there still works.
+    let mut registry = SchemaRegistry::new();
+    let set = prost_types::FileDescriptorSet::decode(&descriptor_set_bytes()[..]).unwrap();
+    // The broken file arrives in the same level as a good one.
+    let mut files: Vec<Vec<u8>> = vec![broken.encode_to_vec(), vec![0xff; 3]];
+    files.extend(set.file.iter().map(Message::encode_to_vec));
+    let progress = registry.add_reflection_files(files);
+    assert_eq!(
+        progress.added,
+        [
+            "google/protobuf/timestamp.proto",
+            "shop/common.proto",
+            INVENTORY
+        ]
+    );
+    assert_eq!(progress.refused.len(), 2, "{progress:?}");
+    assert!(progress.refused[0].starts_with("file 1: not a FileDescriptorProto"));
+    assert!(progress.refused[1].starts_with("broken.proto: invalid descriptors"));
     assert!(registry.pool().get_file_by_name("broken.proto").is_none());
-    let progress = registry
-        .add_reflection_files(Vec::<Vec<u8>>::new())
-        .unwrap();
-    assert_eq!(progress, ReflectionProgress::default());
     assert!(registry.method(SERVICE, "GetItem").is_some());
-    assert!(registry.add_reflection_files([[0xffu8; 3]]).is_err());
+    // Nothing of it is left waiting.
+    let progress = registry.add_reflection_files(Vec::<Vec<u8>>::new());
+    assert_eq!(progress, ReflectionProgress::default());
 }
