@@ -762,3 +762,47 @@ fn an_invalid_reflection_file_is_refused_alone() {
     let progress = registry.add_reflection_files(Vec::<Vec<u8>>::new());
     assert_eq!(progress, ReflectionProgress::default());
 }
+
+/// The FileDescriptorProtos of a real grpcio-reflection answer, in the order
+/// the server sent them (see `tests/data/grpc/reflect.py`).
+fn grpcio_reflection_answer() -> Vec<Vec<u8>> {
+    (0..3)
+        .map(|i| protoc_fixture(&format!("reflection/{i:02}.bin")))
+        .collect()
+}
+
+#[test]
+fn a_grpcio_reflection_answer_decodes_python_protobuf_messages() {
+    let answer = grpcio_reflection_answer();
+    let mut registry = SchemaRegistry::new();
+    // grpcio sends the service's file before its imports: fed one by one,
+    // as a runtime reading the stream would, it waits for them.
+    let first = registry.add_reflection_files([&answer[0]]);
+    assert!(first.added.is_empty());
+    assert_eq!(
+        first.missing,
+        ["google/protobuf/timestamp.proto", "shop/common.proto"]
+    );
+    let rest = registry.add_reflection_files(&answer[1..]);
+    assert_eq!(
+        rest.added,
+        [
+            "google/protobuf/timestamp.proto",
+            "shop/common.proto",
+            INVENTORY
+        ]
+    );
+    assert!(rest.missing.is_empty() && rest.refused.is_empty());
+
+    let expected: Value = serde_json::from_slice(&protoc_fixture("item.json")).unwrap();
+    let ex = exchange(
+        "/shop.inventory.v1.Inventory/GetItem",
+        vec![],
+        frame(false, &protoc_fixture("item.bin")),
+    );
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, DecodedWith::Reflection);
+    assert_eq!(decoded.decoded_with.as_str(), "reflection");
+    assert_eq!(decoded.response.to_json(), json!([expected]));
+}
