@@ -16,7 +16,10 @@
 //!    service, method, status (trailers, trailers-only headers, `CANCELLED`
 //!    for a reset, or mapped from a non-200 HTTP status), percent-decoded
 //!    `grpc-message`, metadata, counts and `is_health_check`. It returns
-//!    `None` for an exchange that is not gRPC. Without counters the counts
+//!    `None` for an exchange that is not gRPC. It expects a trailers-only
+//!    response (one HEADERS frame with END_STREAM) in `response_headers`,
+//!    real trailers in `response_trailers`, and `error` set when the stream
+//!    was reset or the connection lost before the response ended. Without counters the counts
 //!    come from the captured bodies ([`MessageCount::exact`] says whether
 //!    they are exact or lower bounds).
 //! 4. **Decode.** [`decode_call`]`(&exchange, &call, &registry, &limits)`
