@@ -203,6 +203,10 @@ pub struct DecodeLimits {
     pub max_messages: usize,
     /// Decompressed bytes kept per message.
     pub max_message_bytes: usize,
+    /// Payload bytes (after decompression) decoded per body, all messages
+    /// together: a body of many small compressed messages cannot expand
+    /// past it. Decoding stops, reported, when it is spent.
+    pub max_body_bytes: usize,
     /// Nesting followed by the schema-less decoder.
     pub max_depth: usize,
 }
@@ -211,7 +215,10 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         Self {
             max_messages: 1024,
-            max_message_bytes: 4 << 20,
+            // A decoded message takes some tens of times its wire size in
+            // memory (a JSON value per packed varint): keep both modest.
+            max_message_bytes: 256 << 10,
+            max_body_bytes: 1 << 20,
             max_depth: DEFAULT_MAX_DEPTH,
         }
     }
@@ -248,19 +255,52 @@ pub struct DecodedCall {
     pub decoded_with: DecodedWith,
 }
 
+/// How the payloads of one body are turned into JSON.
+#[derive(Debug, Clone, Copy)]
+pub enum PayloadDecoder<'a> {
+    /// Protobuf with this message type.
+    Schema(&'a MessageDescriptor),
+    /// Protobuf without a schema: see [`super::schemaless`].
+    Schemaless,
+    /// The call uses gRPC's JSON codec (`application/grpc+json`): each
+    /// payload is a JSON document, shown as it is.
+    Json,
+}
+
+/// Whether a gRPC `content-type` names the JSON codec (`application/grpc+json`).
+pub fn is_json_codec(content_type: &str) -> bool {
+    let codec = content_type.split(';').next().unwrap_or_default().trim();
+    codec
+        .split_once('+')
+        .is_some_and(|(_, codec)| codec.eq_ignore_ascii_case("json"))
+}
+
 /// Decodes every captured message of a call with the first source that
 /// knows its method: the registry (descriptor sets, `.proto` files or
-/// reflection), else the schema-less decoder. No I/O.
+/// reflection), else the schema-less decoder. A call in gRPC's JSON codec
+/// needs no schema: its messages are shown as sent and `decoded_with` is
+/// `schemaless`. No I/O.
 pub fn decode_call(
     exchange: &HttpExchange,
     call: &GrpcCall,
     registry: &SchemaRegistry,
     limits: &DecodeLimits,
 ) -> DecodedCall {
-    let schema = registry.method(&call.service, &call.method);
-    let (input, output) = match &schema {
-        Some(s) => (Some(&s.input), Some(&s.output)),
-        None => (None, None),
+    let json = exchange
+        .request_header("content-type")
+        .is_some_and(is_json_codec);
+    let schema = if json {
+        None
+    } else {
+        registry.method(&call.service, &call.method)
+    };
+    let (input, output) = match (&schema, json) {
+        (_, true) => (PayloadDecoder::Json, PayloadDecoder::Json),
+        (Some(s), false) => (
+            PayloadDecoder::Schema(&s.input),
+            PayloadDecoder::Schema(&s.output),
+        ),
+        (None, false) => (PayloadDecoder::Schemaless, PayloadDecoder::Schemaless),
     };
     let mut request = decode_body(
         &exchange.request_body.data,
@@ -287,20 +327,39 @@ pub fn decode_call(
 }
 
 /// Decodes the messages of one captured body (`data` as sent, framing
-/// included) with `schema` if given, else schema-less. `encoding` is that
-/// direction's `grpc-encoding`. Problems are worded `message N: …`
-/// (counting from 1) or `body: …`.
+/// included) with `decoder`. `encoding` is that direction's
+/// `grpc-encoding`. Problems are worded `message N: …` (counting from 1) or
+/// `body: …`. A payload that does not decode as its schema (or as JSON) is
+/// shown schema-less, with a problem saying so.
 pub fn decode_body(
     data: &Bytes,
     encoding: Option<&str>,
-    schema: Option<&MessageDescriptor>,
+    decoder: PayloadDecoder<'_>,
     limits: &DecodeLimits,
 ) -> DecodedBody {
     let split = split_messages(data, limits.max_messages);
     let mut body = DecodedBody::default();
+    let mut budget = limits.max_body_bytes;
     for (index, message) in split.messages.iter().enumerate() {
         let n = index + 1;
-        let payload = match decompress(message, encoding, limits.max_message_bytes) {
+        if budget == 0 {
+            body.truncated = true;
+            body.problems.push(format!(
+                "message {n} and later: not decoded, past the {} bytes decoded per body",
+                limits.max_body_bytes
+            ));
+            break;
+        }
+        let room = limits.max_message_bytes.min(budget);
+        if !message.compressed && message.payload.len() > room {
+            body.truncated = true;
+            body.problems.push(format!(
+                "message {n}: not decoded, its {} bytes are over the {room} allowed",
+                message.payload.len()
+            ));
+            continue;
+        }
+        let payload = match decompress(message, encoding, room) {
             Ok(payload) => payload,
             Err(reason) => {
                 body.problems.push(format!("message {n}: {reason}"));
@@ -308,26 +367,26 @@ pub fn decode_body(
                 continue;
             }
         };
+        budget -= payload.data.len().min(budget);
         if payload.truncated {
             body.truncated = true;
             body.problems.push(format!(
-                "message {n}: decompressed output incomplete (broken, or over {} bytes)",
-                limits.max_message_bytes
+                "message {n}: decompressed output incomplete (broken, or over {room} bytes)"
             ));
         }
-        let value = match schema {
-            Some(descriptor) => match with_schema(descriptor, &payload.data) {
-                Ok(value) => value,
-                Err(reason) => {
-                    body.problems.push(format!(
-                        "message {n}: does not decode as {}: {reason}; shown schema-less",
-                        descriptor.full_name()
-                    ));
-                    decode_schemaless(&payload.data, limits.max_depth)
-                }
-            },
-            None => decode_schemaless(&payload.data, limits.max_depth),
+        let decoded = match decoder {
+            PayloadDecoder::Schema(descriptor) => with_schema(descriptor, &payload.data)
+                .map_err(|e| format!("does not decode as {}: {e}", descriptor.full_name())),
+            PayloadDecoder::Json => {
+                serde_json::from_slice(&payload.data).map_err(|e| format!("is not JSON: {e}"))
+            }
+            PayloadDecoder::Schemaless => Ok(decode_schemaless(&payload.data, limits.max_depth)),
         };
+        let value = decoded.unwrap_or_else(|reason| {
+            body.problems
+                .push(format!("message {n}: {reason}; shown schema-less"));
+            decode_schemaless(&payload.data, limits.max_depth)
+        });
         body.messages.push(value);
     }
     if split.omitted > 0 {

@@ -164,13 +164,12 @@ pub fn decompress(
         }
         other => return Err(format!("cannot decompress grpc-encoding {other:?}")),
     }
-    match decode_content(&message.payload, encoding, limit)? {
-        Some(decoded) => Ok(Payload {
-            data: Bytes::from(decoded.data),
-            truncated: decoded.truncated,
-        }),
-        None => unreachable!("gzip and deflate always have something to undo"),
-    }
+    let decoded = decode_content(&message.payload, encoding, limit)?
+        .ok_or_else(|| format!("grpc-encoding {encoding:?} undid nothing"))?;
+    Ok(Payload {
+        data: Bytes::from(decoded.data),
+        truncated: decoded.truncated,
+    })
 }
 
 #[cfg(test)]

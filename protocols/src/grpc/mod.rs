@@ -16,7 +16,10 @@
 //!    service, method, status (trailers, trailers-only headers, `CANCELLED`
 //!    for a reset, or mapped from a non-200 HTTP status), percent-decoded
 //!    `grpc-message`, metadata, counts and `is_health_check`. It returns
-//!    `None` for an exchange that is not gRPC. Without counters the counts
+//!    `None` for an exchange that is not gRPC. It expects a trailers-only
+//!    response (one HEADERS frame with END_STREAM) in `response_headers`,
+//!    real trailers in `response_trailers`, and `error` set when the stream
+//!    was reset or the connection lost before the response ended. Without counters the counts
 //!    come from the captured bodies ([`MessageCount::exact`] says whether
 //!    they are exact or lower bounds).
 //! 4. **Decode.** [`decode_call`]`(&exchange, &call, &registry, &limits)`
@@ -32,7 +35,8 @@
 //!    files ([`SchemaRegistry::add_proto_files`]). Feed gRPC reflection
 //!    answers (`FileDescriptorProto` bytes) to
 //!    [`SchemaRegistry::add_reflection_files`] as they arrive; it reports
-//!    which imports are still missing so they can be asked for next.
+//!    which imports are still missing so they can be asked for next, and
+//!    refuses a bad file alone, never the whole answer.
 //!    [`SchemaRegistry::knows_service`] says whether asking is needed.
 //!
 //! Event field mapping: `grpc_status` = [`GrpcCall::status`],
@@ -48,8 +52,8 @@ pub mod schemaless;
 mod status;
 
 pub use call::{
-    decode_body, decode_call, is_grpc_content_type, DecodeLimits, DecodedBody, DecodedCall,
-    GrpcCall, StatusSource, FRAMING_HEADERS, HEALTH_SERVICE,
+    decode_body, decode_call, is_grpc_content_type, is_json_codec, DecodeLimits, DecodedBody,
+    DecodedCall, GrpcCall, PayloadDecoder, StatusSource, FRAMING_HEADERS, HEALTH_SERVICE,
 };
 pub use counter::{GrpcMessageCounter, StreamMessageCounters};
 pub use framing::{

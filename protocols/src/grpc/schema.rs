@@ -91,6 +91,8 @@ pub struct ReflectionProgress {
     /// Imports still missing (sorted, deduplicated): ask reflection for
     /// these (`file_by_filename`); the files that need them wait.
     pub missing: Vec<String>,
+    /// Files that could not be used, each `name: reason`.
+    pub refused: Vec<String>,
 }
 
 /// Reflection files kept waiting for their imports, at most. A server that
@@ -163,54 +165,74 @@ impl SchemaRegistry {
     /// (`file_descriptor_response.file_descriptor_proto`), in any order,
     /// across any number of calls. A file whose imports are neither here nor
     /// in the same batch waits (up to [`MAX_WAITING_FILES`]); the imports it
-    /// lacks are listed in the result. Files already here are skipped.
+    /// lacks are listed in the result. Files already here are skipped. A
+    /// file that cannot be used (undecodable, invalid) is refused alone, and
+    /// named with its reason: the others still go in.
     pub fn add_reflection_files<B: AsRef<[u8]>>(
         &mut self,
         files: impl IntoIterator<Item = B>,
-    ) -> Result<ReflectionProgress, SchemaError> {
-        for bytes in files {
-            let file = FileDescriptorProto::decode(bytes.as_ref())
-                .map_err(|e| SchemaError(format!("not a FileDescriptorProto: {e}")))?;
+    ) -> ReflectionProgress {
+        let mut progress = ReflectionProgress::default();
+        for (index, bytes) in files.into_iter().enumerate() {
+            let file = match FileDescriptorProto::decode(bytes.as_ref()) {
+                Ok(file) => file,
+                Err(e) => {
+                    progress
+                        .refused
+                        .push(format!("file {index}: not a FileDescriptorProto: {e}"));
+                    continue;
+                }
+            };
             let name = file.name().to_string();
             if self.pool.get_file_by_name(&name).is_some() || self.waiting.contains_key(&name) {
                 continue;
             }
             if self.waiting.len() >= MAX_WAITING_FILES {
-                return Err(SchemaError(format!(
-                    "more than {MAX_WAITING_FILES} reflection files wait for imports"
-                )));
+                progress.refused.push(format!(
+                    "{name}: more than {MAX_WAITING_FILES} files already wait for imports"
+                ));
+                continue;
             }
             self.waiting.insert(name, file);
         }
-        // Everything waiting whose imports are all here or ready, found by
-        // growing the ready set until it stops growing.
-        let mut ready: Vec<String> = Vec::new();
+        // Level by level of the import graph: the waiting files whose
+        // imports are all here go in together, until none can.
         loop {
-            let before = ready.len();
-            for (name, file) in &self.waiting {
-                if ready.contains(name) {
-                    continue;
-                }
-                let resolved = file
-                    .dependency
-                    .iter()
-                    .all(|dep| self.pool.get_file_by_name(dep).is_some() || ready.contains(dep));
-                if resolved {
-                    ready.push(name.clone());
-                }
-            }
-            if ready.len() == before {
+            let mut level: Vec<String> = self
+                .waiting
+                .iter()
+                .filter(|(_, file)| {
+                    file.dependency
+                        .iter()
+                        .all(|dep| self.pool.get_file_by_name(dep).is_some())
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if level.is_empty() {
                 break;
             }
+            level.sort();
+            let files: Vec<FileDescriptorProto> = level
+                .iter()
+                .filter_map(|name| self.waiting.remove(name))
+                .collect();
+            if self
+                .add_files(files.clone(), SchemaSource::Reflection)
+                .is_ok()
+            {
+                progress.added.extend(level);
+                continue;
+            }
+            // Something in the level is invalid: find out what, file by file.
+            for file in files {
+                let name = file.name().to_string();
+                match self.add_files(vec![file], SchemaSource::Reflection) {
+                    Ok(()) => progress.added.push(name),
+                    Err(e) => progress.refused.push(format!("{name}: {e}")),
+                }
+            }
         }
-        let batch: Vec<FileDescriptorProto> = ready
-            .iter()
-            .filter_map(|name| self.waiting.remove(name))
-            .collect();
-        if !batch.is_empty() {
-            self.add_files(batch, SchemaSource::Reflection)?;
-        }
-        let mut missing: Vec<String> = self
+        progress.missing = self
             .waiting
             .values()
             .flat_map(|file| file.dependency.iter())
@@ -219,13 +241,10 @@ impl SchemaRegistry {
             })
             .cloned()
             .collect();
-        missing.sort();
-        missing.dedup();
-        ready.sort();
-        Ok(ReflectionProgress {
-            added: ready,
-            missing,
-        })
+        progress.missing.sort();
+        progress.missing.dedup();
+        progress.added.sort();
+        progress
     }
 
     fn add_files(

@@ -18,13 +18,14 @@
 //! - length-delimited, in this order of preference: a string, if it is UTF-8
 //!   text without control characters (tab, CR and LF allowed); a nested
 //!   message, if it parses completely as one (every tag valid, no groups,
-//!   lengths in bounds, at least one field) and the depth limit allows; any
-//!   other UTF-8 as a string; else `{"bytes": "<base64>"}`. Empty is `""`.
+//!   lengths in bounds, at least one field) and the depth limit allows;
+//!   else `{"bytes": "<base64>"}`. Empty is `""`.
 //!   Packed repeated numbers are indistinguishable from bytes and show as
 //!   such, or as a message when they happen to parse as one;
 //! - the top-level payload prefers being a message over being text; one that
-//!   is not a message at all comes out as a string or `{"bytes": …}` like any
-//!   other length-delimited value (an empty payload is `{}`).
+//!   is not a message at all comes out as text (any UTF-8, control
+//!   characters and all, since something was sent) or `{"bytes": …}` (an
+//!   empty payload is `{}`).
 //!
 //! Work and output are linear in the input per level of nesting, and the
 //! nesting followed is bounded by the caller's depth limit.
@@ -198,23 +199,25 @@ fn delimited_value(bytes: &[u8], depth_left: usize) -> Value {
             return message_value(&fields, depth_left - 1);
         }
     }
-    text_or_bytes(bytes)
+    bytes_value(bytes)
 }
 
 fn text_or_bytes(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(text) => text.into(),
-        Err(_) => {
-            let mut map = Map::new();
-            map.insert(
-                "bytes".into(),
-                base64::engine::general_purpose::STANDARD
-                    .encode(bytes)
-                    .into(),
-            );
-            Value::Object(map)
-        }
+        Err(_) => bytes_value(bytes),
     }
+}
+
+fn bytes_value(bytes: &[u8]) -> Value {
+    let mut map = Map::new();
+    map.insert(
+        "bytes".into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into(),
+    );
+    Value::Object(map)
 }
 
 #[cfg(test)]
@@ -337,6 +340,11 @@ mod tests {
         assert_eq!(
             decode_schemaless(&[0x07, 0xff], 8),
             json!({"bytes": "B/8="})
+        );
+        // Nested, control characters make bytes, not text.
+        assert_eq!(
+            decode_schemaless(&[0x0a, 0x02, 0x00, 0x1b], 8),
+            json!({"1": {"bytes": "ABs="}})
         );
         // A truncated length-delimited field.
         assert_eq!(decode_schemaless(&[0x0a, 0x05, b'a'], 8), json!("\n\u{5}a"));

@@ -109,11 +109,9 @@ impl GrpcSchemas {
         let target = self.reflection_target.ok_or("reflection is off")?;
         let files = reflection::fetch_service_files(target, service, REFLECTION_TIMEOUT).await?;
         let mut registry = (*self.snapshot()).clone();
-        let progress = registry
-            .add_reflection_files(&files)
-            .map_err(|e| e.to_string())?;
-        if !progress.missing.is_empty() {
-            tracing::debug!(service, missing = ?progress.missing, "reflection left imports out");
+        let progress = registry.add_reflection_files(&files);
+        if !progress.missing.is_empty() || !progress.refused.is_empty() {
+            tracing::debug!(service, missing = ?progress.missing, refused = ?progress.refused, "reflection left files out");
         }
         *self.registry.lock().expect("registry lock") = Arc::new(registry);
         Ok(())
