@@ -9,7 +9,9 @@ use super::counter::StreamMessageCounters;
 use super::framing::{count_captured, decompress, split_messages, MessageCount};
 use super::schema::{DecodedWith, SchemaRegistry};
 use super::schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
-use super::status::{percent_decode, status_from_http, status_name, CANCELLED, UNKNOWN};
+use super::status::{
+    percent_decode, status_from_http, status_name, CANCELLED, DEADLINE_EXCEEDED, UNKNOWN,
+};
 use crate::http::{Header, HttpExchange};
 
 /// The service whose calls are health probes (`/grpc.health.v1.Health/Check`
@@ -163,7 +165,24 @@ fn call_status(exchange: &HttpExchange) -> (Option<u32>, Option<StatusSource>, O
         return found;
     }
     if exchange.error.is_some() {
-        return (Some(CANCELLED), Some(StatusSource::Reset), None);
+        // A client whose deadline (`grpc-timeout`) ran out cancels the
+        // stream itself: what it saw was DEADLINE_EXCEEDED, not CANCELLED.
+        let deadline_passed = exchange
+            .request_header("grpc-timeout")
+            .and_then(grpc_timeout_nanos)
+            .is_some_and(|timeout| {
+                exchange
+                    .completed
+                    .as_nanos()
+                    .saturating_sub(exchange.started.as_nanos())
+                    >= timeout
+            });
+        let code = if deadline_passed {
+            DEADLINE_EXCEEDED
+        } else {
+            CANCELLED
+        };
+        return (Some(code), Some(StatusSource::Reset), None);
     }
     match exchange.status {
         Some(http) if http != 200 => (
@@ -173,6 +192,23 @@ fn call_status(exchange: &HttpExchange) -> (Option<u32>, Option<StatusSource>, O
         ),
         _ => (None, None, None),
     }
+}
+
+/// `grpc-timeout` (`200m`, `5S`, `1H` …: digits then a unit) in nanoseconds.
+fn grpc_timeout_nanos(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let unit = value.chars().last()?;
+    let amount: u64 = value[..value.len() - unit.len_utf8()].parse().ok()?;
+    let scale: u64 = match unit {
+        'H' => 3_600_000_000_000,
+        'M' => 60_000_000_000,
+        'S' => 1_000_000_000,
+        'm' => 1_000_000,
+        'u' => 1_000,
+        'n' => 1,
+        _ => return None,
+    };
+    amount.checked_mul(scale)
 }
 
 fn find<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {

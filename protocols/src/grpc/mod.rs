@@ -64,7 +64,9 @@ pub use schema::{
     DecodedWith, MethodSchema, ReflectionProgress, SchemaError, SchemaRegistry, SchemaSource,
     MAX_WAITING_FILES,
 };
-pub use status::{percent_decode, status_from_http, status_name, CANCELLED, UNKNOWN};
+pub use status::{
+    percent_decode, status_from_http, status_name, CANCELLED, DEADLINE_EXCEEDED, UNKNOWN,
+};
 
 #[cfg(test)]
 mod tests;

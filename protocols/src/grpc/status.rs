@@ -26,6 +26,8 @@ const STATUS_NAMES: [&str; 17] = [
 pub const CANCELLED: u32 = 1;
 /// `UNKNOWN`: what a client makes of a `grpc-status` it cannot parse.
 pub const UNKNOWN: u32 = 2;
+/// `DEADLINE_EXCEEDED`: what a client sees when its deadline runs out.
+pub const DEADLINE_EXCEEDED: u32 = 4;
 
 /// The name of a status code (`5` → `NOT_FOUND`); `None` for a code gRPC
 /// does not define (a client treats those as `UNKNOWN`, but the number is

@@ -483,6 +483,25 @@ fn a_reset_stream_is_cancelled() {
 }
 
 #[test]
+fn a_reset_after_the_deadline_is_deadline_exceeded() {
+    // started at 0, completed at 2 ms (see `exchange`).
+    for (timeout, expected) in [
+        ("1m", "DEADLINE_EXCEEDED"),
+        ("1500u", "DEADLINE_EXCEEDED"),
+        ("5S", "CANCELLED"),
+        ("junk", "CANCELLED"),
+    ] {
+        let mut ex = exchange("/a.B/C", frame(false, b"\x08\x01"), vec![]);
+        ex.response_trailers = vec![];
+        ex.request_headers.retain(|h| h.name != "grpc-timeout");
+        ex.request_headers.push(header("grpc-timeout", timeout));
+        ex.error = Some("stream reset by the client: CANCEL (0x8)".into());
+        let call = GrpcCall::from_exchange(&ex, None).unwrap();
+        assert_eq!(call.status_name(), Some(expected), "grpc-timeout {timeout}");
+    }
+}
+
+#[test]
 fn statuses_without_grpc_status() {
     let mut ex = exchange("/a.B/C", vec![], vec![]);
     ex.response_trailers = vec![];
