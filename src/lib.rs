@@ -8,6 +8,7 @@ pub mod cli;
 pub mod events;
 pub mod inspect;
 pub mod proxy;
+pub mod server;
 pub mod sys;
 
 pub use tapmesh_protocols as protocols;
