@@ -26,8 +26,11 @@ subcommands:
   tcp    iperf3 throughput: direct vs tapmesh vs socat vs haproxy (mode tcp)
   http   wrk req/s: direct vs tapmesh --protocol http vs haproxy mode http
          with its access log; and a 1 GiB download direct vs tapmesh
+  grpc   unary calls/s of a tonic client loop (peers/grpc-rs) direct vs
+         tapmesh --protocol grpc with decoding (reflection) on
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
+             CALLS (grpc, per round, default 50000), CONCURRENCY (grpc, default 8),
              INSTALL=1 (apt-get missing tools), KEEP_TMP=1 (keep temp dir)
 EOF
 }
@@ -578,10 +581,71 @@ EOF
     return "$FAILED"
 }
 
+# ---------------------------------------------------------------------------
+# grpc: a tonic unary loop direct vs through the observing proxy.
+
+cmd_grpc() {
+    local calls="${CALLS:-50000}" concurrency="${CONCURRENCY:-8}"
+    local bin peer ports server_port tapmesh_port
+    bin="$(tapmesh_bin)"
+    cargo build --release -p tapmesh-grpc-peer >&2
+    peer="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/grpc-peer"
+    TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
+    ports="$(free_ports 2)"
+    read -r server_port tapmesh_port <<<"$ports"
+
+    spawn "$TMP_DIR/server.log" "$peer" serve --port "$server_port"
+    wait_listening "$server_port" "$SPAWNED_PID" "grpc-peer" "$TMP_DIR/server.log"
+    local events="$TMP_DIR/tapmesh-events.jsonl"
+    spawn "$TMP_DIR/tapmesh.log" "$bin" proxy \
+        --listen "127.0.0.1:$tapmesh_port" --target "127.0.0.1:$server_port" \
+        --protocol grpc --events "$events"
+    local tapmesh_pid="$SPAWNED_PID"
+    wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+
+    local round results=()
+    for round in 1 2 3; do
+        log "grpc unary: direct, tapmesh (round $round, $calls calls, concurrency $concurrency)"
+        results+=("direct=$("$peer" bench --addr "127.0.0.1:$server_port" --calls "$calls" --concurrency "$concurrency")")
+        results+=("tapmesh=$("$peer" bench --addr "127.0.0.1:$tapmesh_port" --calls "$calls" --concurrency "$concurrency")")
+    done
+    stop "$tapmesh_pid" TERM
+    [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
+
+    printf '%s\n' "${results[@]}" | python3 -c '
+import json, sys
+events_path, calls, concurrency = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rates = {}
+for line in sys.stdin:
+    name, result = line.strip().split("=", 1)
+    rates.setdefault(name, []).append(json.loads(result)["calls_per_sec"])
+avg = {k: sum(v) / len(v) for k, v in rates.items()}
+print()
+print(f"gRPC unary calls per second (tonic, one connection, {concurrency} in flight, {calls} calls x 3 interleaved rounds)")
+for name, label in [("direct", "direct"), ("tapmesh", "tapmesh --protocol grpc")]:
+    runs = " ".join(f"{r:,.0f}" for r in rates[name])
+    print(f"{label:26} {avg[name]:>10,.0f} calls/s  {avg[name] / avg[\"direct\"]:.2f}x direct   ({runs})")
+decoded = {}
+with open(events_path) as f:
+    for line in f:
+        e = json.loads(line)
+        if e["type"] == "grpc.call.completed":
+            with_ = e["grpc_call"]["decoded_with"]
+            decoded[with_] = decoded.get(with_, 0) + 1
+total = sum(decoded.values())
+print()
+print(f"tapmesh events: {total} grpc.call.completed, decoded with {decoded}")
+if total != 3 * calls:
+    sys.exit(f"tapmesh events: expected {3 * calls} calls")
+' "$events" "$calls" "$concurrency" || FAILED=1
+    return "$FAILED"
+}
+
 main() {
     case "${1:-}" in
         tcp) cmd_tcp ;;
         http) cmd_http ;;
+        grpc) cmd_grpc ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

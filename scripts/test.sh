@@ -40,6 +40,9 @@ cargo fmt --all -- --check
 say "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+say "cargo build (the test peers' binaries, e.g. grpc-peer, beside tapmesh)"
+cargo build --workspace --bins
+
 say "cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
 # Summarise every test binary's result line into one closing line.

@@ -6,6 +6,12 @@
 //! preface (a few bytes at most, and only then copied), then hands every
 //! byte to the decoder it chose. An HTTP/1.1 connection that upgrades with
 //! `Upgrade: h2c` is passed to the HTTP/2 decoder at the 101.
+//!
+//! An HTTP/2 server sends its SETTINGS as soon as the connection is up, and
+//! since the proxy connects to the target when the client connects, those
+//! bytes can arrive before the client's preface. Server bytes that start
+//! like a SETTINGS frame are held (bounded) until the client decides, then
+//! fed first, in the order they came.
 
 use bytes::{Bytes, BytesMut};
 
@@ -13,9 +19,22 @@ use crate::http1::{Http1Config, Http1Decoder};
 use crate::http2::{Http2Config, Http2Decoder, PREFACE};
 use crate::{Decoded, Decoder, Direction, Timestamp};
 
+/// Server bytes held while undecided, at most: an HTTP/2 server's opening
+/// SETTINGS (and perhaps a WINDOW_UPDATE) is far smaller.
+const MAX_HELD_SERVER_BYTES: usize = 16 << 10;
+
+/// The bytes seen before a verdict.
+#[derive(Default)]
+struct Held {
+    /// The client's bytes so far: a strict prefix of the preface.
+    client: BytesMut,
+    /// The server's bytes so far, if they start like HTTP/2 SETTINGS.
+    server: BytesMut,
+}
+
 enum Inner {
-    /// No verdict yet: the client's bytes so far (a strict prefix of the preface).
-    Undecided(BytesMut),
+    /// No verdict yet.
+    Undecided(Held),
     Http1(Box<Http1Decoder>),
     Http2(Box<Http2Decoder>),
 }
@@ -30,7 +49,7 @@ pub struct HttpDecoder {
 impl HttpDecoder {
     pub fn new(http1: Http1Config, http2: Http2Config) -> Self {
         Self {
-            inner: Inner::Undecided(BytesMut::new()),
+            inner: Inner::Undecided(Held::default()),
             http1,
             http2,
         }
@@ -93,31 +112,46 @@ impl HttpDecoder {
 
 impl Decoder for HttpDecoder {
     fn feed(&mut self, direction: Direction, chunk: &Bytes, at: Timestamp, out: &mut Vec<Decoded>) {
-        if let Inner::Undecided(held) = &mut self.inner {
-            if direction == Direction::TargetToClient {
-                // A server that speaks first is not HTTP/2; HTTP/1 will say
-                // what is wrong with it.
-                self.decide(b"");
-            } else if held.is_empty() {
-                let n = chunk.len().min(PREFACE.len());
-                if chunk.len() < PREFACE.len() && chunk[..n] == PREFACE[..n] {
-                    held.extend_from_slice(chunk);
+        let Inner::Undecided(held) = &mut self.inner else {
+            return self.feed_decided(direction, chunk, at, out);
+        };
+        match direction {
+            Direction::TargetToClient => {
+                held.server.extend_from_slice(chunk);
+                if !looks_like_server_settings(&held.server) {
+                    // A server that speaks first otherwise is not HTTP/2;
+                    // HTTP/1 will say what is wrong with it.
+                    let client = held.client.split().freeze();
+                    let server = held.server.split().freeze();
+                    self.decide(b"");
+                    self.feed_decided(Direction::TargetToClient, &server, at, out);
+                    if !client.is_empty() {
+                        self.feed_decided(Direction::ClientToTarget, &client, at, out);
+                    }
+                }
+            }
+            Direction::ClientToTarget => {
+                let client = if held.client.is_empty() {
+                    chunk.clone()
+                } else {
+                    held.client.extend_from_slice(chunk);
+                    held.client.clone().freeze()
+                };
+                let seen = client.len().min(PREFACE.len());
+                if client[..seen] == PREFACE[..seen] && client.len() < PREFACE.len() {
+                    if held.client.is_empty() {
+                        held.client.extend_from_slice(chunk);
+                    }
                     return; // still could be either
                 }
-                self.decide(chunk);
-            } else {
-                held.extend_from_slice(chunk);
-                let seen = held.len().min(PREFACE.len());
-                if held[..seen] == PREFACE[..seen] && held.len() < PREFACE.len() {
-                    return; // still could be either
+                let server = held.server.split().freeze();
+                self.decide(&client);
+                if !server.is_empty() {
+                    self.feed_decided(Direction::TargetToClient, &server, at, out);
                 }
-                let joined = held.split().freeze();
-                self.decide(&joined);
-                self.feed_decided(direction, &joined, at, out);
-                return;
+                self.feed_decided(Direction::ClientToTarget, &client, at, out);
             }
         }
-        self.feed_decided(direction, chunk, at, out);
     }
 
     fn end_of_stream(&mut self, direction: Direction, at: Timestamp, out: &mut Vec<Decoded>) {
@@ -133,15 +167,29 @@ impl Decoder for HttpDecoder {
             Inner::Http1(d) => d.finish(at, out),
             Inner::Http2(d) => d.finish(at, out),
             Inner::Undecided(held) => {
-                if !held.is_empty() {
+                if !held.client.is_empty() {
                     // The client sent part of a request and went away: let
                     // HTTP/1 report it the usual way.
-                    let held = held.split().freeze();
+                    let client = held.client.split().freeze();
                     self.decide(b"");
-                    self.feed_decided(Direction::ClientToTarget, &held, at, out);
+                    self.feed_decided(Direction::ClientToTarget, &client, at, out);
                     self.finish(at, out);
                 }
             }
         }
+    }
+}
+
+/// Whether `server` (the server's first bytes) can still be the SETTINGS
+/// frame an HTTP/2 server opens with: type 0x4 on stream 0, held within
+/// bounds.
+fn looks_like_server_settings(server: &[u8]) -> bool {
+    const SETTINGS: u8 = 0x4;
+    if server.len() > MAX_HELD_SERVER_BYTES {
+        return false;
+    }
+    match server.get(..9) {
+        Some(head) => head[3] == SETTINGS && head[5..9] == [0, 0, 0, 0],
+        None => server.len() < 4 || server[3] == SETTINGS,
     }
 }

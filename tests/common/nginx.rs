@@ -33,14 +33,21 @@ pub fn free_port() -> u16 {
 }
 
 /// Whether something listens on 127.0.0.1:`port` (read from /proc, so no
-/// probe connection shows up in anyone's events).
+/// probe connection shows up in anyone's events). Some servers (grpcio)
+/// bind 127.0.0.1 on an IPv6 socket, as the v4-mapped `::ffff:127.0.0.1`.
 pub fn listening(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let local = format!("0100007F:{port:04X}");
-    table.lines().skip(1).any(|l| {
-        let fields: Vec<&str> = l.split_whitespace().collect();
-        fields.len() > 3 && fields[1] == local && fields[3] == "0A"
-    })
+    let in_table = |path: &str, local: String| {
+        let table = std::fs::read_to_string(path).unwrap_or_default();
+        table.lines().skip(1).any(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            fields.len() > 3 && fields[1] == local && fields[3] == "0A"
+        })
+    };
+    in_table("/proc/net/tcp", format!("0100007F:{port:04X}"))
+        || in_table(
+            "/proc/net/tcp6",
+            format!("0000000000000000FFFF00000100007F:{port:04X}"),
+        )
 }
 
 impl Nginx {

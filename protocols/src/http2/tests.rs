@@ -454,6 +454,37 @@ fn sniffer_picks_http2_from_a_preface_split_byte_by_byte_and_http1_otherwise() {
 }
 
 #[test]
+fn sniffer_holds_a_server_settings_frame_that_arrives_before_the_preface() {
+    // An HTTP/2 server sends SETTINGS on accept; through the proxy they can
+    // come before the client's preface.
+    let server_first = frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]);
+    let mut client = Peer::client();
+    client.headers(1, true, &as_refs(&get("/early")));
+    let mut server = Peer::server();
+    server.headers(1, true, &[(":status", "204")]);
+    let script = vec![
+        (T2C, server_first),
+        (C2T, client.take()),
+        (T2C, server.take()),
+    ];
+    for split in [1, 4, 9, 4096] {
+        let mut d = HttpDecoder::with_capture_limit(1024);
+        let out = run(&mut d, &script, split);
+        assert!(failures(&out).is_empty(), "split {split}: {out:?}");
+        assert_eq!(d.protocol(), Some("http2"), "split {split}");
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1, "split {split}");
+        assert_eq!((x[0].path.as_str(), x[0].status), ("/early", Some(204)));
+    }
+
+    // A server that opens with anything else is HTTP/1's to judge.
+    let mut d = HttpDecoder::with_capture_limit(1024);
+    let banner = vec![(T2C, b"220 smtp.example ESMTP\r\n".to_vec())];
+    run(&mut d, &banner, 4096);
+    assert_eq!(d.protocol(), Some("http1"));
+}
+
+#[test]
 fn h2c_upgrade_continues_the_request_as_stream_one() {
     let mut server = Peer::server();
     let mut server_bytes =
