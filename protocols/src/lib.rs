@@ -13,5 +13,6 @@ pub mod content;
 pub mod decoder;
 pub mod http;
 pub mod http1;
+pub mod kafka;
 
 pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};

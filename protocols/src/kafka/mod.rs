@@ -1,0 +1,289 @@
+//! Kafka: requests paired with their responses, one [`KafkaExchange`] each.
+//!
+//! Framing ([`framing`]), the request and response headers ([`header`]) and
+//! pairing by correlation id ([`pairing`]) are written by hand: they must
+//! work on every key and version, including those the `kafka-protocol`
+//! crate cannot decode, on a frame's prefix alone, and cheaply on every
+//! frame. Message bodies (Produce, Fetch, error codes, and the broker
+//! addresses [`rewrite`] changes) are left to `kafka-protocol`, which
+//! decodes Produce v3–13, Fetch v4–18 and so on; for older versions an
+//! exchange still carries its header fields.
+//!
+//! Memory per connection is bounded: a frame larger than
+//! [`KafkaConfig::max_frame_size`] makes the decoder give up (one
+//! [`Decoded::Failure`]), at most [`KafkaConfig::max_pending`] requests
+//! wait for responses, and only a frame's first
+//! [`KafkaConfig::capture_limit`] bytes are ever kept.
+
+pub mod api;
+pub mod framing;
+pub mod header;
+pub mod pairing;
+pub mod rewrite;
+pub mod summary;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+
+use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use framing::{Frame, FrameReader};
+use pairing::{Pending, PendingRequest};
+pub use summary::TopicPartition;
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bytes of a Produce request or Fetch response kept for decoding its
+    /// topics; a larger one is reported with its header fields only.
+    pub capture_limit: usize,
+    /// A frame larger than this is taken for garbage: the decoder gives up.
+    pub max_frame_size: u32,
+    /// Requests that may await responses at once.
+    pub max_pending: usize,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            capture_limit: 64 * 1024,
+            // Kafka's own default socket.request.max.bytes.
+            max_frame_size: 100 * 1024 * 1024,
+            max_pending: 1024,
+        }
+    }
+}
+
+/// Bytes of any frame kept for its header and a small body: enough for a
+/// client id and the top-level fields of the responses that have an error code.
+const HEADER_KEEP: usize = 4096;
+
+/// One request and its response (none for a Produce with `acks=0`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaExchange {
+    pub api_key: i16,
+    /// Kafka's name for the key; `None` for a key it never defined.
+    pub api_name: Option<&'static str>,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    /// The request's first byte.
+    pub request_at: Timestamp,
+    /// The response's last byte; `None` when no response is expected.
+    pub response_at: Option<Timestamp>,
+    /// Bytes of the request frame, size field included.
+    pub request_size: u64,
+    /// Bytes of the response frame, size field included.
+    pub response_size: Option<u64>,
+    /// The response's top-level error code, where it has one.
+    pub error_code: Option<i16>,
+    /// Produce and Fetch: every partition, when the body could be decoded.
+    pub topics: Option<Vec<TopicPartition>>,
+}
+
+impl KafkaExchange {
+    /// From the request's first byte to the response's last.
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.response_at.map(|end| end.millis_since(self.request_at))
+    }
+}
+
+pub struct KafkaDecoder {
+    config: KafkaConfig,
+    requests: FrameReader,
+    responses: FrameReader,
+    pending: Pending,
+    /// Frames completed by the chunk being fed, reused across chunks.
+    frames: Vec<Frame>,
+}
+
+impl KafkaDecoder {
+    pub fn new(config: KafkaConfig) -> Self {
+        Self {
+            requests: FrameReader::new(config.max_frame_size),
+            responses: FrameReader::new(config.max_frame_size),
+            pending: Pending::new(config.max_pending),
+            frames: Vec::new(),
+            config,
+        }
+    }
+
+    /// Requests awaiting a response.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn failure(&mut self, direction: Direction, offset: u64, reason: String) -> Decoded {
+        self.pending.clear();
+        Decoded::Failure(DecodeFailure {
+            protocol: "kafka",
+            direction,
+            offset,
+            reason,
+        })
+    }
+
+    fn request(&mut self, frame: Frame, offset: u64) -> Result<Option<KafkaExchange>, String> {
+        let header = header::parse_request_header(&frame.prefix).ok_or_else(|| {
+            format!(
+                "request at offset {offset} is {} bytes, too short for a header",
+                frame.size
+            )
+        })?;
+        if header.api_key < 0 || header.api_version < 0 {
+            return Err(format!(
+                "request at offset {offset} has API key {} version {}",
+                header.api_key, header.api_version
+            ));
+        }
+        let body = header.body_offset.map(|at| frame.prefix.slice(at..));
+        let mut topics = None;
+        let mut expects_response = true;
+        if header.api_key == api::PRODUCE {
+            if let Some(body) = &body {
+                if summary::produce_acks(body, header.api_version) == Some(0) {
+                    expects_response = false;
+                }
+                if frame.is_whole() {
+                    topics = summary::produce_request_topics(body.clone(), header.api_version);
+                }
+            }
+        }
+        let request = PendingRequest {
+            api_key: header.api_key,
+            api_version: header.api_version,
+            correlation_id: header.correlation_id,
+            client_id: header.client_id,
+            started: frame.started,
+            request_size: frame.wire_size(),
+            topics,
+        };
+        if !expects_response {
+            // acks=0: the broker never answers, so the exchange is complete now.
+            return Ok(Some(exchange(request, None, None, None)));
+        }
+        self.pending.insert(request)?;
+        Ok(None)
+    }
+
+    fn response(&mut self, frame: Frame, at: Timestamp, offset: u64) -> Result<KafkaExchange, String> {
+        let correlation_id = header::response_correlation_id(&frame.prefix)
+            .ok_or_else(|| format!("response at offset {offset} is too short for a header"))?;
+        let mut request = self.pending.take(correlation_id).ok_or_else(|| {
+            format!("response at offset {offset} has correlation id {correlation_id}, which no request awaits")
+        })?;
+        let body = api::response_header_version(request.api_key, request.api_version)
+            .and_then(|v| header::response_body_offset(&frame.prefix, v))
+            .map(|at| frame.prefix.slice(at..));
+        let mut error_code = None;
+        if let Some(body) = body {
+            match request.api_key {
+                api::PRODUCE => {
+                    let mut topics = request.topics.take().unwrap_or_default();
+                    if frame.is_whole() {
+                        summary::apply_produce_response(body, request.api_version, &mut topics);
+                    }
+                    request.topics = Some(topics);
+                }
+                api::FETCH => {
+                    if frame.is_whole() {
+                        if let Some((code, topics)) =
+                            summary::fetch_response(body, request.api_version)
+                        {
+                            error_code = code;
+                            request.topics = Some(topics);
+                        }
+                    } else {
+                        // Past the capture limit: the top-level error code
+                        // (v7+: after throttle_time_ms) is still in the prefix.
+                        if request.api_version >= 7 {
+                            let mut r = header::Reader::new(&body);
+                            error_code = r.i32().and_then(|_| r.i16());
+                        }
+                    }
+                }
+                key if frame.is_whole() => {
+                    error_code = summary::top_level_error_code(key, request.api_version, &body);
+                }
+                api::API_VERSIONS => {
+                    error_code = summary::top_level_error_code(api::API_VERSIONS, 0, &body);
+                }
+                _ => {}
+            }
+        }
+        Ok(exchange(request, Some(at), Some(frame.wire_size()), error_code))
+    }
+}
+
+fn exchange(
+    request: PendingRequest,
+    response_at: Option<Timestamp>,
+    response_size: Option<u64>,
+    error_code: Option<i16>,
+) -> KafkaExchange {
+    KafkaExchange {
+        api_key: request.api_key,
+        api_name: api::api_name(request.api_key),
+        api_version: request.api_version,
+        correlation_id: request.correlation_id,
+        client_id: request.client_id,
+        request_at: request.started,
+        response_at,
+        request_size: request.request_size,
+        response_size,
+        error_code,
+        topics: request.topics,
+    }
+}
+
+impl Decoder for KafkaDecoder {
+    fn feed(&mut self, direction: Direction, chunk: &Bytes, at: Timestamp, out: &mut Vec<Decoded>) {
+        let capture = self.config.capture_limit;
+        let reader = match direction {
+            Direction::ClientToTarget => &mut self.requests,
+            Direction::TargetToClient => &mut self.responses,
+        };
+        let mut frames = std::mem::take(&mut self.frames);
+        // A frame within the capture limit is kept whole (a Produce request
+        // or Fetch response is decoded for its topics); a larger one only
+        // for its header, since its body could not be decoded anyway.
+        let keep = move |size: u32| {
+            if size as usize <= capture {
+                size as usize
+            } else {
+                HEADER_KEEP
+            }
+        };
+        let framed = reader.feed(chunk, at, keep, |frame| frames.push(frame));
+        let mut completed = frames.drain(..);
+        while let Some(frame) = completed.next() {
+            let offset = frame.offset;
+            let result = match direction {
+                Direction::ClientToTarget => self.request(frame, offset),
+                Direction::TargetToClient => self.response(frame, at, offset).map(Some),
+            };
+            match result {
+                Ok(Some(exchange)) => out.push(Decoded::Kafka(Box::new(exchange))),
+                Ok(None) => {}
+                Err(reason) => {
+                    drop(completed);
+                    self.frames = frames;
+                    let failure = self.failure(direction, offset, reason);
+                    out.push(failure);
+                    return;
+                }
+            }
+        }
+        drop(completed);
+        self.frames = frames;
+        if let Err(e) = framed {
+            let failure = self.failure(direction, e.offset, e.reason);
+            out.push(failure);
+        }
+    }
+
+    fn finish(&mut self, _at: Timestamp, _out: &mut Vec<Decoded>) {
+        // Requests cut off by the close never get an event: there is no
+        // response to report, and the map must not outlive the connection.
+        self.pending.clear();
+    }
+}
