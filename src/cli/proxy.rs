@@ -17,6 +17,9 @@ pub(crate) enum ProtocolArg {
     Tcp,
     /// Also decode HTTP/1.x: one `request.completed` per exchange.
     Http,
+    /// Kafka: one `kafka.request.completed` per request; broker addresses
+    /// in responses are rewritten to proxy listeners, one per broker.
+    Kafka,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +93,12 @@ async fn serve(args: ProxyArgs) -> Result<()> {
             ProxyConfig::tcp(args.source.as_str(), target_name.as_str(), target_addr)
         }
         ProtocolArg::Http => ProxyConfig::http(
+            args.source.as_str(),
+            target_name.as_str(),
+            target_addr,
+            args.capture_limit,
+        ),
+        ProtocolArg::Kafka => ProxyConfig::kafka(
             args.source.as_str(),
             target_name.as_str(),
             target_addr,

@@ -35,6 +35,7 @@ impl Event {
         match &self.payload {
             Payload::Connection(c) => Some(&c.source),
             Payload::Request(r) => Some(&r.source),
+            Payload::KafkaRequest(k) => Some(&k.source),
             Payload::DecodeError(d) => Some(&d.source),
             _ => None,
         }
@@ -45,6 +46,7 @@ impl Event {
         match &self.payload {
             Payload::Connection(c) => Some(&c.target),
             Payload::Request(r) => Some(&r.target),
+            Payload::KafkaRequest(k) => Some(&k.target),
             Payload::DecodeError(d) => Some(&d.target),
             _ => None,
         }
@@ -60,6 +62,8 @@ pub enum EventKind {
     ConnectionClosed,
     #[serde(rename = "request.completed")]
     RequestCompleted,
+    #[serde(rename = "kafka.request.completed")]
+    KafkaRequestCompleted,
     #[serde(rename = "decode.error")]
     DecodeError,
     #[serde(rename = "events.dropped")]
@@ -73,6 +77,7 @@ impl EventKind {
             Self::ConnectionOpened => "connection.opened",
             Self::ConnectionClosed => "connection.closed",
             Self::RequestCompleted => "request.completed",
+            Self::KafkaRequestCompleted => "kafka.request.completed",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
         }
@@ -93,6 +98,8 @@ pub enum Payload {
     Connection(ConnectionInfo),
     /// `request.completed`.
     Request(RequestInfo),
+    /// `kafka.request.completed`.
+    KafkaRequest(KafkaRequestInfo),
     /// `decode.error`.
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.
@@ -188,6 +195,46 @@ impl RequestInfo {
             None => Ok(None),
         }
     }
+}
+
+/// One Kafka request and its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaRequestInfo {
+    /// The connection's id, as in its `connection.*` events.
+    pub connection: u64,
+    pub source: Arc<str>,
+    pub target: Arc<str>,
+    pub ingress: Arc<str>,
+    pub api_key: i16,
+    /// Kafka's name for the key (`Produce`, `Metadata` …); `null` for a key
+    /// Kafka never defined.
+    pub api_name: Option<String>,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    /// From the request's first byte to the response's last; `null` when no
+    /// response is expected (a Produce with `acks=0`).
+    pub latency_ms: Option<f64>,
+    /// Bytes of the request, its 4-byte size field included.
+    pub request_size: u64,
+    /// Bytes of the response as the broker sent it; `null` without one.
+    pub response_size: Option<u64>,
+    /// The response's top-level error code, where it has one.
+    pub error_code: Option<i16>,
+    /// Produce and Fetch: one entry per partition; `null` for other keys
+    /// and for bodies that could not be decoded (a version the decoder does
+    /// not know, or past the capture limit).
+    pub topics: Option<Vec<KafkaTopicPartition>>,
+}
+
+/// One partition of a Produce or Fetch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaTopicPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub records: u64,
+    pub bytes: u64,
+    pub error_code: Option<i16>,
 }
 
 /// How a captured body is written in JSON.

@@ -13,5 +13,6 @@ pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
     Payload, RequestInfo,
 };
+pub use event::{KafkaRequestInfo, KafkaTopicPartition};
 pub use filter::EventFilter;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};

@@ -11,8 +11,9 @@ use tapmesh_protocols::Decoded;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::observe::{decode_error_info, request_info, Edge};
-use super::relay::{relay, RelayError, RelayOutcome, Side};
+use super::kafka::Brokers;
+use super::observe::{decode_error_info, kafka_request_info, request_info, Edge};
+use super::relay::{relay, RelayError, RelayOutcome, Side, Watch};
 use super::ProxyConfig;
 use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, Payload};
 
@@ -27,6 +28,7 @@ pub(super) struct Connection {
     accepted: Instant,
     config: Arc<ProxyConfig>,
     log: EventLog,
+    kafka_brokers: Option<Arc<Brokers>>,
 }
 
 impl Connection {
@@ -35,6 +37,7 @@ impl Connection {
         peer: SocketAddr,
         config: Arc<ProxyConfig>,
         log: EventLog,
+        kafka_brokers: Option<Arc<Brokers>>,
     ) -> Self {
         Self {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
@@ -43,6 +46,7 @@ impl Connection {
             accepted: Instant::now(),
             config,
             log,
+            kafka_brokers,
         }
     }
 
@@ -80,6 +84,11 @@ impl Connection {
         let _ = target.set_nodelay(true);
 
         let decoder = self.config.decoder.as_ref().map(|make| make());
+        let transform = self.kafka_brokers.as_ref().and_then(|brokers| {
+            // Clients are told to reach brokers where they reached us.
+            let local = self.client.local_addr().ok()?;
+            Some(brokers.transform(local.ip()))
+        });
         let mut on_decoded = |decoded: Decoded| self.publish_decoded(decoded);
         let RelayOutcome {
             bytes_in,
@@ -89,7 +98,7 @@ impl Connection {
             &self.client,
             &target,
             self.config.mode,
-            decoder,
+            Watch { decoder, transform },
             self.accepted,
             &cancel,
             &mut on_decoded,
@@ -150,6 +159,10 @@ impl Connection {
             Decoded::Http(exchange) => (
                 EventKind::RequestCompleted,
                 Payload::Request(request_info(&self.edge(), &exchange)),
+            ),
+            Decoded::Kafka(exchange) => (
+                EventKind::KafkaRequestCompleted,
+                Payload::KafkaRequest(kafka_request_info(&self.edge(), &exchange)),
             ),
             Decoded::Failure(failure) => {
                 tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");

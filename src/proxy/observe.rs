@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tapmesh_protocols::http::{Header, HttpExchange};
+use tapmesh_protocols::kafka::KafkaExchange;
 use tapmesh_protocols::{DecodeFailure, Direction};
 
-use crate::events::{BodyEncoding, DecodeErrorInfo, RequestInfo};
+use crate::events::{
+    BodyEncoding, DecodeErrorInfo, KafkaRequestInfo, KafkaTopicPartition, RequestInfo,
+};
 
 /// The edge a connection crosses, as events name it.
 pub(crate) struct Edge<'a> {
@@ -42,6 +45,36 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: &HttpExchange) -> RequestInfo {
         response_body_encoding,
         response_body_truncated: x.response_body.truncated(),
         error: x.error.clone(),
+    }
+}
+
+pub(crate) fn kafka_request_info(edge: &Edge<'_>, x: &KafkaExchange) -> KafkaRequestInfo {
+    KafkaRequestInfo {
+        connection: edge.connection,
+        source: edge.source.clone(),
+        target: edge.target.clone(),
+        ingress: edge.ingress.clone(),
+        api_key: x.api_key,
+        api_name: x.api_name.map(str::to_string),
+        api_version: x.api_version,
+        correlation_id: x.correlation_id,
+        client_id: x.client_id.clone(),
+        latency_ms: x.latency_ms().map(round_micros),
+        request_size: x.request_size,
+        response_size: x.response_size,
+        error_code: x.error_code,
+        topics: x.topics.as_ref().map(|topics| {
+            topics
+                .iter()
+                .map(|t| KafkaTopicPartition {
+                    topic: t.topic.clone(),
+                    partition: t.partition,
+                    records: t.records,
+                    bytes: t.bytes,
+                    error_code: t.error_code,
+                })
+                .collect()
+        }),
     }
 }
 

@@ -238,7 +238,12 @@ mod tests {
     fn oversized_or_negative_size_is_an_error() {
         let mut reader = FrameReader::new(8);
         let err = reader
-            .feed(&Bytes::from_static(b"\0\0\0\x09abc"), Timestamp(0), |_| 9, |_| {})
+            .feed(
+                &Bytes::from_static(b"\0\0\0\x09abc"),
+                Timestamp(0),
+                |_| 9,
+                |_| {},
+            )
             .unwrap_err();
         assert_eq!(err.offset, 0);
         let mut reader = FrameReader::new(8);

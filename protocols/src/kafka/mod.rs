@@ -24,6 +24,9 @@ pub mod summary;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 
 use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
@@ -40,6 +43,38 @@ pub struct KafkaConfig {
     pub max_frame_size: u32,
     /// Requests that may await responses at once.
     pub max_pending: usize,
+    /// Topic names by id, learnt from Metadata responses and shared by the
+    /// connections of one edge: Fetch v13+ and Produce v13 name topics by
+    /// id alone, and the Metadata that names them may have crossed another
+    /// connection.
+    pub topic_names: Arc<TopicNames>,
+}
+
+/// Topic id (as text) → topic name. Locked only when a Metadata response
+/// arrives or a connection meets an id it has not resolved yet.
+#[derive(Debug, Default)]
+pub struct TopicNames(Mutex<HashMap<String, String>>);
+
+/// Topics remembered per edge at most; past that, new ids stay unnamed.
+const MAX_TOPIC_NAMES: usize = 100_000;
+
+impl TopicNames {
+    fn learn(&self, topics: Vec<(String, String)>) {
+        if topics.is_empty() {
+            return;
+        }
+        let mut names = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, name) in topics {
+            if names.len() < MAX_TOPIC_NAMES || names.contains_key(&id) {
+                names.insert(id, name);
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<String> {
+        let names = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        names.get(id).cloned()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -49,6 +84,7 @@ impl Default for KafkaConfig {
             // Kafka's own default socket.request.max.bytes.
             max_frame_size: 100 * 1024 * 1024,
             max_pending: 1024,
+            topic_names: Arc::default(),
         }
     }
 }
@@ -83,7 +119,8 @@ pub struct KafkaExchange {
 impl KafkaExchange {
     /// From the request's first byte to the response's last.
     pub fn latency_ms(&self) -> Option<f64> {
-        self.response_at.map(|end| end.millis_since(self.request_at))
+        self.response_at
+            .map(|end| end.millis_since(self.request_at))
     }
 }
 
@@ -94,6 +131,8 @@ pub struct KafkaDecoder {
     pending: Pending,
     /// Frames completed by the chunk being fed, reused across chunks.
     frames: Vec<Frame>,
+    /// The topic ids this connection has resolved.
+    topic_names: HashMap<String, String>,
 }
 
 impl KafkaDecoder {
@@ -103,6 +142,7 @@ impl KafkaDecoder {
             responses: FrameReader::new(config.max_frame_size),
             pending: Pending::new(config.max_pending),
             frames: Vec::new(),
+            topic_names: HashMap::new(),
             config,
         }
     }
@@ -165,7 +205,12 @@ impl KafkaDecoder {
         Ok(None)
     }
 
-    fn response(&mut self, frame: Frame, at: Timestamp, offset: u64) -> Result<KafkaExchange, String> {
+    fn response(
+        &mut self,
+        frame: Frame,
+        at: Timestamp,
+        offset: u64,
+    ) -> Result<KafkaExchange, String> {
         let correlation_id = header::response_correlation_id(&frame.prefix)
             .ok_or_else(|| format!("response at offset {offset} is too short for a header"))?;
         let mut request = self.pending.take(correlation_id).ok_or_else(|| {
@@ -182,7 +227,7 @@ impl KafkaDecoder {
                     if frame.is_whole() {
                         summary::apply_produce_response(body, request.api_version, &mut topics);
                     }
-                    request.topics = Some(topics);
+                    request.topics = Some(self.named(topics));
                 }
                 api::FETCH => {
                     if frame.is_whole() {
@@ -190,7 +235,7 @@ impl KafkaDecoder {
                             summary::fetch_response(body, request.api_version)
                         {
                             error_code = code;
-                            request.topics = Some(topics);
+                            request.topics = Some(self.named(topics));
                         }
                     } else {
                         // Past the capture limit: the top-level error code
@@ -199,6 +244,14 @@ impl KafkaDecoder {
                             let mut r = header::Reader::new(&body);
                             error_code = r.i32().and_then(|_| r.i16());
                         }
+                    }
+                }
+                api::METADATA if frame.is_whole() => {
+                    if let Some((code, topics)) =
+                        summary::metadata_response(body, request.api_version)
+                    {
+                        error_code = code;
+                        self.config.topic_names.learn(topics);
                     }
                 }
                 key if frame.is_whole() => {
@@ -210,7 +263,29 @@ impl KafkaDecoder {
                 _ => {}
             }
         }
-        Ok(exchange(request, Some(at), Some(frame.wire_size()), error_code))
+        Ok(exchange(
+            request,
+            Some(at),
+            Some(frame.wire_size()),
+            error_code,
+        ))
+    }
+}
+
+impl KafkaDecoder {
+    /// Replaces topic ids (where a topic had no name) by names.
+    fn named(&mut self, mut topics: Vec<TopicPartition>) -> Vec<TopicPartition> {
+        for t in &mut topics {
+            if let Some(name) = self.topic_names.get(&t.topic) {
+                t.topic.clone_from(name);
+            } else if t.topic.len() == 36 {
+                if let Some(name) = self.config.topic_names.get(&t.topic) {
+                    self.topic_names.insert(t.topic.clone(), name.clone());
+                    t.topic = name;
+                }
+            }
+        }
+        topics
     }
 }
 

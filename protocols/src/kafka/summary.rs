@@ -150,6 +150,25 @@ pub fn fetch_response(mut body: Bytes, version: i16) -> Option<(Option<i16>, Vec
     Some((error_code, topics))
 }
 
+/// Topic (id, name) pairs.
+pub type TopicIds = Vec<(String, String)>;
+
+/// A Metadata response's top-level error code (v13+) and each topic's id
+/// and name (v10+; ids of the nil UUID are left out).
+pub fn metadata_response(mut body: Bytes, version: i16) -> Option<(Option<i16>, TopicIds)> {
+    let response = MetadataResponse::decode(&mut body, version).ok()?;
+    let topics = response
+        .topics
+        .iter()
+        .filter(|t| !t.topic_id.is_nil())
+        .filter_map(|t| {
+            let name = t.name.as_ref()?;
+            Some((t.topic_id.to_string(), name.0.to_string()))
+        })
+        .collect();
+    Some(((version >= 13).then_some(response.error_code), topics))
+}
+
 /// The top-level error code of a response body, for the keys whose
 /// response has one (in the versions the crate decodes).
 pub fn top_level_error_code(key: i16, version: i16, body: &[u8]) -> Option<i16> {

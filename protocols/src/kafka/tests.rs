@@ -65,7 +65,7 @@ fn frame(fill: impl FnOnce(&mut BytesMut)) -> Bytes {
     b.freeze()
 }
 
-fn produce(version: i16, acks: i16) -> ProduceRequest {
+fn produce(acks: i16) -> ProduceRequest {
     let partition = |index, records: Vec<u8>| {
         PartitionProduceData::default()
             .with_index(index)
@@ -78,10 +78,13 @@ fn produce(version: i16, acks: i16) -> ProduceRequest {
         .with_timeout_ms(5000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_static_str("orders")))
-            .with_partition_data(vec![partition(0, batch(5, 100)), partition(1, two)])])
+            .with_partition_data(vec![
+                partition(0, batch(5, 100)),
+                partition(1, two),
+            ])])
 }
 
-fn produce_response(_version: i16) -> ProduceResponse {
+fn produce_response() -> ProduceResponse {
     ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
         .with_name(TopicName(StrBytes::from_static_str("orders")))
         .with_partition_responses(vec![
@@ -116,10 +119,13 @@ const T2C: Direction = Direction::TargetToClient;
 #[test]
 fn produce_paired_with_its_response() {
     for version in [3, 7, 9, 11] {
-        let request = request_frame(0, version, 42, &produce(version, -1));
-        let response = response_frame(0, version, 42, &produce_response(version));
+        let request = request_frame(0, version, 42, &produce(-1));
+        let response = response_frame(0, version, 42, &produce_response());
         let mut decoder = KafkaDecoder::new(KafkaConfig::default());
-        let out = run(&mut decoder, &[(C2T, request.clone()), (T2C, response.clone())]);
+        let out = run(
+            &mut decoder,
+            &[(C2T, request.clone()), (T2C, response.clone())],
+        );
         let x = exchanges(&out);
         assert_eq!(x.len(), 1, "v{version}");
         let x = x[0];
@@ -159,7 +165,7 @@ fn produce_paired_with_its_response() {
 
 #[test]
 fn produce_with_acks_0_completes_without_a_response() {
-    let request = request_frame(0, 9, 1, &produce(9, 0));
+    let request = request_frame(0, 9, 1, &produce(0));
     let mut decoder = KafkaDecoder::new(KafkaConfig::default());
     let out = run(&mut decoder, &[(C2T, request)]);
     let x = exchanges(&out)[0];
@@ -176,7 +182,7 @@ fn produce_with_acks_0_completes_without_a_response() {
 
 #[test]
 fn byte_by_byte_gives_the_same_exchanges() {
-    let mut stream_up = request_frame(0, 9, 7, &produce(9, 1)).to_vec();
+    let mut stream_up = request_frame(0, 9, 7, &produce(1)).to_vec();
     stream_up.extend_from_slice(&request_frame(1, 12, 8, &FetchRequest::default()));
     let records = batch(4, 20);
     let fetch = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
@@ -184,21 +190,34 @@ fn byte_by_byte_gives_the_same_exchanges() {
         .with_partitions(vec![PartitionData::default()
             .with_partition_index(2)
             .with_records(Some(Bytes::from(records.clone())))])]);
-    let mut stream_down = response_frame(0, 9, 7, &produce_response(9)).to_vec();
+    let mut stream_down = response_frame(0, 9, 7, &produce_response()).to_vec();
     stream_down.extend_from_slice(&response_frame(1, 12, 8, &fetch));
 
     let mut whole = KafkaDecoder::new(KafkaConfig::default());
     let expected = run(
         &mut whole,
-        &[(C2T, stream_up.clone().into()), (T2C, stream_down.clone().into())],
+        &[
+            (C2T, stream_up.clone().into()),
+            (T2C, stream_down.clone().into()),
+        ],
     );
     let mut bytewise = KafkaDecoder::new(KafkaConfig::default());
     let mut out = Vec::new();
     for b in &stream_up {
-        bytewise.feed(C2T, &Bytes::copy_from_slice(&[*b]), Timestamp(1_000_000), &mut out);
+        bytewise.feed(
+            C2T,
+            &Bytes::copy_from_slice(&[*b]),
+            Timestamp(1_000_000),
+            &mut out,
+        );
     }
     for b in &stream_down {
-        bytewise.feed(T2C, &Bytes::copy_from_slice(&[*b]), Timestamp(2_000_000), &mut out);
+        bytewise.feed(
+            T2C,
+            &Bytes::copy_from_slice(&[*b]),
+            Timestamp(2_000_000),
+            &mut out,
+        );
     }
     assert_eq!(out, expected);
     let x = exchanges(&out);
@@ -225,11 +244,11 @@ fn past_the_capture_limit_only_the_header_is_reported() {
     };
     let mut decoder = KafkaDecoder::new(config);
     // Past both the capture limit and the bytes kept for any header.
-    let mut big = produce(9, 1);
+    let mut big = produce(1);
     big.topic_data[0].partition_data[0].records = Some(batch(5, 10_000).into());
     let request = request_frame(0, 9, 3, &big);
     assert!(request.len() > HEADER_KEEP);
-    let response = response_frame(0, 9, 3, &produce_response(9));
+    let response = response_frame(0, 9, 3, &produce_response());
     let out = run(&mut decoder, &[(C2T, request.clone()), (T2C, response)]);
     let x = exchanges(&out)[0];
     assert_eq!(x.request_size, request.len() as u64);
@@ -296,7 +315,10 @@ fn malformed_frames_give_one_failure() {
 
     // A response nobody asked for.
     let mut decoder = KafkaDecoder::new(KafkaConfig::default());
-    let out = run(&mut decoder, &[(T2C, response_frame(3, 1, 9, &MetadataResponse::default()))]);
+    let out = run(
+        &mut decoder,
+        &[(T2C, response_frame(3, 1, 9, &MetadataResponse::default()))],
+    );
     assert!(matches!(&out[..], [Decoded::Failure(f)] if f.reason.contains("correlation id 9")));
 }
 
@@ -327,7 +349,12 @@ fn pending_requests_are_bounded_and_cleared_on_close() {
 struct TestMap;
 
 impl BrokerAddressMap for TestMap {
-    fn proxy_address(&mut self, node_id: i32, host: &str, port: i32) -> Result<(String, i32), String> {
+    fn proxy_address(
+        &mut self,
+        node_id: i32,
+        host: &str,
+        port: i32,
+    ) -> Result<(String, i32), String> {
         if host == "fail" {
             return Err("no listener".into());
         }
@@ -359,7 +386,12 @@ fn rewrite_stream(
     let mut failures = Vec::new();
     let mut out = Vec::new();
     for piece in stream.chunks(step) {
-        rewriter.rewrite_response(Bytes::copy_from_slice(piece), &mut TestMap, &mut out, &mut failures);
+        rewriter.rewrite_response(
+            Bytes::copy_from_slice(piece),
+            &mut TestMap,
+            &mut out,
+            &mut failures,
+        );
         for b in out.drain(..) {
             forwarded.extend_from_slice(&b);
         }
@@ -420,12 +452,11 @@ fn find_coordinator_single_and_batched_and_describe_cluster() {
             .with_node_id(BrokerId(-1))
             .with_error_code(15),
     ]);
-    let cluster = DescribeClusterResponse::default().with_brokers(vec![
-        DescribeClusterBroker::default()
+    let cluster =
+        DescribeClusterResponse::default().with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(6))
             .with_host(StrBytes::from_static_str("b6"))
-            .with_port(3),
-    ]);
+            .with_port(3)]);
     let cases: Vec<(i16, i16, Bytes, Bytes)> = vec![
         (
             10,
