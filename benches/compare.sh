@@ -26,6 +26,9 @@ subcommands:
   tcp    iperf3 throughput: direct vs tapmesh vs socat vs haproxy (mode tcp)
   http   wrk req/s: direct vs tapmesh --protocol http vs haproxy mode http
          with its access log; and a 1 GiB download direct vs tapmesh
+  kafka  an rdkafka producer sending 1 KiB messages to librdkafka's mock
+         broker: direct vs tapmesh --protocol kafka, alternating rounds
+         (MESSAGES per run, default 200000; ROUNDS, default 3)
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
              INSTALL=1 (apt-get missing tools), KEEP_TMP=1 (keep temp dir)
@@ -578,10 +581,21 @@ EOF
     return "$FAILED"
 }
 
+# ---------------------------------------------------------------------------
+# kafka: producer messages/s direct vs through tapmesh --protocol kafka. The
+# mock broker and the producer live in one Rust program (benches/kafka_compare.rs).
+
+cmd_kafka() {
+    local bin
+    bin="$(tapmesh_bin)"
+    TAPMESH_BIN="$bin" cargo bench --bench kafka_compare
+}
+
 main() {
     case "${1:-}" in
         tcp) cmd_tcp ;;
         http) cmd_http ;;
+        kafka) cmd_kafka ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-# Peers the integration tests drive (PEERS.md): curl and nginx.
+# Peers the integration tests drive (PEERS.md): curl, nginx, kcat.
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing test peers: ${missing[*]}"

@@ -108,8 +108,8 @@ fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 /// A rewritten response is held whole in memory; a larger one is forwarded
-/// unchanged (and reported). Metadata for a very large cluster stays below.
-const MAX_REWRITTEN_FRAME: u32 = 64 * 1024 * 1024;
+/// unchanged (and reported): room for the Metadata of thousands of partitions.
+const MAX_REWRITTEN_FRAME: u32 = 4 * 1024 * 1024;
 
 /// One connection's view of the broker map, cached so that the shared map
 /// is consulted only for a broker this connection has not seen.

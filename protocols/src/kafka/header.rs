@@ -66,14 +66,6 @@ impl<'a> Reader<'a> {
         self.take(len as usize).map(Some)
     }
 
-    /// A compact nullable string (unsigned varint length + 1, 0 for null).
-    pub fn compact_nullable_string(&mut self) -> Option<Option<&'a [u8]>> {
-        match self.unsigned_varint()? {
-            0 => Some(None),
-            n => self.take(n as usize - 1).map(Some),
-        }
-    }
-
     /// Skips a tagged-field section.
     pub fn skip_tagged_fields(&mut self) -> Option<()> {
         let count = self.unsigned_varint()?;

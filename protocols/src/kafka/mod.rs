@@ -4,10 +4,12 @@
 //! pairing by correlation id ([`pairing`]) are written by hand: they must
 //! work on every key and version, including those the `kafka-protocol`
 //! crate cannot decode, on a frame's prefix alone, and cheaply on every
-//! frame. Message bodies (Produce, Fetch, error codes, and the broker
-//! addresses [`rewrite`] changes) are left to `kafka-protocol`, which
-//! decodes Produce v3–13, Fetch v4–18 and so on; for older versions an
-//! exchange still carries its header fields.
+//! frame. The bodies events need (Produce, Fetch, Metadata, top-level
+//! error codes) are read by hand too ([`body`]), every count checked
+//! against the bytes left: `kafka-protocol` allocates arrays by the count
+//! on the wire, so garbage could make it abort the process. It is used only
+//! to re-encode the responses [`rewrite`] changes, after [`body`] has
+//! checked them.
 //!
 //! Memory per connection is bounded: a frame larger than
 //! [`KafkaConfig::max_frame_size`] makes the decoder give up (one
@@ -16,6 +18,7 @@
 //! [`KafkaConfig::capture_limit`] bytes are ever kept.
 
 pub mod api;
+pub mod body;
 pub mod framing;
 pub mod header;
 pub mod pairing;
@@ -180,11 +183,11 @@ impl KafkaDecoder {
         let mut expects_response = true;
         if header.api_key == api::PRODUCE {
             if let Some(body) = &body {
-                if summary::produce_acks(body, header.api_version) == Some(0) {
+                if body::produce_acks(body, header.api_version) == Some(0) {
                     expects_response = false;
                 }
                 if frame.is_whole() {
-                    topics = summary::produce_request_topics(body.clone(), header.api_version);
+                    topics = body::produce_request(body, header.api_version);
                 }
             }
         }
@@ -221,46 +224,47 @@ impl KafkaDecoder {
             .map(|at| frame.prefix.slice(at..));
         let mut error_code = None;
         if let Some(body) = body {
+            let version = request.api_version;
             match request.api_key {
                 api::PRODUCE => {
                     let mut topics = request.topics.take().unwrap_or_default();
-                    if frame.is_whole() {
-                        summary::apply_produce_response(body, request.api_version, &mut topics);
+                    let codes = frame
+                        .is_whole()
+                        .then(|| body::produce_response(&body, version))
+                        .flatten();
+                    for (topic, partition, code) in codes.into_iter().flatten() {
+                        match topics
+                            .iter_mut()
+                            .find(|t| t.topic == topic && t.partition == partition)
+                        {
+                            Some(t) => t.error_code = Some(code),
+                            // The request's body was past the capture limit.
+                            None => topics.push(TopicPartition {
+                                topic,
+                                partition,
+                                records: 0,
+                                bytes: 0,
+                                error_code: Some(code),
+                            }),
+                        }
                     }
                     request.topics = Some(self.named(topics));
                 }
-                api::FETCH => {
-                    if frame.is_whole() {
-                        if let Some((code, topics)) =
-                            summary::fetch_response(body, request.api_version)
-                        {
-                            error_code = code;
-                            request.topics = Some(self.named(topics));
-                        }
-                    } else {
-                        // Past the capture limit: the top-level error code
-                        // (v7+: after throttle_time_ms) is still in the prefix.
-                        if request.api_version >= 7 {
-                            let mut r = header::Reader::new(&body);
-                            error_code = r.i32().and_then(|_| r.i16());
-                        }
+                api::FETCH if frame.is_whole() => {
+                    if let Some((code, topics)) = body::fetch_response(&body, version) {
+                        error_code = code;
+                        request.topics = Some(self.named(topics));
                     }
                 }
                 api::METADATA if frame.is_whole() => {
-                    if let Some((code, topics)) =
-                        summary::metadata_response(body, request.api_version)
-                    {
+                    if let Some((code, topics)) = body::metadata_response(&body, version) {
                         error_code = code;
                         self.config.topic_names.learn(topics);
                     }
                 }
-                key if frame.is_whole() => {
-                    error_code = summary::top_level_error_code(key, request.api_version, &body);
-                }
-                api::API_VERSIONS => {
-                    error_code = summary::top_level_error_code(api::API_VERSIONS, 0, &body);
-                }
-                _ => {}
+                // Fixed-place error codes are in the prefix even past the
+                // capture limit (a large Fetch response, say).
+                key => error_code = body::top_level_error_code(key, version, &body),
             }
         }
         Ok(exchange(

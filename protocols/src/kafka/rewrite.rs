@@ -52,6 +52,7 @@ const MAX_AWAITED: usize = 1024;
 
 enum Down {
     /// Reading a response's size and correlation id (`have` bytes so far).
+    /// Any size passes; only a response to hold must fit `max_frame`.
     Head { buf: [u8; 8], have: usize },
     /// Forwarding `left` more bytes of a response that is not rewritten.
     Pass { left: u64 },
@@ -76,6 +77,9 @@ pub struct ResponseRewriter {
     /// Offset of the current response frame.
     frame_offset: u64,
     max_frame: u32,
+    rewritten: u64,
+    /// The request stream could not be framed: nothing more is awaited.
+    requests_broken: bool,
 }
 
 impl ResponseRewriter {
@@ -90,11 +94,21 @@ impl ResponseRewriter {
             down_offset: 0,
             frame_offset: 0,
             max_frame,
+            rewritten: 0,
+            requests_broken: false,
         }
+    }
+
+    /// Responses rewritten so far.
+    pub fn rewritten(&self) -> u64 {
+        self.rewritten
     }
 
     /// Notes the requests in a client → target chunk (before it is forwarded).
     pub fn observe_request(&mut self, chunk: &Bytes) {
+        if self.requests_broken {
+            return;
+        }
         let awaited = &mut self.awaited;
         // The key, version and correlation id are a request's first 8 bytes.
         let framed = self.requests.feed(
@@ -119,11 +133,10 @@ impl ResponseRewriter {
             },
         );
         if framed.is_err() {
-            // Requests cannot be followed: stop rewriting altogether rather
-            // than hold a response that may never be recognised.
+            // Requests cannot be followed: hold no further response (one
+            // already held completes as usual).
             self.awaited.clear();
-            self.requests = FrameReader::new(0);
-            self.down = Down::Broken;
+            self.requests_broken = true;
         }
     }
 
@@ -173,16 +186,27 @@ impl ResponseRewriter {
                     let head = *buf;
                     let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
                     let correlation = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-                    let awaited = self.awaited.remove(&correlation);
-                    if held > 0 {
+                    let mut awaited = self.awaited.remove(&correlation);
+                    if size >= 4 && size as u32 > self.max_frame {
+                        if let Some((api_key, api_version)) = awaited.take() {
+                            // Too large to hold: it goes through as it came.
+                            failures.push(RewriteFailure {
+                                offset: self.frame_offset,
+                                reason: format!(
+                                    "a {} v{api_version} response of {size} bytes is past the {} bytes held for rewriting",
+                                    api::api_name(api_key).unwrap_or("?"),
+                                    self.max_frame
+                                ),
+                            });
+                        }
+                    }
+                    if held > 0 && (awaited.is_none() || size < 4) {
                         // The head began in an earlier chunk and was held back
                         // until it could be read; it goes out first, unless
                         // the whole frame is held.
-                        if awaited.is_none() || size < 4 || size as u32 > self.max_frame {
-                            out.push(Bytes::copy_from_slice(&head[..held]));
-                        }
+                        out.push(Bytes::copy_from_slice(&head[..held]));
                     }
-                    if size < 4 || size as u32 > self.max_frame {
+                    if size < 4 {
                         self.down = Down::Broken;
                         continue;
                     }
@@ -274,7 +298,10 @@ impl ResponseRewriter {
         };
         let original = frame.freeze();
         match rewrite_frame(&original, api_key, api_version, map) {
-            Ok(rewritten) => out.push(rewritten),
+            Ok(rewritten) => {
+                self.rewritten += 1;
+                out.push(rewritten);
+            }
             Err(reason) => {
                 out.push(original);
                 failures.push(RewriteFailure {
@@ -299,6 +326,23 @@ pub fn rewrite_frame(
     let header_version = api::response_header_version(api_key, api_version)
         .ok_or_else(|| format!("unknown API key {api_key}"))?;
     let mut buf = frame.slice(4..);
+    // `kafka-protocol` sizes arrays by the count on the wire before reading
+    // them: hand it only a body whose counts hold together.
+    let body_at = super::header::response_body_offset(&buf, header_version)
+        .ok_or("the response header is cut short")?;
+    let sound = match api_key {
+        api::METADATA => super::body::metadata_response(&buf[body_at..], api_version).is_some(),
+        api::FIND_COORDINATOR => {
+            super::body::find_coordinator_response_is_sound(&buf[body_at..], api_version)
+        }
+        api::DESCRIBE_CLUSTER => {
+            super::body::describe_cluster_response_is_sound(&buf[body_at..], api_version)
+        }
+        _ => false,
+    };
+    if !sound {
+        return Err("the response body does not hold together".into());
+    }
     let header = ResponseHeader::decode(&mut buf, header_version).map_err(|e| e.to_string())?;
     let mut remap = |node_id: i32, host: &mut StrBytes, port: &mut i32| -> Result<(), String> {
         if node_id < 0 || host.is_empty() {

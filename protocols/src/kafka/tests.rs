@@ -512,6 +512,29 @@ fn a_response_that_cannot_be_rewritten_goes_through_unchanged() {
 }
 
 #[test]
+fn large_responses_pass_and_a_large_metadata_is_not_held() {
+    let mut rewriter = ResponseRewriter::new(64);
+    rewriter.observe_request(&request_frame(1, 12, 1, &FetchRequest::default()));
+    rewriter.observe_request(&request_frame(3, 12, 2, &MetadataRequest::default()));
+    let fetch = frame(|b| {
+        b.put_i32(1);
+        b.put_slice(&[7; 1000]);
+    });
+    let brokers: Vec<(i32, &str, i32)> = (0..10).map(|i| (i, "a-long-broker-name", 1)).collect();
+    let meta = response_frame(3, 12, 2, &metadata_response(&brokers));
+    assert!(meta.len() > 64);
+    let stream: Vec<u8> = [&fetch[..], &meta[..]].concat();
+    let (forwarded, failures) = rewrite_stream(&mut rewriter, &stream, 100);
+    assert_eq!(forwarded, stream);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].offset, fetch.len() as u64);
+    assert!(
+        failures[0].reason.contains("past the 64 bytes"),
+        "{failures:?}"
+    );
+}
+
+#[test]
 fn a_held_response_is_released_at_end_of_stream() {
     let mut rewriter = ResponseRewriter::new(1 << 20);
     rewriter.observe_request(&request_frame(3, 12, 1, &MetadataRequest::default()));
@@ -524,4 +547,34 @@ fn a_held_response_is_released_at_end_of_stream() {
         forwarded.extend_from_slice(&b);
     }
     assert_eq!(forwarded, &meta[..10]);
+}
+
+#[test]
+fn counts_past_the_bytes_left_are_refused_not_allocated() {
+    // Produce v7 whose topic array claims i32::MAX entries (the crate this
+    // module avoids would reserve hundreds of gigabytes for it).
+    let body = frame(|b| {
+        b.put_i16(0);
+        b.put_i16(7);
+        b.put_i32(1);
+        b.put_i16(-1); // client id
+        b.put_i16(-1); // transactional id
+        b.put_i16(1);
+        b.put_i32(1000);
+        b.put_i32(i32::MAX);
+        b.put_slice(b"tiny");
+    });
+    let mut decoder = KafkaDecoder::new(KafkaConfig::default());
+    let out = run(&mut decoder, &[(C2T, body)]);
+    assert!(out.is_empty());
+    assert_eq!(decoder.pending(), 1);
+    // Its response pairs, with no topics to report.
+    let response = frame(|b| {
+        b.put_i32(1);
+        b.put_i32(i32::MAX);
+    });
+    let out = run(&mut decoder, &[(T2C, response)]);
+    let x = exchanges(&out)[0];
+    assert_eq!(x.topics, Some(vec![]));
+    assert!(body::metadata_response(&[0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff], 1).is_none());
 }
