@@ -58,7 +58,7 @@ pub(crate) fn kafka_request_info(edge: &Edge<'_>, x: &KafkaExchange) -> KafkaReq
         api_name: x.api_name.map(str::to_string),
         api_version: x.api_version,
         correlation_id: x.correlation_id,
-        client_id: x.client_id.clone(),
+        client_id: x.client_id.as_deref().map(str::to_string),
         latency_ms: x.latency_ms().map(round_micros),
         request_size: x.request_size,
         response_size: x.response_size,

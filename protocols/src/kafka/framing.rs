@@ -135,8 +135,11 @@ impl FrameReader {
                     self.keep = keep(size).min(size as usize);
                     self.kept.clear();
                     self.sliced = None;
-                    if chunk.len() - pos >= self.keep {
-                        // The whole kept prefix is in this chunk: slice it.
+                    if chunk.len() - pos >= size as usize {
+                        // The whole frame is in this chunk: slice its prefix.
+                        // (A frame that runs on has its prefix copied, so
+                        // that no slice keeps the relay's read buffer from
+                        // being reused for the chunks that follow.)
                         self.sliced = Some(chunk.slice(pos..pos + self.keep));
                     }
                     self.state = State::Body { size, left: size };

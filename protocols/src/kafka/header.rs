@@ -12,7 +12,7 @@ pub struct RequestHeader {
     pub api_key: i16,
     pub api_version: i16,
     pub correlation_id: i32,
-    pub client_id: Option<String>,
+    pub client_id: Option<std::ops::Range<usize>>,
     /// Where the request body starts within the frame, when the header's
     /// layout was known and it lay within the bytes given.
     pub body_offset: Option<usize>,
@@ -98,7 +98,7 @@ pub fn parse_request_header(frame: &[u8]) -> Option<RequestHeader> {
     if header_version >= 1 {
         // The client id is a classic (non-compact) string even in v2.
         match r.nullable_string() {
-            Some(id) => header.client_id = id.map(|b| String::from_utf8_lossy(b).into_owned()),
+            Some(id) => header.client_id = id.map(|b| r.pos - b.len()..r.pos),
             None => return Some(header),
         }
     }
@@ -135,7 +135,7 @@ mod tests {
         let v1 = [0, 3, 0, 4, 0, 0, 0, 7, 0, 2, b'r', b'k', 0xaa];
         let h = parse_request_header(&v1).unwrap();
         assert_eq!((h.api_key, h.api_version, h.correlation_id), (3, 4, 7));
-        assert_eq!(h.client_id.as_deref(), Some("rk"));
+        assert_eq!(h.client_id.map(|r| &v1[r]), Some(&b"rk"[..]));
         assert_eq!(h.body_offset, Some(12));
 
         // Produce v9 (header v2): null client id, one tagged field of 2 bytes.

@@ -104,7 +104,7 @@ pub struct KafkaExchange {
     pub api_name: Option<&'static str>,
     pub api_version: i16,
     pub correlation_id: i32,
-    pub client_id: Option<String>,
+    pub client_id: Option<Arc<str>>,
     /// The request's first byte.
     pub request_at: Timestamp,
     /// The response's last byte; `None` when no response is expected.
@@ -136,6 +136,9 @@ pub struct KafkaDecoder {
     frames: Vec<Frame>,
     /// The topic ids this connection has resolved.
     topic_names: HashMap<String, String>,
+    /// The last client id seen: a client sends the same one with every
+    /// request, so it is shared rather than allocated per request.
+    client_id: Option<Arc<str>>,
 }
 
 impl KafkaDecoder {
@@ -146,6 +149,7 @@ impl KafkaDecoder {
             pending: Pending::new(config.max_pending),
             frames: Vec::new(),
             topic_names: HashMap::new(),
+            client_id: None,
             config,
         }
     }
@@ -195,7 +199,9 @@ impl KafkaDecoder {
             api_key: header.api_key,
             api_version: header.api_version,
             correlation_id: header.correlation_id,
-            client_id: header.client_id,
+            client_id: header
+                .client_id
+                .map(|range| self.shared_client_id(&frame.prefix[range])),
             started: frame.started,
             request_size: frame.wire_size(),
             topics,
@@ -277,6 +283,17 @@ impl KafkaDecoder {
 }
 
 impl KafkaDecoder {
+    fn shared_client_id(&mut self, id: &[u8]) -> Arc<str> {
+        match &self.client_id {
+            Some(last) if last.as_bytes() == id => last.clone(),
+            _ => {
+                let id: Arc<str> = String::from_utf8_lossy(id).into();
+                self.client_id = Some(id.clone());
+                id
+            }
+        }
+    }
+
     /// Replaces topic ids (where a topic had no name) by names.
     fn named(&mut self, mut topics: Vec<TopicPartition>) -> Vec<TopicPartition> {
         for t in &mut topics {

@@ -16,7 +16,7 @@ pub struct PendingRequest {
     pub api_key: i16,
     pub api_version: i16,
     pub correlation_id: i32,
-    pub client_id: Option<String>,
+    pub client_id: Option<std::sync::Arc<str>>,
     pub started: Timestamp,
     pub request_size: u64,
     /// Produce: the topics and partitions it carried.
