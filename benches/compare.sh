@@ -28,6 +28,9 @@ subcommands:
          with its access log; and a 1 GiB download direct vs tapmesh
   grpc   unary calls/s of a tonic client loop (peers/grpc-rs) direct vs
          tapmesh --protocol grpc with decoding (reflection) on
+  kafka  an rdkafka producer sending 1 KiB messages to librdkafka's mock
+         broker: direct vs tapmesh --protocol kafka, alternating rounds
+         (MESSAGES per run, default 200000; ROUNDS, default 3)
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
              CALLS (grpc, per round, default 50000), CONCURRENCY (grpc, default 8),
@@ -620,11 +623,12 @@ for line in sys.stdin:
     name, result = line.strip().split("=", 1)
     rates.setdefault(name, []).append(json.loads(result)["calls_per_sec"])
 avg = {k: sum(v) / len(v) for k, v in rates.items()}
+direct = avg["direct"]
 print()
 print(f"gRPC unary calls per second (tonic, one connection, {concurrency} in flight, {calls} calls x 3 interleaved rounds)")
 for name, label in [("direct", "direct"), ("tapmesh", "tapmesh --protocol grpc")]:
     runs = " ".join(f"{r:,.0f}" for r in rates[name])
-    print(f"{label:26} {avg[name]:>10,.0f} calls/s  {avg[name] / avg[\"direct\"]:.2f}x direct   ({runs})")
+    print(f"{label:26} {avg[name]:>10,.0f} calls/s  {avg[name] / direct:.2f}x direct   ({runs})")
 decoded = {}
 with open(events_path) as f:
     for line in f:
@@ -641,11 +645,22 @@ if total != 3 * calls:
     return "$FAILED"
 }
 
+# ---------------------------------------------------------------------------
+# kafka: producer messages/s direct vs through tapmesh --protocol kafka. The
+# mock broker and the producer live in one Rust program (benches/kafka_compare.rs).
+
+cmd_kafka() {
+    local bin
+    bin="$(tapmesh_bin)"
+    TAPMESH_BIN="$bin" cargo bench --bench kafka_compare
+}
+
 main() {
     case "${1:-}" in
         tcp) cmd_tcp ;;
         http) cmd_http ;;
         grpc) cmd_grpc ;;
+        kafka) cmd_kafka ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-# Peers the integration tests drive (PEERS.md): curl, nginx, and nghttp2's
-# h2load and nghttp.
+# Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
+# h2load and nghttp, and kcat.
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v h2load >/dev/null 2>&1 && command -v nghttp >/dev/null 2>&1 || missing+=(nghttp2-client)
 if [ ${#missing[@]} -gt 0 ]; then

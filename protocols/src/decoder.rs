@@ -74,6 +74,8 @@ pub struct DecodeFailure {
 pub enum Decoded {
     /// An HTTP request and its response (or as much of it as there was).
     Http(Box<crate::http::HttpExchange>),
+    /// A Kafka request and its response.
+    Kafka(Box<crate::kafka::KafkaExchange>),
     /// The decoder cannot follow this connection any further. It is reported
     /// once, as the decoder's last output; the traffic itself is unaffected.
     Failure(DecodeFailure),

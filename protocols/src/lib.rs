@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod http;
 pub mod http1;
 pub mod http2;
+pub mod kafka;
 pub mod sniff;
 
 pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};

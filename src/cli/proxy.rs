@@ -21,6 +21,9 @@ pub(crate) enum ProtocolArg {
     Http,
     /// The same decoding as `http`, for an edge that carries gRPC.
     Grpc,
+    /// Kafka: one `kafka.request.completed` per request; broker addresses
+    /// in responses are rewritten to proxy listeners, one per broker.
+    Kafka,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +117,12 @@ async fn serve(args: ProxyArgs) -> Result<()> {
             args.capture_limit,
         )
         .with_grpc(grpc_schemas(&args)?, !args.no_reflection),
+        ProtocolArg::Kafka => ProxyConfig::kafka(
+            args.source.as_str(),
+            target_name.as_str(),
+            target_addr,
+            args.capture_limit,
+        ),
     }
     .with_connect_timeout(args.connect_timeout);
     let proxy = Proxy::bind(args.listen, config, log.clone())

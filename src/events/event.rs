@@ -36,6 +36,7 @@ impl Event {
             Payload::Connection(c) => Some(&c.source),
             Payload::Request(r) => Some(&r.source),
             Payload::GrpcCall(g) => Some(&g.source),
+            Payload::KafkaRequest(k) => Some(&k.source),
             Payload::DecodeError(d) => Some(&d.source),
             _ => None,
         }
@@ -47,6 +48,7 @@ impl Event {
             Payload::Connection(c) => Some(&c.target),
             Payload::Request(r) => Some(&r.target),
             Payload::GrpcCall(g) => Some(&g.target),
+            Payload::KafkaRequest(k) => Some(&k.target),
             Payload::DecodeError(d) => Some(&d.target),
             _ => None,
         }
@@ -64,6 +66,8 @@ pub enum EventKind {
     RequestCompleted,
     #[serde(rename = "grpc.call.completed")]
     GrpcCallCompleted,
+    #[serde(rename = "kafka.request.completed")]
+    KafkaRequestCompleted,
     #[serde(rename = "decode.error")]
     DecodeError,
     #[serde(rename = "events.dropped")]
@@ -78,6 +82,7 @@ impl EventKind {
             Self::ConnectionClosed => "connection.closed",
             Self::RequestCompleted => "request.completed",
             Self::GrpcCallCompleted => "grpc.call.completed",
+            Self::KafkaRequestCompleted => "kafka.request.completed",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
         }
@@ -100,6 +105,8 @@ pub enum Payload {
     Request(RequestInfo),
     /// `grpc.call.completed`.
     GrpcCall(super::grpc::GrpcCallInfo),
+    /// `kafka.request.completed`.
+    KafkaRequest(KafkaRequestInfo),
     /// `decode.error`.
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.
@@ -195,6 +202,46 @@ impl RequestInfo {
             None => Ok(None),
         }
     }
+}
+
+/// One Kafka request and its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaRequestInfo {
+    /// The connection's id, as in its `connection.*` events.
+    pub connection: u64,
+    pub source: Arc<str>,
+    pub target: Arc<str>,
+    pub ingress: Arc<str>,
+    pub api_key: i16,
+    /// Kafka's name for the key (`Produce`, `Metadata` …); `null` for a key
+    /// Kafka never defined.
+    pub api_name: Option<String>,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    /// From the request's first byte to the response's last; `null` when no
+    /// response is expected (a Produce with `acks=0`).
+    pub latency_ms: Option<f64>,
+    /// Bytes of the request, its 4-byte size field included.
+    pub request_size: u64,
+    /// Bytes of the response as the broker sent it; `null` without one.
+    pub response_size: Option<u64>,
+    /// The response's top-level error code, where it has one.
+    pub error_code: Option<i16>,
+    /// Produce and Fetch: one entry per partition; `null` for other keys
+    /// and for bodies that could not be decoded (a version the decoder does
+    /// not know, or past the capture limit).
+    pub topics: Option<Vec<KafkaTopicPartition>>,
+}
+
+/// One partition of a Produce or Fetch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaTopicPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub records: u64,
+    pub bytes: u64,
+    pub error_code: Option<i16>,
 }
 
 /// How a captured body is written in JSON.

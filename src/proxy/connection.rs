@@ -12,8 +12,9 @@ use tapmesh_protocols::Decoded;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::observe::{decode_error_info, request_info, Edge};
-use super::relay::{relay, RelayError, RelayOutcome, Side};
+use super::kafka::Brokers;
+use super::observe::{decode_error_info, kafka_request_info, request_info, Edge};
+use super::relay::{relay, RelayError, RelayOutcome, Side, Watch};
 use super::ProxyConfig;
 use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, Payload};
 
@@ -35,6 +36,7 @@ struct ConnectionEvents {
     accepted: Instant,
     config: Arc<ProxyConfig>,
     log: EventLog,
+    kafka_brokers: Option<Arc<Brokers>>,
 }
 
 impl Connection {
@@ -43,6 +45,7 @@ impl Connection {
         peer: SocketAddr,
         config: Arc<ProxyConfig>,
         log: EventLog,
+        kafka_brokers: Option<Arc<Brokers>>,
     ) -> Self {
         Self {
             client,
@@ -52,6 +55,7 @@ impl Connection {
                 accepted: Instant::now(),
                 config,
                 log,
+                kafka_brokers,
             },
         }
     }
@@ -97,6 +101,11 @@ impl ConnectionEvents {
         let _ = target.set_nodelay(true);
 
         let decoder = self.config.decoder.as_ref().map(|make| make());
+        let transform = self.kafka_brokers.as_ref().and_then(|brokers| {
+            // Clients are told to reach brokers where they reached us.
+            let local = client.local_addr().ok()?;
+            Some(brokers.transform(local.ip()))
+        });
         let mut on_decoded = |decoded: Decoded| self.publish_decoded(decoded);
         let RelayOutcome {
             bytes_in,
@@ -106,7 +115,7 @@ impl ConnectionEvents {
             client,
             &mut target,
             self.config.mode,
-            decoder,
+            Watch { decoder, transform },
             self.accepted,
             &cancel,
             &mut on_decoded,
@@ -178,6 +187,10 @@ impl ConnectionEvents {
                     Payload::Request(request_info(&self.edge(), *exchange)),
                 )
             }
+            Decoded::Kafka(exchange) => (
+                EventKind::KafkaRequestCompleted,
+                Payload::KafkaRequest(kafka_request_info(&self.edge(), &exchange)),
+            ),
             Decoded::Failure(failure) => {
                 tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
                 (

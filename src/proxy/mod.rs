@@ -8,6 +8,7 @@
 
 mod connection;
 pub mod grpc;
+mod kafka;
 mod observe;
 mod pipe;
 mod pool;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tapmesh_protocols::grpc::SchemaRegistry;
+use tapmesh_protocols::kafka::{KafkaConfig, KafkaDecoder};
 use tapmesh_protocols::sniff::HttpDecoder;
 use tapmesh_protocols::Decoder;
 use tokio::net::TcpListener;
@@ -54,6 +56,9 @@ pub struct ProxyConfig {
     /// On HTTP edges: gRPC calls become `grpc.call.completed`, decoded
     /// with these schemas.
     pub grpc: Option<Arc<grpc::GrpcSchemas>>,
+    /// A Kafka edge: rewrite broker addresses in responses to proxy
+    /// listeners, one per broker (see [`kafka`]).
+    pub rewrite_kafka_brokers: bool,
 }
 
 impl ProxyConfig {
@@ -72,6 +77,7 @@ impl ProxyConfig {
             decoder: None,
             mode: RelayMode::Splice,
             grpc: None,
+            rewrite_kafka_brokers: false,
         }
     }
 
@@ -102,6 +108,28 @@ impl ProxyConfig {
         self
     }
 
+    /// A `kafka` edge: every request and its response becomes a
+    /// `kafka.request.completed`; Produce and Fetch bodies are decoded for
+    /// their topics when within `capture_limit` bytes. Broker addresses in
+    /// responses are rewritten so clients reach every broker through a
+    /// listener of this proxy.
+    pub fn kafka(
+        source: impl Into<Arc<str>>,
+        target: impl Into<Arc<str>>,
+        target_addr: SocketAddr,
+        capture_limit: usize,
+    ) -> Self {
+        let config = KafkaConfig {
+            capture_limit,
+            ..KafkaConfig::default()
+        };
+        let mut edge = Self::tcp(source, target, target_addr).with_decoder(Arc::new(move || {
+            Box::new(KafkaDecoder::new(config.clone())) as Box<dyn Decoder>
+        }));
+        edge.rewrite_kafka_brokers = true;
+        edge
+    }
+
     pub fn with_decoder(mut self, factory: DecoderFactory) -> Self {
         self.decoder = Some(factory);
         self
@@ -123,6 +151,10 @@ pub struct Proxy {
     listener: TcpListener,
     config: Arc<ProxyConfig>,
     log: EventLog,
+    /// A Kafka edge's listeners, shared by all of them.
+    kafka_brokers: Option<Arc<kafka::Brokers>>,
+    /// Whether this is the edge's own listener, which stops the others.
+    owns_brokers: bool,
 }
 
 impl Proxy {
@@ -147,10 +179,38 @@ impl Proxy {
         config: ProxyConfig,
         log: EventLog,
     ) -> io::Result<Self> {
+        let listener = TcpListener::from_std(listener)?;
+        let kafka_brokers = if config.rewrite_kafka_brokers {
+            Some(kafka::Brokers::new(
+                listener.local_addr()?,
+                config.clone(),
+                log.clone(),
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            listener,
+            config: Arc::new(config),
+            log,
+            owns_brokers: kafka_brokers.is_some(),
+            kafka_brokers,
+        })
+    }
+
+    /// A listener in front of one more broker of a Kafka edge.
+    fn with_brokers(
+        listener: std::net::TcpListener,
+        config: ProxyConfig,
+        log: EventLog,
+        brokers: Arc<kafka::Brokers>,
+    ) -> io::Result<Self> {
         Ok(Self {
             listener: TcpListener::from_std(listener)?,
             config: Arc::new(config),
             log,
+            kafka_brokers: Some(brokers),
+            owns_brokers: false,
         })
     }
 
@@ -174,6 +234,7 @@ impl Proxy {
                         peer,
                         self.config.clone(),
                         self.log.clone(),
+                        self.kafka_brokers.clone(),
                     );
                     tasks.spawn(connection.serve(cancel.clone()));
                 }
@@ -187,5 +248,8 @@ impl Proxy {
         }
         tasks.close();
         tasks.wait().await;
+        if let Some(brokers) = self.kafka_brokers.as_ref().filter(|_| self.owns_brokers) {
+            brokers.shutdown().await;
+        }
     }
 }

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use tapmesh_protocols::grpc::{DecodedCall, GrpcCall};
 use tapmesh_protocols::http::{Header, HttpExchange};
+use tapmesh_protocols::kafka::KafkaExchange;
 use tapmesh_protocols::{DecodeFailure, Direction};
 
-use crate::events::{BodyEncoding, DecodeErrorInfo, GrpcCallInfo, RequestInfo};
+use crate::events::{
+    BodyEncoding, DecodeErrorInfo, GrpcCallInfo, KafkaRequestInfo, KafkaTopicPartition, RequestInfo,
+};
 
 /// The edge a connection crosses, as events name it.
 pub(crate) struct Edge<'a> {
@@ -113,6 +116,36 @@ pub(crate) fn grpc_call_info(
         decode_problems: problems,
         health_check: call.is_health_check,
         error: x.error.clone(),
+    }
+}
+
+pub(crate) fn kafka_request_info(edge: &Edge<'_>, x: &KafkaExchange) -> KafkaRequestInfo {
+    KafkaRequestInfo {
+        connection: edge.connection,
+        source: edge.source.clone(),
+        target: edge.target.clone(),
+        ingress: edge.ingress.clone(),
+        api_key: x.api_key,
+        api_name: x.api_name.map(str::to_string),
+        api_version: x.api_version,
+        correlation_id: x.correlation_id,
+        client_id: x.client_id.as_deref().map(str::to_string),
+        latency_ms: x.latency_ms().map(round_micros),
+        request_size: x.request_size,
+        response_size: x.response_size,
+        error_code: x.error_code,
+        topics: x.topics.as_ref().map(|topics| {
+            topics
+                .iter()
+                .map(|t| KafkaTopicPartition {
+                    topic: t.topic.clone(),
+                    partition: t.partition,
+                    records: t.records,
+                    bytes: t.bytes,
+                    error_code: t.error_code,
+                })
+                .collect()
+        }),
     }
 }
 

@@ -18,6 +18,7 @@
 //! (see [`super::pool`]), so an idle connection costs two sockets and a
 //! small task, nothing more.
 
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::Shutdown;
@@ -28,7 +29,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use socket2::SockRef;
-use tapmesh_protocols::{Decoded, Decoder, Direction, Timestamp};
+use tapmesh_protocols::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +46,32 @@ const CHUNKS_PER_POLL: usize = 16;
 pub enum RelayMode {
     Copy,
     Splice,
+}
+
+/// Alters what the target sends before the client gets it. Only Kafka
+/// edges have one (to rewrite broker addresses); it sees every request
+/// before it is forwarded, so it knows which responses to hold back.
+pub(crate) trait Transform: Send {
+    /// A chunk from the client, about to be forwarded unchanged.
+    fn client_chunk(&mut self, chunk: &Bytes);
+    /// A chunk from the target: appends to `out` what to forward now (the
+    /// rest is held until it can be). A response it failed to alter is
+    /// forwarded as it came and reported in `failures`.
+    fn target_chunk(
+        &mut self,
+        chunk: Bytes,
+        out: &mut VecDeque<Bytes>,
+        failures: &mut Vec<DecodeFailure>,
+    );
+    /// The target closed its side: appends whatever is still held.
+    fn target_end(&mut self, out: &mut VecDeque<Bytes>);
+}
+
+/// What looks at (and, for Kafka, alters) a connection's traffic.
+#[derive(Default)]
+pub(crate) struct Watch {
+    pub decoder: Option<Box<dyn Decoder>>,
+    pub transform: Option<Box<dyn Transform>>,
 }
 
 /// One end of the proxied connection.
@@ -89,12 +116,12 @@ pub(crate) async fn relay(
     client: &mut TcpStream,
     target: &mut TcpStream,
     mode: RelayMode,
-    decoder: Option<Box<dyn Decoder>>,
+    Watch { decoder, transform }: Watch,
     origin: Instant,
     cancel: &CancellationToken,
     on_decoded: &mut (dyn FnMut(Decoded) + Send),
 ) -> RelayOutcome {
-    let mode = if decoder.is_some() {
+    let mode = if decoder.is_some() || transform.is_some() {
         RelayMode::Copy
     } else {
         mode
@@ -103,6 +130,8 @@ pub(crate) async fn relay(
     let mut down = Half::new(Direction::TargetToClient, Side::Target, Side::Client);
     let mut observer = Observer {
         decoder,
+        transform,
+        failures: Vec::new(),
         out: Vec::new(),
         origin,
         last: Timestamp::default(),
@@ -135,6 +164,9 @@ pub(crate) async fn relay(
 /// The connection's decoder, if it still has one, and where its output goes.
 struct Observer<'a> {
     decoder: Option<Box<dyn Decoder>>,
+    transform: Option<Box<dyn Transform>>,
+    /// What the transform could not alter, reused across chunks.
+    failures: Vec<DecodeFailure>,
     /// Reused for every chunk, so a chunk that completes nothing allocates nothing.
     out: Vec<Decoded>,
     origin: Instant,
@@ -181,6 +213,14 @@ impl Observer<'_> {
         self.decoder = None;
     }
 
+    /// Reports what the transform failed to alter. The decoder is kept: the
+    /// traffic went through as it came, and it can still follow it.
+    fn transform_failures(&mut self) {
+        for failure in self.failures.drain(..) {
+            (self.on_decoded)(Decoded::Failure(failure));
+        }
+    }
+
     fn publish(&mut self) {
         for decoded in self.out.drain(..) {
             if matches!(decoded, Decoded::Failure(_)) {
@@ -201,6 +241,13 @@ enum State {
         written: usize,
         read_at: Instant,
     },
+    /// Copy mode through a transform: `Half::queue` holds what to write;
+    /// then `original` (the chunk as read, if any) goes to the decoder, and
+    /// with `then_end` the direction ends.
+    WritingQueue {
+        original: Option<(Bytes, Instant)>,
+        then_end: bool,
+    },
     /// Splice mode: this many bytes wait in the pipe.
     DrainingPipe {
         left: usize,
@@ -218,6 +265,10 @@ struct Half {
     buf: Option<BytesMut>,
     /// Splice mode: the pipe carrying data, while data flows.
     pipe: Option<Pipe>,
+    /// Through a transform: the pieces still to write.
+    queue: VecDeque<Bytes>,
+    /// Bytes of `queue`'s front piece already written.
+    queue_written: usize,
     delivered: u64,
 }
 
@@ -230,6 +281,8 @@ impl Half {
             state: State::Reading,
             buf: None,
             pipe: None,
+            queue: VecDeque::new(),
+            queue_written: 0,
             delivered: 0,
         }
     }
@@ -276,10 +329,23 @@ impl Half {
                     };
                     match ready!(read) {
                         Ok(0) => {
+                            if self.direction == Direction::TargetToClient {
+                                if let Some(transform) = observer.transform.as_mut() {
+                                    transform.target_end(&mut self.queue);
+                                    if !self.queue.is_empty() {
+                                        self.release();
+                                        self.state = State::WritingQueue {
+                                            original: None,
+                                            then_end: true,
+                                        };
+                                        continue;
+                                    }
+                                }
+                            }
                             self.end(dst, observer)?;
                             return Poll::Ready(Ok(()));
                         }
-                        Ok(_) => {}
+                        Ok(_) => self.through_transform(observer),
                         Err(e) => return Poll::Ready(Err(read_error(e))),
                     }
                 }
@@ -300,6 +366,36 @@ impl Half {
                             }
                         }
                         Err(e) => return Poll::Ready(Err(write_error(e))),
+                    }
+                }
+                State::WritingQueue { .. } => {
+                    if let Some(piece) = self.queue.front() {
+                        ready!(dst.poll_write_ready(cx)).map_err(write_error)?;
+                        match dst.try_write(&piece[self.queue_written..]) {
+                            Ok(n) => {
+                                self.queue_written += n;
+                                self.delivered += n as u64;
+                                if self.queue_written == piece.len() {
+                                    self.queue.pop_front();
+                                    self.queue_written = 0;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(e) => return Poll::Ready(Err(write_error(e))),
+                        }
+                        continue;
+                    }
+                    let State::WritingQueue { original, then_end } =
+                        std::mem::replace(&mut self.state, State::Reading)
+                    else {
+                        unreachable!()
+                    };
+                    if let Some((chunk, read_at)) = original {
+                        observer.chunk(self.direction, &chunk, read_at);
+                    }
+                    if then_end {
+                        self.end(dst, observer)?;
+                        return Poll::Ready(Ok(()));
                     }
                 }
                 State::DrainingPipe { left } => {
@@ -327,6 +423,34 @@ impl Half {
         // after the other direction and other tasks had their turn.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// A chunk was just read into `WritingChunk`: a transform notes a
+    /// request, or turns a response into the pieces to write.
+    fn through_transform(&mut self, observer: &mut Observer<'_>) {
+        let Some(transform) = observer.transform.as_mut() else {
+            return;
+        };
+        let State::WritingChunk { chunk, .. } = &self.state else {
+            return;
+        };
+        match self.direction {
+            Direction::ClientToTarget => transform.client_chunk(chunk),
+            Direction::TargetToClient => {
+                let State::WritingChunk { chunk, read_at, .. } =
+                    std::mem::replace(&mut self.state, State::Reading)
+                else {
+                    unreachable!()
+                };
+                transform.target_chunk(chunk.clone(), &mut self.queue, &mut observer.failures);
+                observer.transform_failures();
+                self.queue_written = 0;
+                self.state = State::WritingQueue {
+                    original: Some((chunk, read_at)),
+                    then_end: false,
+                };
+            }
+        }
     }
 
     /// Copy mode: reads one chunk through tokio's `AsyncRead`, which, on
