@@ -6,9 +6,12 @@
 
 pub mod cli;
 pub mod events;
+pub mod graph;
 pub mod inspect;
+pub mod orchestrate;
 pub mod proxy;
 pub mod server;
+pub mod spec;
 pub mod sys;
 
 pub use tapmesh_protocols as protocols;

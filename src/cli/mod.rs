@@ -2,6 +2,8 @@
 
 mod inspect;
 mod proxy;
+mod up;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -20,6 +22,11 @@ enum Command {
     /// Observe one edge: relay connections from --listen to --target and
     /// write what crosses it as JSON Lines events.
     Proxy(proxy::ProxyArgs),
+    /// Run the environment a spec describes, observing every edge, until
+    /// Ctrl-C.
+    Up(up::UpArgs),
+    /// Check a spec: every problem, each with its path; exit status 1 if any.
+    Validate(validate::ValidateArgs),
     /// Print events from an events file, filtered, as a table or JSON.
     Events(inspect::EventsArgs),
     /// Summarise traffic per edge (calls, errors, latency percentiles, bytes).
@@ -43,6 +50,8 @@ pub fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
+        Command::Up(args) => exit_status(up::run(args)),
+        Command::Validate(args) => exit_status(validate::run(args)),
         Command::Proxy(args) => proxy::run(args),
         Command::Events(args) => inspect::events(args),
         Command::Traffic(args) => inspect::traffic(args),
@@ -50,9 +59,23 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Unsuccessful>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("tapmesh: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command that already said what went wrong and only needs exit status 1.
+#[derive(Debug, thiserror::Error)]
+#[error("unsuccessful")]
+struct Unsuccessful;
+
+fn exit_status(result: anyhow::Result<bool>) -> anyhow::Result<()> {
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Unsuccessful.into()),
+        Err(e) => Err(e),
     }
 }

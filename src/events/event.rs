@@ -72,6 +72,24 @@ pub enum EventKind {
     DecodeError,
     #[serde(rename = "events.dropped")]
     EventsDropped,
+    #[serde(rename = "service.starting")]
+    ServiceStarting,
+    #[serde(rename = "service.ready")]
+    ServiceReady,
+    #[serde(rename = "service.failed")]
+    ServiceFailed,
+    #[serde(rename = "service.restarting")]
+    ServiceRestarting,
+    #[serde(rename = "service.stopped")]
+    ServiceStopped,
+    #[serde(rename = "service.log")]
+    ServiceLog,
+    #[serde(rename = "environment.up")]
+    EnvironmentUp,
+    #[serde(rename = "environment.down")]
+    EnvironmentDown,
+    #[serde(rename = "progress.stall")]
+    ProgressStall,
 }
 
 impl EventKind {
@@ -85,6 +103,15 @@ impl EventKind {
             Self::KafkaRequestCompleted => "kafka.request.completed",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
+            Self::ServiceStarting => "service.starting",
+            Self::ServiceReady => "service.ready",
+            Self::ServiceFailed => "service.failed",
+            Self::ServiceRestarting => "service.restarting",
+            Self::ServiceStopped => "service.stopped",
+            Self::ServiceLog => "service.log",
+            Self::EnvironmentUp => "environment.up",
+            Self::EnvironmentDown => "environment.down",
+            Self::ProgressStall => "progress.stall",
         }
     }
 }
@@ -111,6 +138,49 @@ pub enum Payload {
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.
     Dropped(DroppedInfo),
+    /// `service.*` (but `service.log`), `environment.*`, `progress.stall`.
+    Lifecycle(LifecycleInfo),
+    /// `service.log`: one line a service wrote.
+    Log(ServiceLogInfo),
+}
+
+/// A service's or the environment's change of state. Fields are present
+/// only where they say something for that event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleInfo {
+    /// `starting`, `ready`, `failed`, `restarting`, `stopped`, `up`, `down`,
+    /// `stalled`.
+    pub state: String,
+    /// Why, in a sentence (`exited with status 3`, `readiness: connection
+    /// refused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Restarts so far (on `service.restarting` and `service.failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    /// The service's last log lines (on `service.failed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+    /// `environment.up`: every service's and proxy's resolved endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<serde_json::Value>,
+    /// `progress.stall`: who waits on whom, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
+}
+
+/// One line of a service's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceLogInfo {
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub line: String,
 }
 
 /// One TCP connection across an edge.

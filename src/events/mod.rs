@@ -14,7 +14,7 @@ pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
     Payload, RequestInfo,
 };
-pub use event::{KafkaRequestInfo, KafkaTopicPartition};
+pub use event::{KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo};
 pub use filter::EventFilter;
 pub use grpc::GrpcCallInfo;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};

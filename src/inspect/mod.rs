@@ -7,7 +7,7 @@
 //! print with a generic line).
 
 mod har;
-mod line;
+pub mod line;
 mod query;
 mod summary;
 

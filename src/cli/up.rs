@@ -1,0 +1,170 @@
+//! `tapmesh up SPEC`: run an environment in the foreground. Services'
+//! states and endpoints as they start, then one line per traffic event;
+//! Ctrl-C or SIGTERM stops everything in reverse order.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::events::{EventFilter, EventKind, EventLog, EventLogConfig, EventSink, Payload};
+use crate::orchestrate::{default_state_dir, Environment, EnvironmentOptions};
+use crate::spec::Spec;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The spec file (YAML or JSON).
+    spec: PathBuf,
+    /// Where to keep the environment's events and logs (default: a new
+    /// directory under $XDG_STATE_HOME/tapmesh, else ~/.local/state/tapmesh).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Also print every line the services write.
+    #[arg(long)]
+    logs: bool,
+    /// Stop by itself after this long (e.g. 30s); default: run until Ctrl-C.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    r#for: Option<Duration>,
+}
+
+pub fn run(args: UpArgs) -> Result<bool> {
+    let spec = match Spec::from_path(&args.spec) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            eprintln!(
+                "{}: not started, {} problem{}:",
+                args.spec.display(),
+                errors.0.len(),
+                if errors.0.len() == 1 { "" } else { "s" }
+            );
+            eprintln!("{errors}");
+            return Ok(false);
+        }
+    };
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+        default_state_dir().join(format!("{}-{stamp}-{}", spec.name, std::process::id()))
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let events_path = dir.join("events.jsonl");
+    let log = EventLog::new(
+        EventLogConfig::new(spec.name.as_str()).sink(EventSink::File(events_path.clone())),
+    )
+    .with_context(|| format!("opening {}", events_path.display()))?;
+    eprintln!(
+        "tapmesh up {}: events in {}",
+        spec.name,
+        events_path.display()
+    );
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let ok = runtime.block_on(async {
+        let printer = tokio::spawn(print_events(log.clone(), args.logs));
+        let options = EnvironmentOptions::in_dir(&dir);
+        let outcome = tokio::select! {
+            started = Environment::start(&spec, log.clone(), options) => Some(started),
+            signal = wait_for_stop_signal() => {
+                eprintln!("tapmesh: {signal} while starting; stopping");
+                None
+            }
+        };
+        let ok = match outcome {
+            None => true,
+            Some(Err(error)) => {
+                eprintln!("tapmesh: {} did not start: {}", spec.name, error.report());
+                false
+            }
+            Some(Ok(environment)) => {
+                let stop_after = async {
+                    match args.r#for {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let ok = tokio::select! {
+                    signal = wait_for_stop_signal() => {
+                        eprintln!("tapmesh: {signal}; stopping {}", spec.name);
+                        true
+                    }
+                    _ = stop_after => true,
+                    error = environment.failed() => {
+                        eprintln!("tapmesh: {} stopped: {}", spec.name, error.report());
+                        false
+                    }
+                };
+                environment.shutdown().await;
+                ok
+            }
+        };
+        // Let the printer catch up with the last events.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        printer.abort();
+        ok
+    });
+    let flushed = log.flush();
+    drop(runtime);
+    flushed.context("writing the events file")?;
+    eprintln!("tapmesh: events kept in {}", events_path.display());
+    Ok(ok)
+}
+
+/// Lifecycle as it happens, the endpoints once up, then one line per
+/// traffic event.
+async fn print_events(log: EventLog, logs: bool) {
+    let mut events = log.subscribe(1, EventFilter::all());
+    let mut out = std::io::stdout();
+    while let Some(event) = events.recv().await {
+        let service = event.service.as_deref().unwrap_or("");
+        let line = match (&event.kind, &event.payload) {
+            (EventKind::ServiceLog, Payload::Log(l)) => {
+                if !logs {
+                    continue;
+                }
+                format!("  {service:>12} | {}", l.line)
+            }
+            (EventKind::EnvironmentUp, Payload::Lifecycle(info)) => {
+                let mut text = format!("environment {} is up\n", log.environment());
+                if let Some(endpoints) = info.endpoints.as_ref().and_then(|e| e.as_object()) {
+                    for (service, ingresses) in endpoints {
+                        for (ingress, e) in ingresses.as_object().into_iter().flatten() {
+                            text.push_str(&format!(
+                                "  {service:>12} {ingress:<8} {}  (observed via {})\n",
+                                e["address"].as_str().unwrap_or("?"),
+                                e["observed"].as_str().unwrap_or("-"),
+                            ));
+                        }
+                    }
+                }
+                text.trim_end().to_string()
+            }
+            (kind, Payload::Lifecycle(info)) => {
+                let reason = info.reason.as_deref().unwrap_or("");
+                let mut text = format!("{:>14} {service:>12} {reason}", kind.as_str());
+                for waiting in &info.waiting {
+                    text.push_str(&format!("\n{:>27} {waiting}", ""));
+                }
+                for line in &info.log_tail {
+                    text.push_str(&format!("\n{:>27} | {line}", ""));
+                }
+                text
+            }
+            _ => match serde_json::to_value(&*event) {
+                Ok(value) => crate::inspect::line::one_line(&value),
+                Err(_) => continue,
+            },
+        };
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming which.
+async fn wait_for_stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}

@@ -1,0 +1,202 @@
+//! Starting one service process and reading its output.
+//!
+//! Each service leads its own process group, so stopping it reaches
+//! everything it started (`sh -c` children, workers), and asks the kernel
+//! to kill it if tapmesh dies (`PR_SET_PDEATHSIG`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::events::{EventDraft, EventKind, EventLog, Payload, ServiceLogInfo};
+
+/// Lines kept for a failure report.
+pub const LOG_TAIL_LINES: usize = 50;
+/// A longer line is cut here in events and the tail (the log file keeps it whole).
+const MAX_LINE: usize = 8 << 10;
+
+/// What to run: argv, environment, directory.
+#[derive(Debug, Clone)]
+pub struct Launchable {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub dir: PathBuf,
+}
+
+/// The last lines a service wrote, shared by its output readers.
+#[derive(Clone, Default)]
+pub struct LogTail(Arc<Mutex<VecDeque<String>>>);
+
+impl LogTail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().expect("log tail lock");
+        if lines.len() == LOG_TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("log tail lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Spawns `what` in a new process group, its output going to `log_file`,
+/// `service.log` events and `tail`; each line is also offered to
+/// `matched` (a log readiness pattern), which is set once one matches.
+pub fn spawn(
+    service: &Arc<str>,
+    what: &Launchable,
+    log_file: &Path,
+    events: &EventLog,
+    tail: &LogTail,
+    pattern: Option<regex::Regex>,
+    matched: watch::Sender<bool>,
+) -> std::io::Result<(Child, OutputReaders)> {
+    let (program, args) = what
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("an empty command"))?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(&what.env)
+        .current_dir(&what.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("starting {program:?} in {}: {e}", what.dir.display()),
+        )
+    })?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)?;
+    // Lines are small and the file local: a plain write, under a lock only
+    // because stdout and stderr share the file.
+    let file = Arc::new(Mutex::new(file));
+    let pattern = pattern.map(Arc::new);
+    let mut readers = OutputReaders(Vec::new());
+    if let Some(out) = child.stdout.take() {
+        readers.0.push(tokio::spawn(read_lines(
+            out,
+            "stdout",
+            service.clone(),
+            file.clone(),
+            events.clone(),
+            tail.clone(),
+            pattern.clone(),
+            matched.clone(),
+        )));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.0.push(tokio::spawn(read_lines(
+            err,
+            "stderr",
+            service.clone(),
+            file,
+            events.clone(),
+            tail.clone(),
+            pattern,
+            matched,
+        )));
+    }
+    Ok((child, readers))
+}
+
+/// The tasks reading a process's output.
+pub struct OutputReaders(Vec<tokio::task::JoinHandle<()>>);
+
+impl OutputReaders {
+    /// Waits (at most `limit`) until the output is read to its end, so a
+    /// failure report has the last lines a process wrote before it exited.
+    pub async fn finish(self, limit: std::time::Duration) {
+        let all = futures_util::future::join_all(self.0);
+        let _ = tokio::time::timeout(limit, all).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_lines(
+    stream: impl AsyncRead + Unpin,
+    name: &'static str,
+    service: Arc<str>,
+    file: Arc<Mutex<std::fs::File>>,
+    events: EventLog,
+    tail: LogTail,
+    pattern: Option<Arc<regex::Regex>>,
+    matched: watch::Sender<bool>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let _ = std::io::Write::write_all(&mut *file.lock().expect("log file lock"), &raw);
+        let mut line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\n', '\r'])
+            .to_string();
+        if line.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push('…');
+        }
+        if let Some(pattern) = &pattern {
+            if !*matched.borrow() && pattern.is_match(&line) {
+                let _ = matched.send(true);
+            }
+        }
+        tail.push(line.clone());
+        let mut draft = EventDraft::now(
+            EventKind::ServiceLog,
+            Payload::Log(ServiceLogInfo {
+                stream: name.to_string(),
+                line,
+            }),
+        );
+        draft.service = Some(service.clone());
+        events.append(draft);
+    }
+}
+
+/// Sends `signal` to the process group `pgid`.
+pub fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 0 {
+        // SAFETY: kill(2) on a process group this environment started.
+        unsafe { libc::kill(-pgid, signal) };
+    }
+}
+
+/// Whether any process of the group is still alive.
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pgid > 0 && unsafe { libc::kill(-pgid, 0) } == 0
+}

@@ -1,0 +1,85 @@
+//! Probes that tell a service's ingress is ready. They go straight to the
+//! service, never through a proxy, so they are not traffic in the events.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::spec::ReadyProbe;
+
+/// One attempt; `Err` says why it is not ready yet. (Log probes are
+/// answered by the output reader, not here.)
+pub async fn probe_once(probe: &ReadyProbe, addr: SocketAddr) -> Result<(), String> {
+    let attempt = async {
+        match probe {
+            ReadyProbe::Tcp | ReadyProbe::Log { .. } => TcpStream::connect(addr)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            ReadyProbe::Http { path } => http(addr, path).await,
+            ReadyProbe::Grpc => grpc(addr).await,
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 2 s".into()))
+}
+
+async fn http(addr: SocketAddr, path: &str) -> Result<(), String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tapmesh-ready\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let mut filled = 0;
+    while filled < 12 {
+        let n = stream
+            .read(&mut head[filled..])
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed without a response".into());
+        }
+        filled += n;
+    }
+    let line = String::from_utf8_lossy(&head[..filled]);
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP response: {:?}",
+                line.lines().next().unwrap_or("")
+            )
+        })?;
+    if (200..400).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("GET {path} answered {status}"))
+    }
+}
+
+async fn grpc(addr: SocketAddr) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("connecting: {e}"))?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|s| format!("health check: {} {}", s.code(), s.message()))?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(format!("health check says {}", other.as_str_name())),
+    }
+}

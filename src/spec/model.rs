@@ -1,0 +1,152 @@
+//! The spec's types once parsed, defaulted and validated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole environment: `name`, `observe`, `capture_limit` and services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub name: String,
+    /// A proxy on every egress edge (default true).
+    pub observe: bool,
+    /// Body bytes captured per body (default 64 KiB).
+    pub capture_limit: usize,
+    pub services: BTreeMap<String, Service>,
+    /// The directory relative paths in the spec are resolved against (the
+    /// spec file's directory, or the current one for a spec from a string).
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub launch: Launch,
+    /// Extra environment variables (`${VAR}` expanded at start).
+    pub env: BTreeMap<String, String>,
+    /// The working directory (default: the spec's directory).
+    pub dir: Option<PathBuf>,
+    pub ingresses: BTreeMap<String, Ingress>,
+    pub egresses: BTreeMap<String, Egress>,
+    pub restart: RestartPolicy,
+    /// Its failure does not stop the environment.
+    pub optional: bool,
+    /// Between SIGTERM and SIGKILL at shutdown (default 5 s).
+    pub stop_grace: Duration,
+}
+
+/// How a service is started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// `command` (argv) plus `args`.
+    Process { command: Vec<String> },
+    /// `sh -c script`.
+    Script { script: String },
+    /// A binary or example of a Cargo package, built once and cached.
+    Cargo {
+        package: PathBuf,
+        target: CargoTarget,
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CargoTarget {
+    /// The package's only (or default) binary.
+    Default,
+    Bin(String),
+    Example(String),
+}
+
+/// What an ingress carries: the decoder its edges' proxies use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Http,
+    Grpc,
+    Kafka,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Http => "http",
+            Self::Grpc => "grpc",
+            Self::Kafka => "kafka",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingress {
+    pub protocol: Protocol,
+    pub ready: ReadyCheck,
+    /// `.proto` files and descriptor sets that decode its gRPC calls.
+    pub proto: ProtoSources,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProtoSources {
+    pub files: Vec<PathBuf>,
+    pub include: Vec<PathBuf>,
+    pub descriptor_sets: Vec<PathBuf>,
+}
+
+/// How tapmesh tells an ingress is ready.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadyCheck {
+    pub probe: ReadyProbe,
+    /// Between attempts (default 100 ms).
+    pub interval: Duration,
+    /// Give up (the service failed to start) after this long (default 60 s).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadyProbe {
+    /// A TCP connect succeeds.
+    Tcp,
+    /// `GET path` answers 2xx or 3xx.
+    Http { path: String },
+    /// `grpc.health.v1.Health/Check` says SERVING.
+    Grpc,
+    /// A line of the service's output matches.
+    Log { pattern: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartPolicy {
+    /// Restarts after an unexpected exit (default 0: a required service's
+    /// first exit stops the environment).
+    pub max_restarts: u32,
+    /// The first wait before a restart; doubles each time (default 500 ms).
+    pub backoff: Duration,
+    /// Up this long, a service's restart count and backoff start over
+    /// (default 30 s).
+    pub healthy_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            max_restarts: 0,
+            backoff: Duration::from_millis(500),
+            healthy_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An egress: where a service's calls go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Egress {
+    pub service: String,
+    /// The target's ingress (default `default`).
+    pub ingress: String,
+}
+
+/// The upper-cased form a name takes in environment variables
+/// (`order-db` → `ORDER_DB`).
+pub fn env_name(name: &str) -> String {
+    name.replace('-', "_").to_ascii_uppercase()
+}

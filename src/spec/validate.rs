@@ -1,0 +1,163 @@
+//! Checks across services, once each has been read: names, references,
+//! cycles. Every problem is reported, each with its path.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{env_name, Spec};
+use super::SpecError;
+
+pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
+    let mut push = |path: String, message: String| errors.push(SpecError { path, message });
+
+    if !spec.name.is_empty() && !usable_name(&spec.name) {
+        push(
+            "name".into(),
+            format!("{:?}: use letters, digits, '-' and '_'", spec.name),
+        );
+    }
+    // Names meet in environment variables upper-cased, '-' as '_': two
+    // that meet there would overwrite each other's wiring.
+    let mut by_env: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, service) in &spec.services {
+        let path = format!("services.{name}");
+        if name.contains('~') {
+            push(
+                path.clone(),
+                "'~' is reserved for the nodes tapmesh adds (proxies, ~test)".into(),
+            );
+        } else if !usable_name(name) {
+            push(
+                path.clone(),
+                format!("{name:?} is not a usable name: use letters, digits, '-' and '_'"),
+            );
+        }
+        if let Some(other) = by_env.insert(env_name(name), name) {
+            push(
+                path.clone(),
+                format!(
+                    "duplicate name: {name:?} and {other:?} are both {} in the wiring",
+                    env_name(name)
+                ),
+            );
+        }
+        let mut wiring_names: BTreeMap<String, String> = BTreeMap::new();
+        for ingress in service.ingresses.keys() {
+            if !usable_name(ingress) {
+                push(
+                    format!("{path}.ingresses.{ingress}"),
+                    format!("{ingress:?} is not a usable name"),
+                );
+            }
+            if ingress != "default" {
+                wiring_names.insert(env_name(ingress), format!("ingress {ingress:?}"));
+            }
+        }
+        for (egress_name, egress) in &service.egresses {
+            let epath = format!("{path}.egresses.{egress_name}");
+            if !usable_name(egress_name) {
+                push(
+                    epath.clone(),
+                    format!("{egress_name:?} is not a usable name"),
+                );
+            }
+            if let Some(other) =
+                wiring_names.insert(env_name(egress_name), format!("egress {egress_name:?}"))
+            {
+                push(
+                    epath.clone(),
+                    format!(
+                        "duplicate name: egress {egress_name:?} and {other} both set {}_HOST",
+                        env_name(egress_name)
+                    ),
+                );
+            }
+            match spec.services.get(&egress.service) {
+                None => push(
+                    format!("{epath}.service"),
+                    format!("unknown service {:?}", egress.service),
+                ),
+                Some(target) if !target.ingresses.contains_key(&egress.ingress) => {
+                    let known: Vec<&str> = target.ingresses.keys().map(String::as_str).collect();
+                    let known = if known.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        format!("it has {}", known.join(", "))
+                    };
+                    push(
+                        format!("{epath}.ingress"),
+                        format!(
+                            "{:?} has no ingress {:?} ({known})",
+                            egress.service, egress.ingress
+                        ),
+                    );
+                }
+                Some(_) if egress.service == *name => push(
+                    format!("{epath}.service"),
+                    "a service cannot be its own egress".into(),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    for cycle in cycles(spec) {
+        push(
+            format!("services.{}.egresses", cycle[0]),
+            format!("egress cycle: {}", cycle.join(" -> ")),
+        );
+    }
+}
+
+fn usable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with('-')
+}
+
+/// Each egress cycle once, as the names along it, back to the first.
+fn cycles(spec: &Spec) -> Vec<Vec<String>> {
+    let mut found: Vec<Vec<String>> = Vec::new();
+    let mut seen_sets: BTreeSet<Vec<String>> = BTreeSet::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    for start in spec.services.keys() {
+        let mut stack: Vec<&str> = Vec::new();
+        walk(spec, start, &mut stack, &mut done, &mut |cycle| {
+            let mut key: Vec<String> = cycle.iter().map(|s| s.to_string()).collect();
+            key.sort();
+            if seen_sets.insert(key) {
+                let mut names: Vec<String> = cycle.iter().map(|s| s.to_string()).collect();
+                names.push(cycle[0].to_string());
+                found.push(names);
+            }
+        });
+    }
+    found
+}
+
+fn walk<'s>(
+    spec: &'s Spec,
+    node: &'s str,
+    stack: &mut Vec<&'s str>,
+    done: &mut BTreeSet<&'s str>,
+    on_cycle: &mut dyn FnMut(&[&'s str]),
+) {
+    if let Some(at) = stack.iter().position(|n| *n == node) {
+        on_cycle(&stack[at..]);
+        return;
+    }
+    if done.contains(node) {
+        return;
+    }
+    let Some(service) = spec.services.get(node) else {
+        return;
+    };
+    stack.push(node);
+    for egress in service.egresses.values() {
+        if egress.service != node {
+            walk(spec, &egress.service, stack, done, on_cycle);
+        }
+    }
+    stack.pop();
+    done.insert(node);
+}
