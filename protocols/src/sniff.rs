@@ -125,7 +125,7 @@ impl Decoder for HttpDecoder {
                     let server = held.server.split().freeze();
                     self.decide(b"");
                     self.feed_decided(Direction::TargetToClient, &server, at, out);
-                    if !client.is_empty() {
+                    if !client.is_empty() && !gave_up(out) {
                         self.feed_decided(Direction::ClientToTarget, &client, at, out);
                     }
                 }
@@ -149,7 +149,9 @@ impl Decoder for HttpDecoder {
                 if !server.is_empty() {
                     self.feed_decided(Direction::TargetToClient, &server, at, out);
                 }
-                self.feed_decided(Direction::ClientToTarget, &client, at, out);
+                if !gave_up(out) {
+                    self.feed_decided(Direction::ClientToTarget, &client, at, out);
+                }
             }
         }
     }
@@ -192,4 +194,9 @@ fn looks_like_server_settings(server: &[u8]) -> bool {
         Some(head) => head[3] == SETTINGS && head[5..9] == [0, 0, 0, 0],
         None => server.len() < 4 || server[3] == SETTINGS,
     }
+}
+
+/// Whether the decoder just gave up: nothing more may be fed after that.
+fn gave_up(out: &[Decoded]) -> bool {
+    matches!(out.last(), Some(Decoded::Failure(_)))
 }
