@@ -5,6 +5,7 @@
 //! [`cli`] → [`proxy`] → `tapmesh_protocols`, with [`events`] shared by all.
 
 pub mod cli;
+pub mod environment;
 pub mod events;
 pub mod graph;
 pub mod inspect;
@@ -15,3 +16,7 @@ pub mod spec;
 pub mod sys;
 
 pub use tapmesh_protocols as protocols;
+
+pub use environment::{Environment, EnvironmentBuilder, Error};
+pub use events::{Event, EventKind, Payload};
+pub use spec::Spec;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{of_type, read_events};
+use common::{assert_no_process_left, of_type, read_events};
 use serde_json::Value;
 
 fn tapmesh() -> Command {
@@ -180,21 +180,6 @@ fn process_groups(events: &[Value]) -> Vec<i32> {
         .collect()
 }
 
-fn assert_no_process_left(groups: &[i32]) {
-    assert!(!groups.is_empty());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for &pgid in groups {
-        // SAFETY: signal 0 only asks whether the group exists.
-        while unsafe { libc::kill(-pgid, 0) } == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "process group {pgid} is still alive"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 const ORDERED: &str = r#"
 name: ordered
 services:
@@ -296,6 +281,20 @@ services:
         .collect();
     assert!(tail.contains(&"boom: cannot open config"), "{tail:?}");
     assert!(of_type(&events, "environment.up").is_empty());
+    let down = of_type(&events, "environment.down");
+    assert_eq!(down.len(), 1);
+    assert!(down[0]["lifecycle"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("did not start: crasher exited with status 7"));
+    // The summary beside the events says how it ended.
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(up.dir.path().join("env/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["outcome"], "failed");
+    assert_eq!(summary["services"]["crasher"]["state"], "failed");
+    assert_eq!(summary["services"]["crasher"]["restarts"], 2);
+    assert_eq!(summary["services"]["crasher"]["exit_code"], 7);
 }
 
 /// The README's example: three protocols, each on its own edge, and the

@@ -29,11 +29,11 @@ fn draft(i: u64) -> EventDraft {
 
 async fn start(log: &EventLog) -> std::net::SocketAddr {
     let registry = Registry::new();
-    registry.insert(HostedEnvironment {
-        id: "env-1".into(),
-        name: "stream-test".into(),
-        log: log.clone(),
-    });
+    registry.insert(HostedEnvironment::observed(
+        "env-1",
+        "stream-test",
+        log.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(server::serve(

@@ -1,5 +1,5 @@
 //! `tapmesh events`, `tapmesh traffic` and `tapmesh export`: reading an
-//! environment's events back from its JSON Lines file.
+//! environment's events back from its JSON Lines file or from the daemon.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
 
+use super::source::EventSource;
 use crate::inspect::{self, Query, StatusClass};
 
 /// Filters shared by the reading commands.
@@ -49,9 +50,12 @@ impl Filters {
 
 #[derive(Debug, Args)]
 pub(crate) struct EventsArgs {
-    /// The events file (JSON Lines, as `tapmesh proxy --events` or an
-    /// environment's directory holds).
-    file: PathBuf,
+    /// An events file (JSON Lines, as `tapmesh proxy --events` writes or an
+    /// environment's directory holds), or a daemon environment:
+    /// `http://127.0.0.1:7411/environments/ID` (or the daemon's address if
+    /// it runs one).
+    #[arg(value_parser = EventSource::parse, value_name = "FILE|URL")]
+    source: EventSource,
     #[command(flatten)]
     filters: Filters,
     /// Keep reading as events are appended (until Ctrl-C).
@@ -64,7 +68,9 @@ pub(crate) struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TrafficArgs {
-    file: PathBuf,
+    /// An events file or a daemon environment's URL (as for `tapmesh events`).
+    #[arg(value_parser = EventSource::parse, value_name = "FILE|URL")]
+    source: EventSource,
     #[command(flatten)]
     filters: Filters,
     /// Print one event (by seq) in full instead of the summary.
@@ -77,7 +83,9 @@ pub(crate) struct TrafficArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    file: PathBuf,
+    /// An events file or a daemon environment's URL (as for `tapmesh events`).
+    #[arg(value_parser = EventSource::parse, value_name = "FILE|URL")]
+    source: EventSource,
     #[command(flatten)]
     filters: Filters,
     /// Write the HTTP exchanges as HAR 1.2 to this file.
@@ -88,66 +96,85 @@ pub(crate) struct ExportArgs {
     jsonl: Option<PathBuf>,
 }
 
-fn read_events(file: &PathBuf) -> Result<(Vec<Value>, u64)> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let complete = text.rfind('\n').map_or(0, |i| i + 1);
-    let events =
-        inspect::parse_jsonl(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    Ok((events, complete as u64))
-}
-
 pub(crate) fn events(args: EventsArgs) -> Result<()> {
     let query = args.filters.query();
-    let (events, mut offset) = read_events(&args.file)?;
     let mut out = std::io::stdout().lock();
-    let print = |out: &mut std::io::StdoutLock<'_>, e: &Value| -> Result<()> {
-        if args.json {
-            writeln!(out, "{e}")?;
-        } else {
-            writeln!(out, "{}", inspect::one_line(e))?;
+    let json = args.json;
+    let mut print = |e: &Value| -> Result<()> {
+        if query.matches(e) {
+            if json {
+                writeln!(out, "{e}")?;
+            } else {
+                writeln!(out, "{}", inspect::one_line(e))?;
+            }
         }
         Ok(())
     };
-    for e in events.iter().filter(|e| query.matches(e)) {
-        print(&mut out, e)?;
+    match (&args.source, args.follow) {
+        (EventSource::File(path), true) => follow_file(path, &mut print),
+        (
+            EventSource::Daemon {
+                authority,
+                environment,
+            },
+            true,
+        ) => {
+            // Replay then live in one stream; the daemon filters by seq.
+            EventSource::follow_daemon(
+                authority,
+                environment.as_deref(),
+                args.filters.since.unwrap_or(0),
+                |e| {
+                    print(&e)?;
+                    std::io::stdout().flush()?;
+                    Ok(())
+                },
+            )
+        }
+        (source, false) => {
+            for e in source.read_all()? {
+                print(&e)?;
+            }
+            Ok(())
+        }
     }
-    out.flush()?;
-    if !args.follow {
-        return Ok(());
-    }
-    // Polls for appended lines; a partial last line waits for its newline.
-    let mut file = std::fs::File::open(&args.file)?;
+}
+
+/// Prints the file's events, then polls for appended lines (until Ctrl-C);
+/// a partial last line waits for its newline.
+fn follow_file(path: &PathBuf, print: &mut impl FnMut(&Value) -> Result<()>) -> Result<()> {
+    let mut offset = 0u64;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut pending = String::new();
     loop {
-        std::thread::sleep(Duration::from_millis(200));
         let len = file.metadata()?.len();
         if len < offset {
-            bail!("{} was truncated while following it", args.file.display());
+            bail!("{} was truncated while following it", path.display());
         }
-        if len == offset {
-            continue;
-        }
-        file.seek(SeekFrom::Start(offset))?;
-        let mut chunk = String::new();
-        Read::by_ref(&mut file)
-            .take(len - offset)
-            .read_to_string(&mut chunk)?;
-        offset = len;
-        pending.push_str(&chunk);
-        let complete = pending.rfind('\n').map_or(0, |i| i + 1);
-        let ready: String = pending.drain(..complete).collect();
-        for e in inspect::parse_jsonl(&ready).map_err(anyhow::Error::msg)? {
-            if query.matches(&e) {
-                print(&mut out, &e)?;
+        if len > offset {
+            file.seek(SeekFrom::Start(offset))?;
+            let mut chunk = String::new();
+            Read::by_ref(&mut file)
+                .take(len - offset)
+                .read_to_string(&mut chunk)?;
+            offset = len;
+            pending.push_str(&chunk);
+            let complete = pending.rfind('\n').map_or(0, |i| i + 1);
+            let ready: String = pending.drain(..complete).collect();
+            for e in inspect::parse_jsonl(&ready)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            {
+                print(&e)?;
             }
+            std::io::stdout().flush()?;
         }
-        out.flush()?;
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
-    let (events, _) = read_events(&args.file)?;
+    let events = args.source.read_all()?;
     let query = args.filters.query();
     let events: Vec<Value> = events.into_iter().filter(|e| query.matches(e)).collect();
     let mut out = std::io::stdout().lock();
@@ -155,7 +182,7 @@ pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
         let event = events
             .iter()
             .find(|e| e["seq"].as_u64() == Some(seq))
-            .with_context(|| format!("no event with seq {seq} in {}", args.file.display()))?;
+            .with_context(|| format!("no event with seq {seq} in {}", args.source.describe()))?;
         writeln!(out, "{}", serde_json::to_string_pretty(event)?)?;
         return Ok(());
     }
@@ -191,7 +218,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<()> {
     if args.har.is_none() && args.jsonl.is_none() {
         bail!("say what to write: --har OUT and/or --jsonl OUT");
     }
-    let (events, _) = read_events(&args.file)?;
+    let events = args.source.read_all()?;
     let query = args.filters.query();
     let events: Vec<Value> = events.into_iter().filter(|e| query.matches(e)).collect();
     if let Some(path) = &args.har {

@@ -2,6 +2,8 @@
 
 mod inspect;
 mod proxy;
+mod serve;
+mod source;
 mod up;
 mod validate;
 
@@ -25,9 +27,13 @@ enum Command {
     /// Run the environment a spec describes, observing every edge, until
     /// Ctrl-C.
     Up(up::UpArgs),
+    /// Run the daemon: environments posted to its HTTP API as specs, their
+    /// events served as SSE and NDJSON.
+    Serve(serve::ServeArgs),
     /// Check a spec: every problem, each with its path; exit status 1 if any.
     Validate(validate::ValidateArgs),
-    /// Print events from an events file, filtered, as a table or JSON.
+    /// Print events from an events file or the daemon, filtered, as a
+    /// table or JSON.
     Events(inspect::EventsArgs),
     /// Summarise traffic per edge (calls, errors, latency percentiles, bytes).
     Traffic(inspect::TrafficArgs),
@@ -51,6 +57,7 @@ pub fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Up(args) => exit_status(up::run(args)),
+        Command::Serve(args) => serve::run(args),
         Command::Validate(args) => exit_status(validate::run(args)),
         Command::Proxy(args) => proxy::run(args),
         Command::Events(args) => inspect::events(args),

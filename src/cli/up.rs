@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::events::{EventFilter, EventKind, EventLog, EventLogConfig, EventSink, Payload};
-use crate::orchestrate::{default_state_dir, Environment, EnvironmentOptions};
+use crate::environment::{Environment, Outcome};
+use crate::events::{EventFilter, EventKind, EventLog, Payload};
 use crate::spec::Spec;
 
 #[derive(Debug, Args)]
@@ -43,28 +43,21 @@ pub fn run(args: UpArgs) -> Result<bool> {
             return Ok(false);
         }
     };
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
-        default_state_dir().join(format!("{}-{stamp}-{}", spec.name, std::process::id()))
-    });
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let events_path = dir.join("events.jsonl");
-    let log = EventLog::new(
-        EventLogConfig::new(spec.name.as_str()).sink(EventSink::File(events_path.clone())),
-    )
-    .with_context(|| format!("opening {}", events_path.display()))?;
-    eprintln!(
-        "tapmesh up {}: events in {}",
-        spec.name,
-        events_path.display()
-    );
+    let mut builder = Environment::builder(spec);
+    if let Some(dir) = &args.dir {
+        builder = builder.dir(dir);
+    }
+    let prepared = builder.prepare()?;
+    let name = prepared.spec().name.clone();
+    let log = prepared.log().clone();
+    let events_path = prepared.dir().join("events.jsonl");
+    eprintln!("tapmesh up {name}: events in {}", events_path.display());
 
     let runtime = tokio::runtime::Runtime::new()?;
     let ok = runtime.block_on(async {
         let printer = tokio::spawn(print_events(log.clone(), args.logs));
-        let options = EnvironmentOptions::in_dir(&dir);
         let outcome = tokio::select! {
-            started = Environment::start(&spec, log.clone(), options) => Some(started),
+            started = prepared.start() => Some(started),
             signal = wait_for_stop_signal() => {
                 eprintln!("tapmesh: {signal} while starting; stopping");
                 None
@@ -73,7 +66,7 @@ pub fn run(args: UpArgs) -> Result<bool> {
         let ok = match outcome {
             None => true,
             Some(Err(error)) => {
-                eprintln!("tapmesh: {} did not start: {}", spec.name, error.report());
+                eprintln!("tapmesh: {error}");
                 false
             }
             Some(Ok(environment)) => {
@@ -83,18 +76,20 @@ pub fn run(args: UpArgs) -> Result<bool> {
                         None => std::future::pending().await,
                     }
                 };
-                let ok = tokio::select! {
+                let (ok, outcome, reason) = tokio::select! {
                     signal = wait_for_stop_signal() => {
-                        eprintln!("tapmesh: {signal}; stopping {}", spec.name);
-                        true
+                        eprintln!("tapmesh: {signal}; stopping {name}");
+                        (true, Outcome::Stopped, Some(signal.to_string()))
                     }
-                    _ = stop_after => true,
+                    _ = stop_after => (true, Outcome::Stopped, Some("--for elapsed".to_string())),
                     error = environment.failed() => {
-                        eprintln!("tapmesh: {} stopped: {}", spec.name, error.report());
-                        false
+                        eprintln!("tapmesh: {name} stopped: {}", error.report());
+                        (false, Outcome::Failed, Some(error.report()))
                     }
                 };
-                environment.shutdown().await;
+                if let Err(e) = environment.down_because(outcome, reason).await {
+                    eprintln!("tapmesh: {e}");
+                }
                 ok
             }
         };
@@ -160,7 +155,7 @@ async fn print_events(log: EventLog, logs: bool) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming which.
-async fn wait_for_stop_signal() -> &'static str {
+pub(crate) async fn wait_for_stop_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     tokio::select! {

@@ -42,6 +42,38 @@ impl Event {
         }
     }
 
+    /// The HTTP exchange of a `request.completed`.
+    pub fn request(&self) -> Option<&RequestInfo> {
+        match &self.payload {
+            Payload::Request(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The call of a `grpc.call.completed`.
+    pub fn grpc_call(&self) -> Option<&crate::events::GrpcCallInfo> {
+        match &self.payload {
+            Payload::GrpcCall(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The request of a `kafka.request.completed`.
+    pub fn kafka_request(&self) -> Option<&KafkaRequestInfo> {
+        match &self.payload {
+            Payload::KafkaRequest(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The change of state of a lifecycle event (`service.*`, `environment.*`).
+    pub fn lifecycle(&self) -> Option<&LifecycleInfo> {
+        match &self.payload {
+            Payload::Lifecycle(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// The `target` of a traffic event's edge, if it has one.
     pub fn target(&self) -> Option<&str> {
         match &self.payload {

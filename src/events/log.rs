@@ -379,6 +379,20 @@ impl EventLog {
             .unwrap_or(Err(WaitError::Timeout(timeout)))
     }
 
+    /// Ends the log: every subscription ends once it has delivered what was
+    /// logged, and the writer stops after writing all of it to the file.
+    /// For an environment that is down while its record is still served.
+    pub fn close(&self) {
+        self.shared.close();
+        // The writer is gone: nothing may wait for it any more.
+        self.shared.lock().writing = false;
+    }
+
+    /// Whether [`EventLog::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
     /// Blocks until every event appended so far is on disk. Returns the
     /// writer's error if it could not write.
     pub fn flush(&self) -> io::Result<()> {

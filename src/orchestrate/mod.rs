@@ -152,6 +152,8 @@ pub struct Environment {
     failure: watch::Receiver<Option<EnvironmentError>>,
     stall_monitor: JoinHandle<()>,
     dir: PathBuf,
+    /// `environment.down` was logged (by a graceful shutdown).
+    down_logged: bool,
 }
 
 /// Every process group alive in the environment, for the last-resort kill.
@@ -250,6 +252,9 @@ impl Environment {
 
         // Proxies, listening before anything starts.
         let proxies_cancel = CancellationToken::new();
+        // Whoever drops this future before it returns (a signal, a DELETE
+        // while starting) must not leave proxies listening.
+        let proxies_guard = proxies_cancel.clone().drop_guard();
         let mut proxies = Vec::new();
         let mut proxy_addrs: BTreeMap<String, SocketAddr> = BTreeMap::new();
         for proxy in graph.proxies.values() {
@@ -427,7 +432,10 @@ impl Environment {
             failure: failure_rx,
             stall_monitor,
             dir: options.dir.clone(),
+            down_logged: false,
         };
+        // From here the environment's own Drop cancels the proxies.
+        proxies_guard.disarm();
 
         // Up once every required service is ready (an optional one may have
         // failed), or down with the first failure.
@@ -440,6 +448,16 @@ impl Environment {
             let failed = environment.failure.borrow().clone();
             if let Some(error) = failed {
                 environment.stop_all().await;
+                lifecycle(
+                    &environment.log,
+                    EventKind::EnvironmentDown,
+                    None,
+                    LifecycleInfo {
+                        reason: Some(format!("did not start: {}", error.message)),
+                        ..info("down")
+                    },
+                );
+                environment.down_logged = true;
                 return Err(error);
             }
             let settled = required.iter().all(|(name, optional)| {
@@ -527,6 +545,7 @@ impl Environment {
     pub async fn shutdown(mut self) {
         self.stop_all().await;
         lifecycle(&self.log, EventKind::EnvironmentDown, None, info("down"));
+        self.down_logged = true;
     }
 
     async fn stop_all(&mut self) {
@@ -547,8 +566,24 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         // Not shut down gracefully: no process may outlive the environment.
-        for pgid in self.groups.all() {
+        let killed = self.groups.all();
+        for &pgid in &killed {
             process::signal_group(pgid, libc::SIGKILL);
+        }
+        if !self.down_logged {
+            lifecycle(
+                &self.log,
+                EventKind::EnvironmentDown,
+                None,
+                LifecycleInfo {
+                    reason: Some(format!(
+                        "dropped without a shutdown: {} process group{} killed",
+                        killed.len(),
+                        if killed.len() == 1 { "" } else { "s" }
+                    )),
+                    ..info("down")
+                },
+            );
         }
         for runner in self.runners.values() {
             runner.stop.cancel();

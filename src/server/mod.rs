@@ -1,31 +1,118 @@
 //! The daemon's HTTP API (`tapmesh serve`), on axum.
 //!
-//! Environments are registered by whoever runs them (the orchestrator, or a
-//! test) under an id; the API serves their events as JSON, NDJSON or SSE.
+//! Environments are either run by the daemon itself (`POST /environments`,
+//! see [`daemon`]) or registered by whoever runs them (a test) under an id;
+//! the API serves their state, their services' logs and their events as
+//! JSON, NDJSON or SSE.
 
+pub mod daemon;
+mod status;
 mod stream;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::json;
 
+pub use daemon::{Daemon, DaemonConfig};
+pub use status::{EnvironmentStatus, RunState, ServiceStatus};
 pub use stream::{event_stream, StreamQuery, STREAM_MAX_LAG};
 
-use crate::events::EventLog;
+use crate::events::{EventFilter, EventLog};
 
-/// One environment as the API sees it.
+/// One environment as the API sees it. Cheap to clone.
 #[derive(Clone)]
 pub struct HostedEnvironment {
     pub id: String,
     pub name: String,
     pub log: EventLog,
+    /// Where its files are (`events.jsonl`, `logs/`, `summary.json`).
+    pub dir: Option<PathBuf>,
+    status: Arc<Mutex<EnvironmentStatus>>,
+}
+
+impl HostedEnvironment {
+    /// An environment run elsewhere whose events the API serves; its state
+    /// is whatever its lifecycle events say.
+    pub fn observed(id: impl Into<String>, name: impl Into<String>, log: EventLog) -> Self {
+        let hosted = Self {
+            id: id.into(),
+            name: name.into(),
+            log,
+            dir: None,
+            status: Arc::default(),
+        };
+        hosted.track_lifecycle();
+        hosted
+    }
+
+    pub(crate) fn run_by_daemon(id: String, name: String, log: EventLog, dir: PathBuf) -> Self {
+        let hosted = Self {
+            id,
+            name,
+            log,
+            dir: Some(dir),
+            status: Arc::default(),
+        };
+        hosted.track_lifecycle();
+        hosted
+    }
+
+    /// A snapshot of its state.
+    pub fn status(&self) -> EnvironmentStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
+        f(&mut self.status.lock().expect("status lock"));
+    }
+
+    /// Keeps each service's state (and the endpoints, once up) from the
+    /// lifecycle events, as they arrive: the daemon answers
+    /// `GET /environments/{id}` without asking the orchestrator.
+    fn track_lifecycle(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut events = self
+            .log
+            .subscribe(1, EventFilter::types(status::LIFECYCLE_TYPES))
+            .with_max_lag(u64::MAX);
+        let status = Arc::downgrade(&self.status);
+        runtime.spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(status) = status.upgrade() else {
+                    return;
+                };
+                status.lock().expect("status lock").apply(&event);
+            }
+        });
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        let status = self.status();
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "state": status.state,
+            "dir": self.dir,
+            "created_at": status.created_at,
+            "expires_at": status.expires_at,
+            "last_seq": self.log.last_seq(),
+            "services": status.services,
+            "endpoints": status.endpoints,
+            "error": status.error,
+            "summary": status.summary,
+        })
+    }
 }
 
 /// The environments the daemon serves, by id.
@@ -50,11 +137,20 @@ impl Registry {
         self.inner.write().expect("registry lock").remove(id)
     }
 
-    pub fn get(&self, id: &str) -> Option<HostedEnvironment> {
-        self.inner.read().expect("registry lock").get(id).cloned()
+    /// By id, or by name when exactly one environment has that name.
+    pub fn get(&self, id_or_name: &str) -> Option<HostedEnvironment> {
+        let envs = self.inner.read().expect("registry lock");
+        if let Some(env) = envs.get(id_or_name) {
+            return Some(env.clone());
+        }
+        let mut named = envs.values().filter(|e| e.name == id_or_name);
+        match (named.next(), named.next()) {
+            (Some(env), None) => Some(env.clone()),
+            _ => None,
+        }
     }
 
-    fn list(&self) -> Vec<HostedEnvironment> {
+    pub fn list(&self) -> Vec<HostedEnvironment> {
         self.inner
             .read()
             .expect("registry lock")
@@ -64,13 +160,19 @@ impl Registry {
     }
 }
 
-/// The API's routes over `registry`.
+/// The read-only routes over `registry`: health, listing, one
+/// environment, its log and its events. [`Daemon::router`] adds the rest.
 pub fn router(registry: Registry) -> Router {
+    routes().with_state(registry)
+}
+
+fn routes() -> Router<Registry> {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/environments", get(list_environments))
+        .route("/environments/{id}", get(get_environment))
         .route("/environments/{id}/events", get(environment_events))
-        .with_state(registry)
+        .route("/environments/{id}/log", get(environment_log))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -87,13 +189,39 @@ pub async fn serve(
     .await
 }
 
+/// `{"error": …}` with `status`.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no environment {id:?}"))
+}
+
 async fn list_environments(State(registry): State<Registry>) -> Json<serde_json::Value> {
     let envs: Vec<_> = registry
         .list()
         .into_iter()
-        .map(|e| json!({"id": e.id, "name": e.name, "last_seq": e.log.last_seq()}))
+        .map(|e| {
+            let status = e.status();
+            json!({
+                "id": e.id,
+                "name": e.name,
+                "state": status.state,
+                "created_at": status.created_at,
+                "expires_at": status.expires_at,
+                "last_seq": e.log.last_seq(),
+            })
+        })
         .collect();
     Json(json!(envs))
+}
+
+async fn get_environment(State(registry): State<Registry>, Path(id): Path<String>) -> Response {
+    match registry.get(&id) {
+        Some(env) => Json(env.describe()).into_response(),
+        None => not_found(&id),
+    }
 }
 
 async fn environment_events(
@@ -105,10 +233,94 @@ async fn environment_events(
 ) -> Response {
     match registry.get(&id) {
         Some(env) => event_stream(&env.log, &query, &headers, &format!("http {peer}")),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": format!("no environment {id}")})),
-        )
-            .into_response(),
+        None => not_found(&id),
     }
+}
+
+/// `?service=NAME&tail=N`.
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    service: Option<String>,
+    tail: Option<usize>,
+}
+
+/// The services' output as text: one service's log file, or every
+/// service's lines interleaved in the order they were written
+/// (`service | line`).
+async fn environment_log(
+    State(registry): State<Registry>,
+    Path(id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let Some(env) = registry.get(&id) else {
+        return not_found(&id);
+    };
+    let text = match (&query.service, &env.dir) {
+        (Some(service), Some(dir)) => {
+            if service.contains(['/', '\\']) || service.starts_with('.') {
+                return error(StatusCode::BAD_REQUEST, "service must be a service's name");
+            }
+            let path = dir.join("logs").join(format!("{service}.log"));
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        format!("{id} has no log for a service {service:?}"),
+                    )
+                }
+                Err(e) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("reading {}: {e}", path.display()),
+                    )
+                }
+            }
+        }
+        (service, _) => {
+            let log = env.log.clone();
+            let service = service.clone();
+            let lines = tokio::task::spawn_blocking(move || {
+                log.since(1).map(|events| {
+                    let mut text = String::new();
+                    for event in &events {
+                        let (Some(name), crate::events::Payload::Log(line)) =
+                            (event.service.as_deref(), &event.payload)
+                        else {
+                            continue;
+                        };
+                        match &service {
+                            Some(only) if only != name => {}
+                            Some(_) => text.push_str(&format!("{}\n", line.line)),
+                            None => text.push_str(&format!("{name} | {}\n", line.line)),
+                        }
+                    }
+                    text
+                })
+            })
+            .await;
+            match lines {
+                Ok(Ok(text)) => text,
+                Ok(Err(e)) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("reading the events back: {e}"),
+                    )
+                }
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+    };
+    let text = match query.tail {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let mut tail = lines[lines.len().saturating_sub(n)..].join("\n");
+            if !tail.is_empty() {
+                tail.push('\n');
+            }
+            tail
+        }
+        None => text,
+    };
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }

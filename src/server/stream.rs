@@ -29,6 +29,9 @@ pub struct StreamQuery {
     pub target: Option<String>,
     /// Only events after this seq.
     pub since: Option<u64>,
+    /// `false`: what has been logged so far, then the stream ends
+    /// (default: keep following live events).
+    pub follow: Option<bool>,
 }
 
 impl StreamQuery {
@@ -78,14 +81,17 @@ pub fn event_stream(
         }
     };
     let from = last_event_id.or(query.since).map_or(1, |seq| seq + 1);
-    let subscription = log
-        .subscribe(from, query.filter())
-        .labeled(client)
-        .with_max_lag(STREAM_MAX_LAG);
     let ndjson = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-ndjson"));
+    if query.follow == Some(false) {
+        return replay(log, from, query.filter(), ndjson);
+    }
+    let subscription = log
+        .subscribe(from, query.filter())
+        .labeled(client)
+        .with_max_lag(STREAM_MAX_LAG);
     if ndjson {
         let lines = stream::unfold(subscription, |mut sub| async move {
             let event = sub.recv().await?;
@@ -116,4 +122,38 @@ fn sse_events(
             .data(data);
         Some((Ok(sse), sub))
     })
+}
+
+/// Everything logged from `from` up to now that `filter` keeps, as one
+/// finite response.
+fn replay(log: &EventLog, from: u64, filter: EventFilter, ndjson: bool) -> Response {
+    let events = match log.since(from) {
+        Ok(events) => events,
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading the events back: {e}\n"),
+            )
+                .into_response()
+        }
+    };
+    let mut body = Vec::new();
+    for event in events.iter().filter(|e| filter.matches(e)) {
+        if ndjson {
+            serde_json::to_writer(&mut body, &**event).expect("events serialize");
+            body.push(b'\n');
+        } else {
+            body.extend_from_slice(
+                format!("id: {}\nevent: {}\ndata: ", event.seq, event.kind.as_str()).as_bytes(),
+            );
+            serde_json::to_writer(&mut body, &**event).expect("events serialize");
+            body.extend_from_slice(b"\n\n");
+        }
+    }
+    let content_type = if ndjson {
+        "application/x-ndjson"
+    } else {
+        "text/event-stream"
+    };
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

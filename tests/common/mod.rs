@@ -205,3 +205,20 @@ pub fn peer_python() -> std::path::PathBuf {
     );
     python
 }
+
+/// Waits (up to 10 s) until none of these process groups has a process
+/// left, and fails naming the first that still has one.
+pub fn assert_no_process_left(groups: &[i32]) {
+    assert!(!groups.is_empty(), "no process group to check");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for &pgid in groups {
+        // SAFETY: signal 0 only asks whether the group exists.
+        while unsafe { libc::kill(-pgid, 0) } == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "process group {pgid} is still alive"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
