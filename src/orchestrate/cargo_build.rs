@@ -89,7 +89,14 @@ pub async fn build(
     std::fs::create_dir_all(cached.parent().expect("a bin dir")).map_err(|e| e.to_string())?;
     // A copy (not the target dir's file), so a later build of other sources
     // cannot change what this hash names.
-    let partial = cached.with_extension("partial");
+    // Its own partial file: environments started at once (tests, the
+    // daemon) may build and cache the same service together.
+    static PARTIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let partial = cached.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        PARTIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::copy(&executable, &partial)
         .map_err(|e| format!("caching {}: {e}", executable.display()))?;
     std::fs::rename(&partial, &cached).map_err(|e| e.to_string())?;
