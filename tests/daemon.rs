@@ -114,23 +114,13 @@ impl Daemon {
     }
 
     fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not exit within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_exit(&mut self.child, within, || "the daemon".into())
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.wait_exit(Duration::from_secs(30))
+        common::terminate(&mut self.child, Duration::from_secs(30), || {
+            "the daemon".into()
+        })
     }
 }
 

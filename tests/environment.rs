@@ -136,24 +136,17 @@ impl Up {
 
     /// Waits for tapmesh to exit by itself.
     fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tapmesh up did not exit; events: {:#?}",
-                self.events()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let path = self.events_path();
+        common::wait_exit(&mut self.child, timeout, || {
+            format!("tapmesh up; events: {:#?}", read_events(&path))
+        })
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.wait_exit(Duration::from_secs(60))
+        let path = self.events_path();
+        common::terminate(&mut self.child, Duration::from_secs(60), || {
+            format!("tapmesh up; events: {:#?}", read_events(&path))
+        })
     }
 }
 

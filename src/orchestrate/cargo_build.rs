@@ -1,5 +1,8 @@
 //! The `cargo` service type: build a package's binary or example once,
-//! cached by a hash of its sources, then run the executable.
+//! cached by a hash of its workspace's sources (every member, the
+//! workspace's `Cargo.toml` and `Cargo.lock`: a change to a sibling crate
+//! it depends on, or to a locked version, must rebuild it), then run the
+//! executable.
 //!
 //! Builds use their own target directory under the cache, so they never
 //! wait on (or for) the lock of a build the user has running.
@@ -19,8 +22,8 @@ pub enum BuildOutcome {
 }
 
 /// Builds (or finds) `target` of the package in `package_dir`; returns the
-/// executable. Concurrent calls for one package are serialized by the
-/// caller (see `Builds` in the supervisor).
+/// executable. Builds sharing `cache_dir` at once (several environments)
+/// wait for each other on cargo's lock of the target directory.
 pub async fn build(
     package_dir: &Path,
     target: &CargoTarget,
@@ -30,8 +33,9 @@ pub async fn build(
     if !manifest.exists() {
         return Err(format!("no Cargo.toml in {}", package_dir.display()));
     }
+    let workspace = workspace_root(&manifest).await?;
     let hash =
-        source_hash(package_dir).map_err(|e| format!("reading {}: {e}", package_dir.display()))?;
+        source_hash(&workspace).map_err(|e| format!("reading {}: {e}", workspace.display()))?;
     let name = match target {
         CargoTarget::Default => "default".to_string(),
         CargoTarget::Bin(b) => format!("bin-{b}"),
@@ -86,6 +90,11 @@ pub async fn build(
     }
     let executable = executable_from_messages(&output.stdout, target)
         .ok_or_else(|| "cargo build produced no executable for that target".to_string())?;
+    // Hashed again: the build may have written the workspace's Cargo.lock,
+    // and the next start must find this executable under what it hashes.
+    let hash =
+        source_hash(&workspace).map_err(|e| format!("reading {}: {e}", workspace.display()))?;
+    let cached = cache_dir.join("bin").join(format!("{name}-{hash}"));
     std::fs::create_dir_all(cached.parent().expect("a bin dir")).map_err(|e| e.to_string())?;
     // A copy (not the target dir's file), so a later build of other sources
     // cannot change what this hash names.
@@ -133,6 +142,37 @@ fn executable_from_messages(stdout: &[u8], target: &CargoTarget) -> Option<PathB
 
 /// A hash of every file of the package but `target/` and dot-directories,
 /// by relative path and content.
+/// The root of the workspace `manifest` belongs to (its own directory if
+/// it is not a member of one).
+async fn workspace_root(manifest: &Path) -> Result<PathBuf, String> {
+    let output =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "locate-project",
+                "--workspace",
+                "--message-format",
+                "plain",
+                "--manifest-path",
+            ])
+            .arg(manifest)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("running cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo cannot read {}: {}",
+            manifest.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let root = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(root
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.parent().unwrap_or(Path::new(".")).to_path_buf()))
+}
+
 fn source_hash(dir: &Path) -> std::io::Result<String> {
     let mut files = Vec::new();
     collect(dir, dir, &mut files)?;
@@ -164,4 +204,57 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// A workspace with a binary that prints a constant from a sibling
+    /// library: changing the library must rebuild the binary.
+    #[tokio::test]
+    async fn a_change_to_a_sibling_crate_rebuilds_and_an_unchanged_workspace_is_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        for (path, text) in [
+            ("Cargo.toml", "[workspace]\nmembers = [\"app\", \"common\"]\nresolver = \"2\"\n"),
+            ("common/Cargo.toml", "[package]\nname = \"common\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            ("common/src/lib.rs", "pub const GREETING: &str = \"one\";\n"),
+            ("app/Cargo.toml", "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ncommon = { path = \"../common\" }\n"),
+            ("app/src/main.rs", "fn main() { println!(\"{}\", common::GREETING); }\n"),
+        ] {
+            write(&ws.join(path), text);
+        }
+        let cache = dir.path().join("cache");
+        let run = |exe: &Path| {
+            let out = std::process::Command::new(exe).output().unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+
+        let app = ws.join("app");
+        let (first, outcome) = build(&app, &CargoTarget::Default, &cache).await.unwrap();
+        assert_eq!(outcome, BuildOutcome::Built);
+        assert_eq!(run(&first), "one");
+        let (again, outcome) = build(&app, &CargoTarget::Default, &cache).await.unwrap();
+        assert_eq!(
+            (again.as_path(), outcome),
+            (first.as_path(), BuildOutcome::Cached)
+        );
+
+        write(
+            &ws.join("common/src/lib.rs"),
+            "pub const GREETING: &str = \"two\";\n",
+        );
+        let (second, outcome) = build(&app, &CargoTarget::Default, &cache).await.unwrap();
+        assert_eq!(outcome, BuildOutcome::Built);
+        assert_ne!(second, first);
+        assert_eq!(run(&second), "two");
+        // The first build is still cached under its own hash.
+        assert_eq!(run(&first), "one");
+    }
 }

@@ -222,3 +222,36 @@ pub fn assert_no_process_left(groups: &[i32]) {
         }
     }
 }
+
+/// Waits up to `within` for `child` to exit by itself; on timeout fails
+/// with `what()` (say, the events so far).
+pub fn wait_exit(
+    child: &mut Child,
+    within: Duration,
+    what: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not exit within {within:?}: {}",
+            child.id(),
+            what()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM to `child`, then [`wait_exit`].
+pub fn terminate(
+    child: &mut Child,
+    within: Duration,
+    what: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    wait_exit(child, within, what)
+}
