@@ -138,8 +138,14 @@ impl EnvironmentBuilder {
     /// Creates the environment's directory and event log without starting
     /// anything, so its events can be followed while it starts.
     pub fn prepare(self) -> Result<PreparedEnvironment, Error> {
-        let state_dir = self.state_dir.unwrap_or_else(default_state_dir);
-        let (id, dir) = match (self.id, self.dir) {
+        // Absolute: services run in the spec's directory, not ours.
+        let absolute = |dir: PathBuf| {
+            std::path::absolute(&dir).map_err(io_error(format!("resolving {}", dir.display())))
+        };
+        let state_dir = absolute(self.state_dir.unwrap_or_else(default_state_dir))?;
+        let cache_dir = absolute(self.cache_dir.unwrap_or_else(default_cache_dir))?;
+        let own_dir = self.dir.map(absolute).transpose()?;
+        let (id, dir) = match (self.id, own_dir) {
             (id, Some(dir)) => (id.unwrap_or_else(|| new_id(&self.spec.name)), dir),
             (Some(id), None) => {
                 let dir = state_dir.join(&id);
@@ -156,7 +162,7 @@ impl EnvironmentBuilder {
         Ok(PreparedEnvironment {
             options: EnvironmentOptions {
                 dir: dir.clone(),
-                cache_dir: self.cache_dir.unwrap_or_else(default_cache_dir),
+                cache_dir,
                 stall_after: self.stall_after,
             },
             spec: self.spec,
