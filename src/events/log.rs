@@ -5,9 +5,9 @@
 //! (or to copy out a batch of pointers). Subscribers are cursors into that
 //! ring, not queues, so a stalled subscriber costs no memory and cannot make
 //! [`EventLog::append`] wait. A writer thread is one more cursor: it turns
-//! events into JSON lines on disk, off the publisher's path. The ring drops
-//! its oldest events past `memory_events`, but never one the writer has not
-//! flushed yet, so every event stays reachable: in memory, or on disk through
+//! events into JSON lines on disk, off the publisher's path, and drops from
+//! the ring the oldest events past `memory_events` once they are on disk
+//! (a log without a file drops them as it appends), so every event stays reachable: in memory, or on disk through
 //! a sparse seq → offset index.
 //!
 //! A subscriber whose unread backlog of *live* events (appended after it
@@ -157,14 +157,14 @@ impl Shared {
             service: draft.service,
             payload: draft.payload,
         }));
-        let keep_from = match (evict, st.writing) {
-            (false, _) => 0,
-            (true, true) => st.persisted_seq,
-            (true, false) => u64::MAX,
-        };
-        while st.ring.len() > self.memory_events && st.first_seq < keep_from {
-            st.ring.pop_front();
-            st.first_seq += 1;
+        // With a writer, the writer evicts what it has persisted, on its own
+        // thread: dropping an event (its strings and maps) is work the
+        // publisher, often a relay on the traffic path, need not do.
+        if evict && !st.writing {
+            while st.ring.len() > self.memory_events {
+                st.ring.pop_front();
+                st.first_seq += 1;
+            }
         }
         let wake = Wake {
             waiters: if st.waiters.is_empty() {
@@ -422,6 +422,7 @@ fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
     let mut next = 1u64;
     let mut offset = 0u64;
     let mut batch: Vec<Arc<Event>> = Vec::with_capacity(BATCH);
+    let mut evicted: Vec<Arc<Event>> = Vec::with_capacity(BATCH);
     let mut new_index = Vec::new();
     // One line buffer for the writer's life: no allocation per event.
     let mut line = Vec::with_capacity(4096);
@@ -470,6 +471,10 @@ fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
             Ok(()) => {
                 st.persisted_seq = next;
                 st.index.append(&mut new_index);
+                while st.ring.len() > shared.memory_events && st.first_seq < st.persisted_seq {
+                    evicted.extend(st.ring.pop_front());
+                    st.first_seq += 1;
+                }
             }
             Err(e) => {
                 // Keep the log usable in memory; flush() reports the failure.
@@ -483,6 +488,8 @@ fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
         }
         drop(st);
         shared.persisted.notify_all();
+        // Freed here, outside the lock.
+        evicted.clear();
     }
 }
 
@@ -796,13 +803,14 @@ mod tests {
             log.append(draft(i));
         }
         log.flush().unwrap();
-        // One more append lets eviction catch up with what is now on disk.
-        log.append(draft(5_000));
+        // The writer evicts as it persists: once all is on disk, only the
+        // newest 100 stay in memory.
         assert!(
-            log.shared.lock().ring.len() <= 101,
+            log.shared.lock().ring.len() <= 100,
             "ring holds {}",
             log.shared.lock().ring.len()
         );
+        log.append(draft(5_000));
 
         let all = log.since(1).unwrap();
         assert_eq!(all.len(), 5_001);

@@ -23,7 +23,8 @@ use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, Payload};
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(super) struct Connection {
-    client: TcpStream,
+    /// Accepted on the listener's runtime, registered on the shard's.
+    client: std::net::TcpStream,
     events: ConnectionEvents,
 }
 
@@ -41,7 +42,7 @@ struct ConnectionEvents {
 
 impl Connection {
     pub(super) fn new(
-        client: TcpStream,
+        client: std::net::TcpStream,
         peer: SocketAddr,
         config: Arc<ProxyConfig>,
         log: EventLog,
@@ -61,8 +62,15 @@ impl Connection {
     }
 
     pub(super) async fn serve(self, cancel: CancellationToken) {
-        let Self { mut client, events } = self;
-        events.serve(&mut client, cancel).await;
+        let Self { client, events } = self;
+        match TcpStream::from_std(client) {
+            Ok(mut client) => events.serve(&mut client, cancel).await,
+            Err(e) => {
+                events.publish(EventKind::ConnectionOpened, 0, 0, None);
+                let error = format!("registering the accepted connection failed: {e}");
+                events.publish(EventKind::ConnectionClosed, 0, 0, Some(error));
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod observe;
 mod pipe;
 mod pool;
 mod relay;
+mod shards;
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,13 +24,15 @@ use tapmesh_protocols::grpc::SchemaRegistry;
 use tapmesh_protocols::kafka::{KafkaConfig, KafkaDecoder};
 use tapmesh_protocols::sniff::HttpDecoder;
 use tapmesh_protocols::Decoder;
-use tokio::net::TcpListener;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::EventLog;
 
 pub use relay::RelayMode;
+pub use shards::THREADS_ENV as RELAY_THREADS_ENV;
 
 /// Makes one decoder per connection.
 pub type DecoderFactory = Arc<dyn Fn() -> Box<dyn Decoder> + Send + Sync>;
@@ -148,7 +151,9 @@ impl ProxyConfig {
 
 /// A bound proxy listener, ready to [`run`](Proxy::run).
 pub struct Proxy {
-    listener: TcpListener,
+    /// Watched by this runtime's epoll only for readiness: what it accepts
+    /// is registered once, on the shard that relays it.
+    listener: AsyncFd<std::net::TcpListener>,
     config: Arc<ProxyConfig>,
     log: EventLog,
     /// A Kafka edge's listeners, shared by all of them.
@@ -179,10 +184,10 @@ impl Proxy {
         config: ProxyConfig,
         log: EventLog,
     ) -> io::Result<Self> {
-        let listener = TcpListener::from_std(listener)?;
+        let listener = watch_listener(listener)?;
         let kafka_brokers = if config.rewrite_kafka_brokers {
             Some(kafka::Brokers::new(
-                listener.local_addr()?,
+                listener.get_ref().local_addr()?,
                 config.clone(),
                 log.clone(),
             ))
@@ -206,7 +211,7 @@ impl Proxy {
         brokers: Arc<kafka::Brokers>,
     ) -> io::Result<Self> {
         Ok(Self {
-            listener: TcpListener::from_std(listener)?,
+            listener: watch_listener(listener)?,
             config: Arc::new(config),
             log,
             kafka_brokers: Some(brokers),
@@ -215,7 +220,7 @@ impl Proxy {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listener.get_ref().local_addr()
     }
 
     /// Accepts and relays connections until `cancel` fires, then closes every
@@ -225,7 +230,7 @@ impl Proxy {
         loop {
             let accepted = tokio::select! {
                 _ = cancel.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
+                accepted = accept(&self.listener) => accepted,
             };
             match accepted {
                 Ok((client, peer)) => {
@@ -236,7 +241,8 @@ impl Proxy {
                         self.log.clone(),
                         self.kafka_brokers.clone(),
                     );
-                    tasks.spawn(connection.serve(cancel.clone()));
+                    shards::Shards::get()
+                        .spawn(tasks.track_future(connection.serve(cancel.clone())));
                 }
                 Err(e) => {
                     // Out of descriptors or memory: the listener itself is
@@ -250,6 +256,28 @@ impl Proxy {
         tasks.wait().await;
         if let Some(brokers) = self.kafka_brokers.as_ref().filter(|_| self.owns_brokers) {
             brokers.shutdown().await;
+        }
+    }
+}
+
+/// Registers a listener with this runtime's epoll, for readability only.
+fn watch_listener(listener: std::net::TcpListener) -> io::Result<AsyncFd<std::net::TcpListener>> {
+    // SAFETY: the listener owns its descriptor, which stays open and the
+    // same for as long as the AsyncFd owns the listener.
+    Ok(unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }?)
+}
+
+/// Accepts one connection, in non-blocking mode and not registered with
+/// any runtime yet.
+async fn accept(
+    listener: &AsyncFd<std::net::TcpListener>,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        if let Ok(accepted) = ready.try_io(|l| l.get_ref().accept()) {
+            let (stream, peer) = accepted?;
+            stream.set_nonblocking(true)?;
+            return Ok((stream, peer));
         }
     }
 }
