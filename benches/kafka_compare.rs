@@ -157,8 +157,9 @@ fn main() {
         }
     }
     println!(
-        "tapmesh events: {produces} Produce requests, {with_topics} decoded within the capture limit, \
-         {records} records in those (of {} sent through it), {errors} decode.error",
+        "tapmesh events: {produces} Produce requests, {with_topics} with their topics decoded, \
+         {records} records counted in those (of {} sent through it; records in batches past \
+         the capture limit are not counted), {errors} decode.error",
         messages * rounds + messages / 10
     );
     assert_eq!(errors, 0, "the proxy reported decode errors");
