@@ -44,6 +44,10 @@ pub struct GrpcSchemas {
 
 /// A call that waits for the reflection worker.
 struct Deferred {
+    /// The worker holds the schemas only through its calls: they hold its
+    /// sender, so holding them while idle would keep both alive (and the
+    /// task parked) after the edge is gone.
+    schemas: Arc<GrpcSchemas>,
     edge: OwnedEdge,
     exchange: Box<HttpExchange>,
     call: GrpcCall,
@@ -77,6 +81,7 @@ impl GrpcSchemas {
         let registry = self.snapshot();
         if self.reflection_target.is_some() && !registry.knows_service(&call.service) {
             let deferred = Deferred {
+                schemas: self.clone(),
                 edge: edge.to_owned(),
                 exchange,
                 call,
@@ -99,7 +104,7 @@ impl GrpcSchemas {
     fn worker(self: &Arc<Self>) -> &mpsc::Sender<Deferred> {
         self.worker.get_or_init(|| {
             let (tx, rx) = mpsc::channel(REFLECTION_QUEUE);
-            tokio::spawn(reflection_worker(self.clone(), rx));
+            tokio::spawn(reflection_worker(rx));
             tx
         })
     }
@@ -120,9 +125,11 @@ impl GrpcSchemas {
 
 /// Handles deferred calls in order: asks about each unknown service once
 /// (and again after [`REFLECTION_RETRY`] if that failed), then publishes.
-async fn reflection_worker(schemas: Arc<GrpcSchemas>, mut rx: mpsc::Receiver<Deferred>) {
+/// Ends when the schemas are dropped (which closes the channel).
+async fn reflection_worker(mut rx: mpsc::Receiver<Deferred>) {
     let mut failed: HashMap<String, Instant> = HashMap::new();
     while let Some(d) = rx.recv().await {
+        let schemas = d.schemas.clone();
         let service = d.call.service.clone();
         let recently_failed = failed
             .get(&service)
