@@ -23,6 +23,7 @@
 //! directory, keeps its events there as JSON Lines, and writes a
 //! `summary.json` beside them however the environment ends.
 
+mod service_status;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -33,7 +34,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use summary::{Outcome, ServiceSummary, Summary, SummaryContext};
+pub use service_status::ServiceStatus;
+pub use summary::{Outcome, Summary, SummaryContext};
 
 use crate::events::{Event, EventLog, EventLogConfig, EventSink, WaitError};
 use crate::orchestrate::{

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::events::{Event, EventKind, Payload};
+use super::ServiceStatus;
+use crate::events::{Event, Payload};
 use crate::inspect::{self, EdgeSummary};
 
 /// How an environment ended.
@@ -26,18 +27,6 @@ pub enum Outcome {
     Dropped,
 }
 
-/// A service's last state and how often it restarted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceSummary {
-    /// The `state` of its last lifecycle event (`stopped`, `failed` …).
-    pub state: String,
-    pub restarts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -50,7 +39,7 @@ pub struct Summary {
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub services: BTreeMap<String, ServiceSummary>,
+    pub services: BTreeMap<String, ServiceStatus>,
     /// How many events the environment logged.
     pub events: u64,
     pub events_by_type: BTreeMap<String, u64>,
@@ -71,7 +60,7 @@ impl Summary {
     /// Summarises `events` (the whole log, in seq order).
     pub fn from_events(cx: SummaryContext<'_>, environment: &str, events: &[Arc<Event>]) -> Self {
         let stopped_at = Utc::now();
-        let mut services: BTreeMap<String, ServiceSummary> = BTreeMap::new();
+        let mut services: BTreeMap<String, ServiceStatus> = BTreeMap::new();
         let mut events_by_type: BTreeMap<String, u64> = BTreeMap::new();
         let mut traffic = Vec::new();
         for event in events {
@@ -79,25 +68,10 @@ impl Summary {
                 .entry(event.kind.as_str().to_string())
                 .or_default() += 1;
             match (&event.payload, event.service.as_deref()) {
-                (Payload::Lifecycle(info), Some(service)) => {
-                    let entry =
-                        services
-                            .entry(service.to_string())
-                            .or_insert_with(|| ServiceSummary {
-                                state: String::new(),
-                                restarts: 0,
-                                exit_code: None,
-                                reason: None,
-                            });
-                    entry.state = info.state.clone();
-                    if event.kind == EventKind::ServiceRestarting {
-                        entry.restarts += 1;
-                    }
-                    if info.exit_code.is_some() {
-                        entry.exit_code = info.exit_code;
-                    }
-                    entry.reason = info.reason.clone();
-                }
+                (Payload::Lifecycle(info), Some(service)) => services
+                    .entry(service.to_string())
+                    .or_default()
+                    .apply(event.kind, info),
                 (
                     Payload::Connection(_)
                     | Payload::Request(_)
@@ -111,6 +85,10 @@ impl Summary {
                 }
                 _ => {}
             }
+        }
+        // Kept of an environment that is down: no process of it runs.
+        for service in services.values_mut() {
+            service.pid = None;
         }
         Self {
             id: cx.id.to_string(),

@@ -6,9 +6,9 @@
 //! ring, not queues, so a stalled subscriber costs no memory and cannot make
 //! [`EventLog::append`] wait. A writer thread is one more cursor: it turns
 //! events into JSON lines on disk, off the publisher's path, and drops from
-//! the ring the oldest events past `memory_events` once they are on disk
-//! (a log without a file drops them as it appends), so every event stays reachable: in memory, or on disk through
-//! a sparse seq → offset index.
+//! the ring the oldest events past `memory_events` once they are on disk (a
+//! log without a file drops them as it appends), so every event stays
+//! reachable: in memory, or on disk through a sparse seq → offset index.
 //!
 //! A subscriber whose unread backlog of *live* events (appended after it
 //! subscribed) grows past its `max_lag` skips to the present; the log then

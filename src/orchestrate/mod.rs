@@ -225,21 +225,13 @@ fn reserve_port() -> std::io::Result<TcpListener> {
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32_768);
     if ephemeral_start > LOWEST + 1_000 {
-        // Where to start differs per call and per process, so environments
-        // starting at once do not walk the same ports.
-        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ (u64::from(std::process::id()) << 32)
-            ^ CALLS
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Random per call and per process (std's hasher keys are), so
+        // environments starting at once do not try the same ports.
+        use std::hash::BuildHasher;
+        let random = std::hash::RandomState::new();
         let span = u64::from(ephemeral_start - LOWEST);
-        for i in 0..64u64 {
-            let mixed =
-                (seed ^ i.wrapping_mul(0xBF58_476D_1CE4_E5B9)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            let port = LOWEST + ((mixed >> 32) % span) as u16;
+        for attempt in 0..64u64 {
+            let port = LOWEST + (random.hash_one(attempt) % span) as u16;
             if let Ok(listener) = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))) {
                 return Ok(listener);
             }

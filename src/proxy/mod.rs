@@ -32,7 +32,6 @@ use tokio_util::task::TaskTracker;
 use crate::events::EventLog;
 
 pub use relay::RelayMode;
-pub use shards::THREADS_ENV as RELAY_THREADS_ENV;
 
 /// Makes one decoder per connection.
 pub type DecoderFactory = Arc<dyn Fn() -> Box<dyn Decoder> + Send + Sync>;

@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 
 /// Overrides the number of shards (default: the number of cores).
-pub const THREADS_ENV: &str = "TAPMESH_RELAY_THREADS";
+const THREADS_ENV: &str = "TAPMESH_RELAY_THREADS";
 
 /// The process's relay threads.
 pub(crate) struct Shards {

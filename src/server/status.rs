@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::environment::ServiceStatus;
 use crate::events::{Event, EventKind, Payload};
 
 /// The lifecycle events the status follows.
@@ -44,21 +45,6 @@ impl RunState {
     pub fn is_running(self) -> bool {
         matches!(self, Self::Starting | Self::Up | Self::Stopping)
     }
-}
-
-/// One service's state, from its last lifecycle event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ServiceStatus {
-    /// `building`, `starting`, `ready`, `restarting`, `failed`, `stopped`.
-    pub state: String,
-    /// Its process (and process group) while it runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    pub restarts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
 }
 
 /// An environment's status as the API reports it.
@@ -112,25 +98,11 @@ impl EnvironmentStatus {
                     self.state = RunState::Down;
                 }
             }
-            (_, Some(service)) => {
-                let entry = self.services.entry(service.to_string()).or_default();
-                entry.state = info.state.clone();
-                entry.reason = info.reason.clone();
-                if event.kind == EventKind::ServiceRestarting {
-                    entry.restarts += 1;
-                }
-                if info.exit_code.is_some() {
-                    entry.exit_code = info.exit_code;
-                }
-                match event.kind {
-                    EventKind::ServiceStarting | EventKind::ServiceReady => {
-                        if info.pid.is_some() {
-                            entry.pid = info.pid;
-                        }
-                    }
-                    _ => entry.pid = None,
-                }
-            }
+            (kind, Some(service)) => self
+                .services
+                .entry(service.to_string())
+                .or_default()
+                .apply(kind, info),
             _ => {}
         }
     }

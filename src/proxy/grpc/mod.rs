@@ -101,7 +101,7 @@ impl GrpcSchemas {
     }
 
     /// The edge's reflection worker, started with the first call that needs it.
-    fn worker(self: &Arc<Self>) -> &mpsc::Sender<Deferred> {
+    fn worker(&self) -> &mpsc::Sender<Deferred> {
         self.worker.get_or_init(|| {
             let (tx, rx) = mpsc::channel(REFLECTION_QUEUE);
             tokio::spawn(reflection_worker(rx));

@@ -1,0 +1,43 @@
+//! A service's state as its lifecycle events tell it: what the daemon's
+//! `GET /environments/{id}` shows while it runs and `summary.json` keeps.
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{EventKind, LifecycleInfo};
+
+/// One service's state, from its last lifecycle event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// `building`, `starting`, `ready`, `restarting`, `failed`, `stopped`.
+    pub state: String,
+    /// Its process (and process group) while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+impl ServiceStatus {
+    /// Folds in one of the service's lifecycle events.
+    pub(crate) fn apply(&mut self, kind: EventKind, info: &LifecycleInfo) {
+        self.state = info.state.clone();
+        self.reason = info.reason.clone();
+        if kind == EventKind::ServiceRestarting {
+            self.restarts += 1;
+        }
+        if info.exit_code.is_some() {
+            self.exit_code = info.exit_code;
+        }
+        match kind {
+            EventKind::ServiceStarting | EventKind::ServiceReady => {
+                if info.pid.is_some() {
+                    self.pid = info.pid;
+                }
+            }
+            _ => self.pid = None,
+        }
+    }
+}
