@@ -131,7 +131,20 @@ impl Inventory for InventoryService {
         &self,
         request: Request<Streaming<Note>>,
     ) -> Result<Response<Self::ChatStream>, Status> {
-        let notes = request.into_inner();
+        let mut notes = request.into_inner();
+        // The first note decides: "hold …" means answer nothing until the
+        // caller ends or resets its side, so a caller that gives up meets
+        // a stream no answer can have closed first.
+        let Some(first) = notes.message().await? else {
+            return Ok(Response::new(Box::pin(tokio_stream::empty::<
+                Result<Note, Status>,
+            >())));
+        };
+        if first.text.starts_with("hold") {
+            while notes.message().await?.is_some() {}
+            return Err(Status::cancelled("the caller ended a held chat"));
+        }
+        let notes = tokio_stream::once(Ok::<_, Status>(first)).chain(notes);
         let echoes = notes.map(|note| {
             note.map(|note| Note {
                 text: format!("echo: {}", note.text),
@@ -264,27 +277,29 @@ async fn call(addr: &str, case: &str) -> Result<Outcome, Box<dyn std::error::Err
             finished(result, 4)
         }
         "cancel" => {
-            // One note and its echo, then the client walks away mid-call:
-            // its HTTP/2 stream is reset (RST_STREAM CANCEL).
+            // The server holds its answer to a "hold" note; the client gives
+            // up waiting and drops the call while its own side is still
+            // open, so hyper resets the stream (RST_STREAM CANCEL). Ending
+            // the request first would race the server's trailers.
             let (tx, rx) = tokio::sync::mpsc::channel(4);
             tx.send(Note {
-                text: "note 1".into(),
+                text: "hold 1".into(),
                 seq: 1,
             })
             .await?;
-            let mut stream = client
-                .chat(tokio_stream::wrappers::ReceiverStream::new(rx))
-                .await?
-                .into_inner();
-            let echo = stream.next().await.transpose()?;
-            drop(stream);
-            drop(tx);
-            // Let the reset reach the wire before the connection closes.
+            let call = client.chat(tokio_stream::wrappers::ReceiverStream::new(rx));
+            let answered = tokio::time::timeout(Duration::from_millis(300), call).await;
+            // Let the reset reach the wire before the request side ends.
             tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(tx);
             Outcome {
-                status: Err(Status::cancelled("cancelled by the client")),
+                status: match answered {
+                    Err(_elapsed) => Err(Status::cancelled("cancelled by the client")),
+                    Ok(Err(status)) => Err(status),
+                    Ok(Ok(_)) => Err(Status::unknown("a held chat was answered")),
+                },
                 sent: 1,
-                received: usize::from(echo.is_some()),
+                received: 0,
             }
         }
         "health" => {
