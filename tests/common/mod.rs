@@ -175,7 +175,8 @@ pub fn url(proxy: &ProxyProcess, path: &str) -> String {
     format!("http://{}{}", proxy.addr, path)
 }
 
-/// Stops the proxy once `n` requests are logged and returns all events.
+/// Stops the proxy once `n` requests are logged; returns all events and the
+/// requests in connection order (in log order within a connection).
 pub fn requests_after(proxy: ProxyProcess, n: usize) -> (Vec<Value>, Vec<Value>) {
     proxy.wait_for_event(&format!("{n} request.completed"), |_| {
         of_type(&proxy.events(), "request.completed").len() >= n
@@ -183,11 +184,14 @@ pub fn requests_after(proxy: ProxyProcess, n: usize) -> (Vec<Value>, Vec<Value>)
     // Closed connections too, so the file holds every event of the run.
     let events = proxy.stop();
     assert_gap_free(&events);
-    let requests: Vec<Value> = of_type(&events, "request.completed")
+    let mut requests: Vec<Value> = of_type(&events, "request.completed")
         .into_iter()
         .map(|e| e["request"].clone())
         .collect();
     assert_eq!(requests.len(), n, "{events:#?}");
+    // The proxy forwards before it logs, so one client's exchange can be
+    // logged after the next client's; connection ids follow accept order.
+    requests.sort_by_key(|r| r["connection"].as_u64());
     (events, requests)
 }
 
