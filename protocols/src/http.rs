@@ -5,20 +5,130 @@ use bytes::{Bytes, BytesMut};
 
 use crate::Timestamp;
 
-/// One header field as it crossed the wire (name case kept; values that are
-/// not UTF-8 are shown lossily).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: String,
-    pub value: String,
+/// One header (or trailer) block as it crossed the wire: names with their
+/// case, fields in order, repeats kept; values that are not UTF-8 are shown
+/// lossily.
+///
+/// Every name and value lives in one string, with a list of spans into it:
+/// a decoder makes two allocations per block instead of two per field, and
+/// an event can adopt the block without copying it. This runs for every
+/// request the proxy sees.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HeaderBlock {
+    text: String,
+    spans: Vec<FieldSpan>,
 }
 
-impl Header {
-    pub(crate) fn from_raw(name: &str, value: &[u8]) -> Self {
+/// Where one field's name and value lie in its block's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpan {
+    pub name_start: u32,
+    /// Where the name ends and the value begins.
+    pub value_start: u32,
+    pub value_end: u32,
+}
+
+/// One field of a [`HeaderBlock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+impl HeaderBlock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Room for `fields` fields of `bytes` name and value bytes in all.
+    pub fn with_capacity(fields: usize, bytes: usize) -> Self {
         Self {
-            name: name.to_string(),
-            value: String::from_utf8_lossy(value).into_owned(),
+            text: String::with_capacity(bytes),
+            spans: Vec::with_capacity(fields),
         }
+    }
+
+    /// Appends a field; a value that is not UTF-8 is kept lossily.
+    pub fn push(&mut self, name: &str, value: &[u8]) {
+        match std::str::from_utf8(value) {
+            Ok(value) => self.push_str(name, value),
+            Err(_) => self.push_str(name, &String::from_utf8_lossy(value)),
+        }
+    }
+
+    pub fn push_str(&mut self, name: &str, value: &str) {
+        // Decoders bound a header block far below 4 GiB.
+        let at = |len: usize| u32::try_from(len).expect("a header block under 4 GiB");
+        let name_start = at(self.text.len());
+        self.text.push_str(name);
+        let value_start = at(self.text.len());
+        self.text.push_str(value);
+        self.spans.push(FieldSpan {
+            name_start,
+            value_start,
+            value_end: at(self.text.len()),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The fields in the order they were sent.
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = Field<'_>> + ExactSizeIterator + Clone + '_ {
+        self.spans.iter().map(|span| self.field(span))
+    }
+
+    /// The first field of that name (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+    }
+
+    /// The block's text and its fields' spans, for a consumer that
+    /// rearranges them in place.
+    pub fn into_parts(self) -> (String, Vec<FieldSpan>) {
+        (self.text, self.spans)
+    }
+
+    fn field(&self, span: &FieldSpan) -> Field<'_> {
+        Field {
+            name: &self.text[span.name_start as usize..span.value_start as usize],
+            value: &self.text[span.value_start as usize..span.value_end as usize],
+        }
+    }
+}
+
+impl std::fmt::Debug for HeaderBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|field| (field.name, field.value)))
+            .finish()
+    }
+}
+
+impl<'a> FromIterator<Field<'a>> for HeaderBlock {
+    fn from_iter<I: IntoIterator<Item = Field<'a>>>(iter: I) -> Self {
+        let mut block = Self::new();
+        for field in iter {
+            block.push_str(field.name, field.value);
+        }
+        block
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for HeaderBlock {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
+        iter.into_iter()
+            .map(|(name, value)| Field { name, value })
+            .collect()
     }
 }
 
@@ -48,10 +158,10 @@ pub struct HttpExchange {
     pub path: String,
     /// The final status; `None` if no response arrived.
     pub status: Option<u16>,
-    pub request_headers: Vec<Header>,
-    pub response_headers: Vec<Header>,
-    pub request_trailers: Vec<Header>,
-    pub response_trailers: Vec<Header>,
+    pub request_headers: HeaderBlock,
+    pub response_headers: HeaderBlock,
+    pub request_trailers: HeaderBlock,
+    pub response_trailers: HeaderBlock,
     pub request_body: CapturedBody,
     pub response_body: CapturedBody,
     /// The request's first byte.
@@ -76,20 +186,13 @@ impl HttpExchange {
 
     /// The first header of that name (case-insensitive), in the request.
     pub fn request_header(&self, name: &str) -> Option<&str> {
-        find(&self.request_headers, name)
+        self.request_headers.get(name)
     }
 
     /// The first header of that name (case-insensitive), in the response.
     pub fn response_header(&self, name: &str) -> Option<&str> {
-        find(&self.response_headers, name)
+        self.response_headers.get(name)
     }
-}
-
-fn find<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
 }
 
 /// Captures a body up to a limit while counting all of it. A body that
@@ -157,6 +260,33 @@ impl BodyCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_keeps_case_order_and_repeats_in_one_string() {
+        let mut block = HeaderBlock::with_capacity(3, 64);
+        block.push("Content-Type", b"text/plain");
+        block.push("Set-Cookie", b"a=1");
+        block.push("set-cookie", b"b=\xff");
+        let fields: Vec<_> = block.iter().map(|f| (f.name, f.value)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("Content-Type", "text/plain"),
+                ("Set-Cookie", "a=1"),
+                ("set-cookie", "b=\u{fffd}"),
+            ]
+        );
+        assert_eq!(block.get("SET-COOKIE"), Some("a=1"), "the first, any case");
+        assert_eq!(block.get("content-length"), None);
+        let (text, spans) = block.clone().into_parts();
+        assert_eq!(
+            text,
+            "Content-Typetext/plainSet-Cookiea=1set-cookieb=\u{fffd}"
+        );
+        assert_eq!(spans.len(), 3);
+        let same: HeaderBlock = fields.iter().copied().collect();
+        assert_eq!(same, block);
+    }
 
     #[test]
     fn one_chunk_body_is_a_slice_of_the_chunk() {

@@ -1,7 +1,7 @@
 //! The event schema. Field names here are stable API: the JSON they produce
 //! is what files, streams and users' tests read.
 
-use std::collections::BTreeMap;
+use super::HeaderMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -259,12 +259,12 @@ pub struct RequestInfo {
     pub request_size: u64,
     pub response_size: u64,
     /// Header names lower-cased; repeated fields joined with `, `.
-    pub request_headers: BTreeMap<String, String>,
-    pub response_headers: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub request_trailers: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub response_trailers: BTreeMap<String, String>,
+    pub request_headers: HeaderMap,
+    pub response_headers: HeaderMap,
+    #[serde(default, skip_serializing_if = "HeaderMap::is_empty")]
+    pub request_trailers: HeaderMap,
+    #[serde(default, skip_serializing_if = "HeaderMap::is_empty")]
+    pub response_trailers: HeaderMap,
     pub request_body: String,
     pub request_body_encoding: BodyEncoding,
     pub request_body_truncated: bool,

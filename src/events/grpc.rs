@@ -1,6 +1,6 @@
 //! The `grpc_call` payload of `grpc.call.completed`.
 
-use std::collections::BTreeMap;
+use super::HeaderMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -39,9 +39,9 @@ pub struct GrpcCallInfo {
     pub response_messages: u64,
     /// Request headers without pseudo-headers and gRPC's own framing
     /// headers (`content-type`, `grpc-encoding` …); names lower-cased.
-    pub request_metadata: BTreeMap<String, String>,
+    pub request_metadata: HeaderMap,
     /// The response's initial and trailing metadata, likewise.
-    pub response_metadata: BTreeMap<String, String>,
+    pub response_metadata: HeaderMap,
     /// Every captured message of the call, in protobuf's JSON mapping (or
     /// the schema-less shape, keyed by field number).
     pub request_body_decoded: serde_json::Value,

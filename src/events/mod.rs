@@ -8,6 +8,7 @@
 mod event;
 mod filter;
 mod grpc;
+mod headers;
 mod log;
 
 pub use event::{
@@ -17,4 +18,5 @@ pub use event::{
 pub use event::{KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo};
 pub use filter::EventFilter;
 pub use grpc::GrpcCallInfo;
+pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};

@@ -1,15 +1,15 @@
 //! Turning what a decoder recognised into events.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tapmesh_protocols::grpc::{DecodedCall, GrpcCall};
-use tapmesh_protocols::http::{Header, HttpExchange};
+use tapmesh_protocols::http::HttpExchange;
 use tapmesh_protocols::kafka::KafkaExchange;
 use tapmesh_protocols::{DecodeFailure, Direction};
 
 use crate::events::{
-    BodyEncoding, DecodeErrorInfo, GrpcCallInfo, KafkaRequestInfo, KafkaTopicPartition, RequestInfo,
+    BodyEncoding, DecodeErrorInfo, GrpcCallInfo, HeaderMap, KafkaRequestInfo, KafkaTopicPartition,
+    RequestInfo,
 };
 
 /// The edge a connection crosses, as events name it.
@@ -73,10 +73,10 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: HttpExchange) -> RequestInfo {
         response_body_truncated: x.response_body.truncated(),
         method: x.method,
         path: x.path,
-        request_headers: header_map_owned(x.request_headers),
-        response_headers: header_map_owned(x.response_headers),
-        request_trailers: header_map_owned(x.request_trailers),
-        response_trailers: header_map_owned(x.response_trailers),
+        request_headers: HeaderMap::from_block(x.request_headers),
+        response_headers: HeaderMap::from_block(x.response_headers),
+        request_trailers: HeaderMap::from_block(x.request_trailers),
+        response_trailers: HeaderMap::from_block(x.response_trailers),
         error: x.error,
     }
 }
@@ -106,8 +106,8 @@ pub(crate) fn grpc_call_info(
         response_size: x.response_body.size,
         request_messages: call.request_messages.messages,
         response_messages: call.response_messages.messages,
-        request_metadata: header_map(&call.request_metadata),
-        response_metadata: header_map(&call.response_metadata),
+        request_metadata: HeaderMap::from_block(call.request_metadata.clone()),
+        response_metadata: HeaderMap::from_block(call.response_metadata.clone()),
         request_body_decoded: decoded.request.to_json(),
         response_body_decoded: decoded.response.to_json(),
         request_body_truncated: decoded.request.truncated,
@@ -164,39 +164,6 @@ pub(crate) fn decode_error_info(edge: &Edge<'_>, failure: DecodeFailure) -> Deco
         offset: failure.offset,
         reason: failure.reason,
     }
-}
-
-/// As [`header_map`], reusing the fields' own strings.
-fn header_map_owned(headers: Vec<Header>) -> BTreeMap<String, String> {
-    let mut map: BTreeMap<String, String> = BTreeMap::new();
-    for Header { mut name, value } in headers {
-        name.make_ascii_lowercase();
-        match map.entry(name) {
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let v = e.get_mut();
-                v.push_str(", ");
-                v.push_str(&value);
-            }
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(value);
-            }
-        }
-    }
-    map
-}
-
-/// Lower-cased names; a repeated field's values joined with `, ` (RFC 9110 §5.3).
-fn header_map(headers: &[Header]) -> BTreeMap<String, String> {
-    let mut map: BTreeMap<String, String> = BTreeMap::new();
-    for h in headers {
-        map.entry(h.name.to_ascii_lowercase())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&h.value);
-            })
-            .or_insert_with(|| h.value.clone());
-    }
-    map
 }
 
 /// Milliseconds with microsecond precision (12.345, not 12.344999999).

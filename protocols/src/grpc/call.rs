@@ -12,7 +12,7 @@ use super::schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
 use super::status::{
     percent_decode, status_from_http, status_name, CANCELLED, DEADLINE_EXCEEDED, UNKNOWN,
 };
-use crate::http::{Header, HttpExchange};
+use crate::http::{HeaderBlock, HttpExchange};
 
 /// The service whose calls are health probes (`/grpc.health.v1.Health/Check`
 /// and `/Watch`), which users usually want to hide.
@@ -78,10 +78,10 @@ pub struct GrpcCall {
     /// `grpc-message`, percent-decoded.
     pub message: Option<String>,
     /// Request headers less pseudo-headers and [`FRAMING_HEADERS`].
-    pub request_metadata: Vec<Header>,
+    pub request_metadata: HeaderBlock,
     /// Response headers then trailers, less pseudo-headers and
     /// [`FRAMING_HEADERS`] (gRPC's initial and trailing metadata together).
-    pub response_metadata: Vec<Header>,
+    pub response_metadata: HeaderBlock,
     pub request_messages: MessageCount,
     pub response_messages: MessageCount,
     /// `grpc-encoding` of each direction, if sent.
@@ -133,7 +133,7 @@ impl GrpcCall {
             status,
             status_source,
             message,
-            request_metadata: metadata(&exchange.request_headers, &[]),
+            request_metadata: metadata(&exchange.request_headers, &HeaderBlock::new()),
             response_metadata: metadata(&exchange.response_headers, &exchange.response_trailers),
             request_messages,
             response_messages,
@@ -152,11 +152,11 @@ impl GrpcCall {
 }
 
 fn call_status(exchange: &HttpExchange) -> (Option<u32>, Option<StatusSource>, Option<String>) {
-    let from = |headers: &[Header], source| {
-        let status = find(headers, "grpc-status")?;
+    let from = |headers: &HeaderBlock, source| {
+        let status = headers.get("grpc-status")?;
         // A status a client cannot parse is UNKNOWN to it.
         let code = status.trim().parse().unwrap_or(UNKNOWN);
-        let message = find(headers, "grpc-message").map(percent_decode);
+        let message = headers.get("grpc-message").map(percent_decode);
         Some((Some(code), Some(source), message))
     };
     if let Some(found) = from(&exchange.response_trailers, StatusSource::Trailers)
@@ -211,24 +211,16 @@ fn grpc_timeout_nanos(value: &str) -> Option<u64> {
     amount.checked_mul(scale)
 }
 
-fn find<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+fn metadata(headers: &HeaderBlock, trailers: &HeaderBlock) -> HeaderBlock {
     headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
-fn metadata(headers: &[Header], trailers: &[Header]) -> Vec<Header> {
-    headers
-        .iter()
-        .chain(trailers)
+        .chain(trailers.iter())
         .filter(|h| {
             !h.name.starts_with(':')
                 && !FRAMING_HEADERS
                     .iter()
                     .any(|f| h.name.eq_ignore_ascii_case(f))
         })
-        .cloned()
         .collect()
 }
 

@@ -11,7 +11,7 @@ use prost_reflect::{DynamicMessage, MessageDescriptor};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::http::{CapturedBody, Header, HttpExchange};
+use crate::http::{CapturedBody, Field, HeaderBlock, HttpExchange};
 use crate::Timestamp;
 
 fn data_dir() -> PathBuf {
@@ -71,11 +71,8 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header {
-        name: name.into(),
-        value: value.into(),
-    }
+fn block(fields: &[(&str, &str)]) -> HeaderBlock {
+    fields.iter().copied().collect()
 }
 
 fn body(data: Vec<u8>) -> CapturedBody {
@@ -92,21 +89,21 @@ fn exchange(path: &str, request: Vec<u8>, response: Vec<u8>) -> HttpExchange {
         method: "POST".into(),
         path: path.into(),
         status: Some(200),
-        request_headers: vec![
-            header(":method", "POST"),
-            header(":path", path),
-            header("content-type", "application/grpc"),
-            header("te", "trailers"),
-            header("grpc-timeout", "1S"),
-            header("x-request-id", "abc-123"),
-        ],
-        response_headers: vec![
-            header(":status", "200"),
-            header("content-type", "application/grpc"),
-            header("x-served-by", "inventory-1"),
-        ],
-        request_trailers: vec![],
-        response_trailers: vec![header("grpc-status", "0")],
+        request_headers: block(&[
+            (":method", "POST"),
+            (":path", path),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", "1S"),
+            ("x-request-id", "abc-123"),
+        ]),
+        response_headers: block(&[
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("x-served-by", "inventory-1"),
+        ]),
+        request_trailers: HeaderBlock::new(),
+        response_trailers: block(&[("grpc-status", "0")]),
         request_body: body(request),
         response_body: body(response),
         started: Timestamp(0),
@@ -300,7 +297,7 @@ fn server_streams_decode_every_message_and_gzip_is_undone() {
         frame(false, &[]),
         response,
     );
-    ex.response_headers.push(header("grpc-encoding", "gzip"));
+    ex.response_headers.push_str("grpc-encoding", "gzip");
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.response_encoding.as_deref(), Some("gzip"));
     assert_eq!(
@@ -327,7 +324,7 @@ fn an_unknown_encoding_is_reported_and_the_rest_still_decodes() {
         .concat(),
         vec![],
     );
-    ex.request_headers.push(header("grpc-encoding", "zstd"));
+    ex.request_headers.push_str("grpc-encoding", "zstd");
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &DecodeLimits::default());
     assert_eq!(decoded.request.to_json(), json!([{"1": 1}]));
@@ -413,14 +410,11 @@ fn summary_of_an_ok_call() {
     assert!(!call.is_health_check);
     assert_eq!(
         call.request_metadata,
-        [
-            header("grpc-timeout", "1S"),
-            header("x-request-id", "abc-123")
-        ]
+        block(&[("grpc-timeout", "1S"), ("x-request-id", "abc-123")])
     );
     assert_eq!(
         call.response_metadata,
-        [header("x-served-by", "inventory-1")]
+        block(&[("x-served-by", "inventory-1")])
     );
     assert_eq!(call.request_messages.messages, 1);
     assert_eq!(call.response_messages.messages, 1);
@@ -429,34 +423,31 @@ fn summary_of_an_ok_call() {
 #[test]
 fn trailing_metadata_follows_initial_metadata() {
     let mut ex = exchange("/a.B/C", vec![], vec![]);
-    ex.response_trailers = vec![
-        header("grpc-status", "5"),
-        header("grpc-message", "item%20not%20found%3A%20%E2%9C%97"),
-        header("x-trace", "t1"),
-    ];
+    ex.response_trailers = block(&[
+        ("grpc-status", "5"),
+        ("grpc-message", "item%20not%20found%3A%20%E2%9C%97"),
+        ("x-trace", "t1"),
+    ]);
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.status, Some(5));
     assert_eq!(call.status_name(), Some("NOT_FOUND"));
     assert_eq!(call.message.as_deref(), Some("item not found: ✗"));
     assert_eq!(
         call.response_metadata,
-        [
-            header("x-served-by", "inventory-1"),
-            header("x-trace", "t1")
-        ]
+        block(&[("x-served-by", "inventory-1"), ("x-trace", "t1")])
     );
 }
 
 #[test]
 fn trailers_only_responses_carry_the_status_in_headers() {
     let mut ex = exchange("/a.B/C", frame(false, b""), vec![]);
-    ex.response_headers = vec![
-        header(":status", "200"),
-        header("content-type", "application/grpc"),
-        header("grpc-status", "12"),
-        header("grpc-message", "unknown method C"),
-    ];
-    ex.response_trailers = vec![];
+    ex.response_headers = block(&[
+        (":status", "200"),
+        ("content-type", "application/grpc"),
+        ("grpc-status", "12"),
+        ("grpc-message", "unknown method C"),
+    ]);
+    ex.response_trailers = HeaderBlock::new();
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.status, Some(12));
     assert_eq!(call.status_name(), Some("UNIMPLEMENTED"));
@@ -469,7 +460,7 @@ fn trailers_only_responses_carry_the_status_in_headers() {
 #[test]
 fn a_reset_stream_is_cancelled() {
     let mut ex = exchange("/a.B/C", frame(false, b"\x08\x01"), vec![]);
-    ex.response_trailers = vec![];
+    ex.response_trailers = HeaderBlock::new();
     ex.error = Some("stream reset by client: CANCEL".into());
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.status, Some(CANCELLED));
@@ -477,7 +468,7 @@ fn a_reset_stream_is_cancelled() {
     assert_eq!(call.status_source, Some(StatusSource::Reset));
 
     // A status that did arrive wins over a later error.
-    ex.response_trailers = vec![header("grpc-status", "4")];
+    ex.response_trailers = block(&[("grpc-status", "4")]);
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.status_name(), Some("DEADLINE_EXCEEDED"));
 }
@@ -492,9 +483,13 @@ fn a_reset_after_the_deadline_is_deadline_exceeded() {
         ("junk", "CANCELLED"),
     ] {
         let mut ex = exchange("/a.B/C", frame(false, b"\x08\x01"), vec![]);
-        ex.response_trailers = vec![];
-        ex.request_headers.retain(|h| h.name != "grpc-timeout");
-        ex.request_headers.push(header("grpc-timeout", timeout));
+        ex.response_trailers = HeaderBlock::new();
+        ex.request_headers = ex
+            .request_headers
+            .iter()
+            .filter(|h| h.name != "grpc-timeout")
+            .collect();
+        ex.request_headers.push_str("grpc-timeout", timeout);
         ex.error = Some("stream reset by the client: CANCEL (0x8)".into());
         let call = GrpcCall::from_exchange(&ex, None).unwrap();
         assert_eq!(call.status_name(), Some(expected), "grpc-timeout {timeout}");
@@ -504,7 +499,7 @@ fn a_reset_after_the_deadline_is_deadline_exceeded() {
 #[test]
 fn statuses_without_grpc_status() {
     let mut ex = exchange("/a.B/C", vec![], vec![]);
-    ex.response_trailers = vec![];
+    ex.response_trailers = HeaderBlock::new();
     ex.status = Some(503);
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.status_name(), Some("UNAVAILABLE"));
@@ -514,11 +509,11 @@ fn statuses_without_grpc_status() {
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!((call.status, call.status_source), (None, None));
 
-    ex.response_trailers = vec![header("grpc-status", "banana")];
+    ex.response_trailers = block(&[("grpc-status", "banana")]);
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!(call.status_name(), Some("UNKNOWN"));
 
-    ex.response_trailers = vec![header("grpc-status", "99")];
+    ex.response_trailers = block(&[("grpc-status", "99")]);
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     assert_eq!((call.status, call.status_name()), (Some(99), None));
 }
@@ -546,9 +541,23 @@ fn only_grpc_content_types_are_calls() {
         assert!(!is_grpc_content_type(ct), "{ct}");
     }
     let mut ex = exchange("/a.B/C", vec![], vec![]);
-    ex.request_headers[2] = header("content-type", "application/json");
+    ex.request_headers = ex
+        .request_headers
+        .iter()
+        .map(|h| match h.name {
+            "content-type" => Field {
+                name: h.name,
+                value: "application/json",
+            },
+            _ => h,
+        })
+        .collect();
     assert_eq!(GrpcCall::from_exchange(&ex, None), None);
-    ex.request_headers.remove(2);
+    ex.request_headers = ex
+        .request_headers
+        .iter()
+        .filter(|h| h.name != "content-type")
+        .collect();
     assert_eq!(GrpcCall::from_exchange(&ex, None), None);
 }
 
@@ -630,7 +639,17 @@ fn the_json_codec_shows_messages_as_sent() {
         ]
         .concat(),
     );
-    ex.request_headers[2] = header("content-type", "application/grpc+json");
+    ex.request_headers = ex
+        .request_headers
+        .iter()
+        .map(|h| match h.name {
+            "content-type" => Field {
+                name: h.name,
+                value: "application/grpc+json",
+            },
+            _ => h,
+        })
+        .collect();
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     // The registry knows the method, but the JSON codec needs no schema.
     let decoded = decode_call(&ex, &call, &proto_registry(), &DecodeLimits::default());
@@ -693,7 +712,7 @@ fn decoding_limits_bound_decompressed_bytes_per_message_and_per_body() {
         (0..10).flat_map(|_| frame(true, &squeezed)).collect(),
         vec![],
     );
-    ex.request_headers.push(header("grpc-encoding", "gzip"));
+    ex.request_headers.push_str("grpc-encoding", "gzip");
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let limits = DecodeLimits {
         max_message_bytes: 50 * 1024,

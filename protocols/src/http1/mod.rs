@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::http::{BodyCapture, Header, HttpExchange};
+use crate::http::{BodyCapture, HeaderBlock, HttpExchange};
 use crate::http2::UpgradedRequest;
 use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
@@ -54,16 +54,16 @@ struct Pending {
     version: &'static str,
     method: String,
     path: String,
-    request_headers: Vec<Header>,
-    request_trailers: Vec<Header>,
+    request_headers: HeaderBlock,
+    request_trailers: HeaderBlock,
     request_body: BodyCapture,
     request_done: bool,
     started: Timestamp,
     /// The request asked to switch protocols (`Upgrade` or `CONNECT`).
     tunnel_on_success: bool,
     status: Option<u16>,
-    response_headers: Vec<Header>,
-    response_trailers: Vec<Header>,
+    response_headers: HeaderBlock,
+    response_trailers: HeaderBlock,
     response_body: BodyCapture,
     response_head_at: Option<Timestamp>,
     response_done: bool,
@@ -253,7 +253,7 @@ impl Http1Decoder {
         let headers = owned_headers(req.headers);
         let framing = request_framing(&headers)?;
         let upgrade =
-            has_token(&headers, "connection", "upgrade") && find(&headers, "upgrade").is_some();
+            has_token(&headers, "connection", "upgrade") && headers.get("upgrade").is_some();
         let limit = self.config.capture_limit;
         Ok((
             Pending {
@@ -262,13 +262,13 @@ impl Http1Decoder {
                 method,
                 path: req.path.unwrap_or_default().to_string(),
                 request_headers: headers,
-                request_trailers: Vec::new(),
+                request_trailers: HeaderBlock::new(),
                 request_body: BodyCapture::new(limit),
                 request_done: false,
                 started: at,
                 status: None,
-                response_headers: Vec::new(),
-                response_trailers: Vec::new(),
+                response_headers: HeaderBlock::new(),
+                response_trailers: HeaderBlock::new(),
                 response_body: BodyCapture::new(limit),
                 response_head_at: None,
                 response_done: false,
@@ -359,7 +359,7 @@ impl Http1Decoder {
         self.responses.set_framing(framing);
         match framing {
             Framing::Tunnel
-                if status == 101 && find(&p.request_headers, "upgrade").is_some_and(is_h2c) =>
+                if status == 101 && p.request_headers.get("upgrade").is_some_and(is_h2c) =>
             {
                 // Not the end of HTTP: the same exchange goes on as stream 1
                 // of an HTTP/2 connection, so it is handed over, unreported.
@@ -444,11 +444,13 @@ fn is_h2c(upgrade: &str) -> bool {
 }
 
 /// Parsed header fields as owned values (they outlive the chunk they came from).
-fn owned_headers(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
-    parsed
-        .iter()
-        .map(|h| Header::from_raw(h.name, h.value))
-        .collect()
+fn owned_headers(parsed: &[httparse::Header<'_>]) -> HeaderBlock {
+    let bytes = parsed.iter().map(|h| h.name.len() + h.value.len()).sum();
+    let mut block = HeaderBlock::with_capacity(parsed.len(), bytes);
+    for h in parsed {
+        block.push(h.name, h.value);
+    }
+    block
 }
 
 fn version_name(minor: Option<u8>) -> &'static str {
@@ -458,15 +460,8 @@ fn version_name(minor: Option<u8>) -> &'static str {
     }
 }
 
-fn find<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
 /// Whether any `name` header lists `token` (comma-separated, case-insensitive).
-fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
+fn has_token(headers: &HeaderBlock, name: &str, token: &str) -> bool {
     headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case(name))
@@ -475,7 +470,7 @@ fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
 }
 
 /// The last transfer coding, if any `Transfer-Encoding` is present.
-fn final_transfer_coding(headers: &[Header]) -> Option<String> {
+fn final_transfer_coding(headers: &HeaderBlock) -> Option<String> {
     headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
@@ -485,7 +480,7 @@ fn final_transfer_coding(headers: &[Header]) -> Option<String> {
 }
 
 /// `Content-Length`, rejecting conflicting or malformed values.
-fn content_length(headers: &[Header]) -> Result<Option<u64>, String> {
+fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
     let mut found: Option<u64> = None;
     for h in headers
         .iter()
@@ -506,7 +501,7 @@ fn content_length(headers: &[Header]) -> Result<Option<u64>, String> {
 }
 
 /// RFC 9112 §6.3 for requests: chunked, else Content-Length, else no body.
-fn request_framing(headers: &[Header]) -> Result<Framing, String> {
+fn request_framing(headers: &HeaderBlock) -> Result<Framing, String> {
     match final_transfer_coding(headers).as_deref() {
         Some("chunked") => Ok(Framing::Chunked),
         Some(other) => Err(format!(
@@ -517,7 +512,7 @@ fn request_framing(headers: &[Header]) -> Result<Framing, String> {
 }
 
 /// RFC 9112 §6.3 for responses.
-fn response_framing(method: &str, status: u16, headers: &[Header]) -> Result<Framing, String> {
+fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<Framing, String> {
     if method.eq_ignore_ascii_case("HEAD")
         || status == 204
         || status == 304
@@ -535,9 +530,9 @@ fn response_framing(method: &str, status: u16, headers: &[Header]) -> Result<Fra
     }
 }
 
-fn parse_trailers(block: &[u8], max_headers: usize) -> Result<Vec<Header>, String> {
+fn parse_trailers(block: &[u8], max_headers: usize) -> Result<HeaderBlock, String> {
     if block.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HeaderBlock::new());
     }
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     match httparse::parse_headers(block, &mut slots[..max_headers.min(HEADER_SLOTS)]) {

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::http::{CapturedBody, Header};
+use crate::http::{CapturedBody, HeaderBlock};
 use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use frame::{FrameReader, Item};
 use stream::Stream;
@@ -69,7 +69,7 @@ impl Default for Http2Config {
 pub struct UpgradedRequest {
     pub method: String,
     pub path: String,
-    pub headers: Vec<Header>,
+    pub headers: HeaderBlock,
     pub body: CapturedBody,
     pub started: Timestamp,
 }
@@ -155,15 +155,14 @@ impl Http2Decoder {
         let mut decoder = Self::new(config);
         let settings = request
             .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("http2-settings"))
-            .and_then(|h| base64url_decode(h.value.trim()));
+            .get("http2-settings")
+            .and_then(|value| base64url_decode(value.trim()));
         if let Some(settings) = settings {
             // The client's initial SETTINGS travel in this header.
             let _ = decoder.apply_settings(Direction::ClientToTarget, &settings);
         }
         let limit = decoder.config.capture_limit;
-        let mut stream = Stream::open(1, Vec::new(), request.started, limit);
+        let mut stream = Stream::open(1, HeaderBlock::new(), request.started, limit);
         stream.method = request.method;
         stream.path = request.path;
         stream.request_headers = request.headers;
@@ -428,9 +427,9 @@ impl Http2Decoder {
         &mut self,
         direction: Direction,
         fragment: &[u8],
-    ) -> Result<Vec<Header>, String> {
+    ) -> Result<HeaderBlock, String> {
         let max = self.config.max_header_block;
-        let mut headers = Vec::new();
+        let mut headers = HeaderBlock::new();
         let mut list_size = 0usize;
         let side = self.side(direction);
         side.hpack
@@ -438,7 +437,7 @@ impl Http2Decoder {
                 // RFC 9113 §6.5.2 counts 32 bytes of overhead per field.
                 list_size += name.len() + value.len() + 32;
                 if list_size <= max {
-                    headers.push(Header::from_raw(&String::from_utf8_lossy(&name), &value));
+                    headers.push(&String::from_utf8_lossy(&name), &value);
                 }
             })
             .map_err(|e| format!("HPACK: {e:?}"))?;

@@ -1,21 +1,21 @@
 //! One HTTP/2 stream on its way to becoming an [`HttpExchange`].
 
 use crate::grpc::{is_grpc_content_type, StreamMessageCounters};
-use crate::http::{BodyCapture, Header, HttpExchange};
+use crate::http::{BodyCapture, HeaderBlock, HttpExchange};
 use crate::Timestamp;
 
 pub(super) struct Stream {
     pub id: u32,
     pub method: String,
     pub path: String,
-    pub request_headers: Vec<Header>,
-    pub request_trailers: Vec<Header>,
+    pub request_headers: HeaderBlock,
+    pub request_trailers: HeaderBlock,
     pub request_body: BodyCapture,
     pub request_done: bool,
     pub started: Timestamp,
     pub status: Option<u16>,
-    pub response_headers: Vec<Header>,
-    pub response_trailers: Vec<Header>,
+    pub response_headers: HeaderBlock,
+    pub response_trailers: HeaderBlock,
     pub response_body: BodyCapture,
     pub response_head_at: Option<Timestamp>,
     pub response_done: bool,
@@ -26,7 +26,7 @@ pub(super) struct Stream {
 impl Stream {
     /// A stream opened by a request head (HEADERS from the client, or a
     /// PUSH_PROMISE from the server).
-    pub fn open(id: u32, headers: Vec<Header>, started: Timestamp, capture_limit: usize) -> Self {
+    pub fn open(id: u32, headers: HeaderBlock, started: Timestamp, capture_limit: usize) -> Self {
         let (pseudo, request_headers) = split_pseudo(headers);
         let method = pseudo_value(&pseudo, ":method").unwrap_or_default();
         let path = match pseudo_value(&pseudo, ":path") {
@@ -36,28 +36,27 @@ impl Stream {
         };
         // `:authority` and `:scheme` say where the request went; they stay
         // visible among the headers (as `host` would in HTTP/1).
-        let mut headers: Vec<Header> = pseudo
-            .into_iter()
-            .filter(|h| h.name == ":authority" || h.name == ":scheme")
-            .collect();
-        headers.extend(request_headers);
-        let grpc = headers
+        let headers: HeaderBlock = pseudo
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-            .filter(|h| is_grpc_content_type(&h.value))
+            .filter(|h| h.name == ":authority" || h.name == ":scheme")
+            .chain(request_headers.iter())
+            .collect();
+        let grpc = headers
+            .get("content-type")
+            .filter(|value| is_grpc_content_type(value))
             .map(|_| StreamMessageCounters::default());
         Self {
             id,
             method,
             path,
             request_headers: headers,
-            request_trailers: Vec::new(),
+            request_trailers: HeaderBlock::new(),
             request_body: BodyCapture::new(capture_limit),
             request_done: false,
             started,
             status: None,
-            response_headers: Vec::new(),
-            response_trailers: Vec::new(),
+            response_headers: HeaderBlock::new(),
+            response_trailers: HeaderBlock::new(),
             response_body: BodyCapture::new(capture_limit),
             response_head_at: None,
             response_done: false,
@@ -91,13 +90,22 @@ impl Stream {
 }
 
 /// Pseudo-header fields (`:method` …) apart from regular ones.
-pub(super) fn split_pseudo(headers: Vec<Header>) -> (Vec<Header>, Vec<Header>) {
-    headers.into_iter().partition(|h| h.name.starts_with(':'))
+/// (Rare in a block: HTTP/2 sends them first and few.)
+pub(super) fn split_pseudo(headers: HeaderBlock) -> (HeaderBlock, HeaderBlock) {
+    if !headers.iter().any(|h| h.name.starts_with(':')) {
+        return (HeaderBlock::new(), headers);
+    }
+    let pseudo = headers.iter().filter(|h| h.name.starts_with(':')).collect();
+    let regular = headers
+        .iter()
+        .filter(|h| !h.name.starts_with(':'))
+        .collect();
+    (pseudo, regular)
 }
 
-pub(super) fn pseudo_value(pseudo: &[Header], name: &str) -> Option<String> {
+pub(super) fn pseudo_value(pseudo: &HeaderBlock, name: &str) -> Option<String> {
     pseudo
         .iter()
         .find(|h| h.name == name)
-        .map(|h| h.value.clone())
+        .map(|h| h.value.to_string())
 }

@@ -120,11 +120,9 @@ fn failures(out: &[Decoded]) -> Vec<&DecodeFailure> {
         .collect()
 }
 
-fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|h| h.name == name)
-        .map(|h| h.value.as_str())
+/// The first field of exactly that name (HTTP/2 names are lower-case).
+fn header<'a>(headers: &'a HeaderBlock, name: &str) -> Option<&'a str> {
+    headers.iter().find(|h| h.name == name).map(|h| h.value)
 }
 
 fn simple_get_script() -> Vec<(Direction, Vec<u8>)> {
