@@ -75,6 +75,20 @@ fn block(fields: &[(&str, &str)]) -> HeaderBlock {
     fields.iter().copied().collect()
 }
 
+/// The same block with `content-type` set to `value`.
+fn with_content_type(headers: &HeaderBlock, value: &str) -> HeaderBlock {
+    headers
+        .iter()
+        .map(|h| match h.name {
+            "content-type" => Field {
+                name: h.name,
+                value,
+            },
+            _ => h,
+        })
+        .collect()
+}
+
 fn body(data: Vec<u8>) -> CapturedBody {
     CapturedBody {
         size: data.len() as u64,
@@ -541,17 +555,7 @@ fn only_grpc_content_types_are_calls() {
         assert!(!is_grpc_content_type(ct), "{ct}");
     }
     let mut ex = exchange("/a.B/C", vec![], vec![]);
-    ex.request_headers = ex
-        .request_headers
-        .iter()
-        .map(|h| match h.name {
-            "content-type" => Field {
-                name: h.name,
-                value: "application/json",
-            },
-            _ => h,
-        })
-        .collect();
+    ex.request_headers = with_content_type(&ex.request_headers, "application/json");
     assert_eq!(GrpcCall::from_exchange(&ex, None), None);
     ex.request_headers = ex
         .request_headers
@@ -639,17 +643,7 @@ fn the_json_codec_shows_messages_as_sent() {
         ]
         .concat(),
     );
-    ex.request_headers = ex
-        .request_headers
-        .iter()
-        .map(|h| match h.name {
-            "content-type" => Field {
-                name: h.name,
-                value: "application/grpc+json",
-            },
-            _ => h,
-        })
-        .collect();
+    ex.request_headers = with_content_type(&ex.request_headers, "application/grpc+json");
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     // The registry knows the method, but the JSON codec needs no schema.
     let decoded = decode_call(&ex, &call, &proto_registry(), &DecodeLimits::default());
