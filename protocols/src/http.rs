@@ -13,8 +13,10 @@ use crate::Timestamp;
 /// a decoder makes two allocations per block instead of two per field, and
 /// an event can adopt the block without copying it. This runs for every
 /// request the proxy sees.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct HeaderBlock {
+    /// May hold bytes of fields [`HeaderBlock::retain`] dropped: only the
+    /// spans say what is in the block.
     text: String,
     spans: Vec<FieldSpan>,
 }
@@ -26,6 +28,18 @@ pub struct FieldSpan {
     /// Where the name ends and the value begins.
     pub value_start: u32,
     pub value_end: u32,
+}
+
+impl FieldSpan {
+    /// The name, in the text of the block the span belongs to.
+    pub fn name<'a>(&self, text: &'a str) -> &'a str {
+        &text[self.name_start as usize..self.value_start as usize]
+    }
+
+    /// The value, in the text of the block the span belongs to.
+    pub fn value<'a>(&self, text: &'a str) -> &'a str {
+        &text[self.value_start as usize..self.value_end as usize]
+    }
 }
 
 /// One field of a [`HeaderBlock`].
@@ -92,6 +106,17 @@ impl HeaderBlock {
             .map(|f| f.value)
     }
 
+    /// Keeps only the fields `keep` accepts, in order, without copying any.
+    pub fn retain(&mut self, mut keep: impl FnMut(Field<'_>) -> bool) {
+        let text = &self.text;
+        self.spans.retain(|span| {
+            keep(Field {
+                name: span.name(text),
+                value: span.value(text),
+            })
+        });
+    }
+
     /// The block's text and its fields' spans, for a consumer that
     /// rearranges them in place.
     pub fn into_parts(self) -> (String, Vec<FieldSpan>) {
@@ -100,11 +125,20 @@ impl HeaderBlock {
 
     fn field(&self, span: &FieldSpan) -> Field<'_> {
         Field {
-            name: &self.text[span.name_start as usize..span.value_start as usize],
-            value: &self.text[span.value_start as usize..span.value_end as usize],
+            name: span.name(&self.text),
+            value: span.value(&self.text),
         }
     }
 }
+
+/// Two blocks are equal when they hold the same fields in the same order.
+impl PartialEq for HeaderBlock {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HeaderBlock {}
 
 impl std::fmt::Debug for HeaderBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -286,6 +320,11 @@ mod tests {
         assert_eq!(spans.len(), 3);
         let same: HeaderBlock = fields.iter().copied().collect();
         assert_eq!(same, block);
+
+        let mut kept = block.clone();
+        kept.retain(|f| !f.name.eq_ignore_ascii_case("set-cookie"));
+        assert_eq!(kept, [("Content-Type", "text/plain")].into_iter().collect());
+        assert_ne!(kept, block);
     }
 
     #[test]

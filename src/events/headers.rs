@@ -17,8 +17,9 @@ use tapmesh_protocols::http::{FieldSpan, HeaderBlock};
 /// lower-cased, sorted, and a repeated field's values joined with `, `
 /// (RFC 9110 §5.3). Serialised as a JSON object, exactly as a
 /// `BTreeMap<String, String>` of the same fields would be.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct HeaderMap {
+    /// May hold bytes no span covers (see [`HeaderBlock::retain`]).
     text: String,
     /// Sorted by name; names unique.
     spans: Vec<FieldSpan>,
@@ -69,19 +70,22 @@ impl HeaderMap {
     }
 
     fn name(&self, span: &FieldSpan) -> &str {
-        &self.text[span.name_start as usize..span.value_start as usize]
+        span.name(&self.text)
     }
 
     fn value(&self, span: &FieldSpan) -> &str {
-        &self.text[span.value_start as usize..span.value_end as usize]
+        span.value(&self.text)
     }
 
     fn sort_and_join(&mut self) {
         let text = &self.text;
-        let name = |s: &FieldSpan| &text[s.name_start as usize..s.value_start as usize];
         // Stable, so a repeated field's values keep the order they were sent in.
-        self.spans.sort_by(|a, b| name(a).cmp(name(b)));
-        if !self.spans.windows(2).any(|w| name(&w[0]) == name(&w[1])) {
+        self.spans.sort_by(|a, b| a.name(text).cmp(b.name(text)));
+        if !self
+            .spans
+            .windows(2)
+            .any(|w| w[0].name(text) == w[1].name(text))
+        {
             return;
         }
         let mut joined = HeaderBlock::with_capacity(self.spans.len(), self.text.len());
@@ -99,6 +103,15 @@ impl HeaderMap {
         (self.text, self.spans) = joined.into_parts();
     }
 }
+
+/// Equal when they hold the same fields.
+impl PartialEq for HeaderMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HeaderMap {}
 
 impl fmt::Debug for HeaderMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -391,8 +391,8 @@ impl Http2Decoder {
                     return Ok(());
                 };
                 if s.status.is_none() {
-                    let (pseudo, regular) = stream::split_pseudo(headers);
-                    let status = stream::pseudo_value(&pseudo, ":status")
+                    let mut headers = headers;
+                    let status = stream::pseudo_value(&headers, ":status")
                         .and_then(|v| v.parse::<u16>().ok())
                         .ok_or("a response header block without a valid :status")?;
                     if (100..200).contains(&status) {
@@ -400,7 +400,8 @@ impl Http2Decoder {
                         return Ok(());
                     }
                     s.status = Some(status);
-                    s.response_headers = regular;
+                    headers.retain(|h| !h.name.starts_with(':'));
+                    s.response_headers = headers;
                     s.response_head_at = Some(at);
                 } else {
                     s.response_trailers = headers;

@@ -26,21 +26,22 @@ pub(super) struct Stream {
 impl Stream {
     /// A stream opened by a request head (HEADERS from the client, or a
     /// PUSH_PROMISE from the server).
-    pub fn open(id: u32, headers: HeaderBlock, started: Timestamp, capture_limit: usize) -> Self {
-        let (pseudo, request_headers) = split_pseudo(headers);
-        let method = pseudo_value(&pseudo, ":method").unwrap_or_default();
-        let path = match pseudo_value(&pseudo, ":path") {
+    pub fn open(
+        id: u32,
+        mut headers: HeaderBlock,
+        started: Timestamp,
+        capture_limit: usize,
+    ) -> Self {
+        let method = pseudo_value(&headers, ":method").unwrap_or_default();
+        let path = match pseudo_value(&headers, ":path") {
             Some(path) => path,
             // CONNECT names an authority, not a path.
-            None => pseudo_value(&pseudo, ":authority").unwrap_or_default(),
+            None => pseudo_value(&headers, ":authority").unwrap_or_default(),
         };
         // `:authority` and `:scheme` say where the request went; they stay
         // visible among the headers (as `host` would in HTTP/1).
-        let headers: HeaderBlock = pseudo
-            .iter()
-            .filter(|h| h.name == ":authority" || h.name == ":scheme")
-            .chain(request_headers.iter())
-            .collect();
+        headers
+            .retain(|h| !h.name.starts_with(':') || h.name == ":authority" || h.name == ":scheme");
         let grpc = headers
             .get("content-type")
             .filter(|value| is_grpc_content_type(value))
@@ -89,22 +90,10 @@ impl Stream {
     }
 }
 
-/// Pseudo-header fields (`:method` …) apart from regular ones.
-/// (Rare in a block: HTTP/2 sends them first and few.)
-pub(super) fn split_pseudo(headers: HeaderBlock) -> (HeaderBlock, HeaderBlock) {
-    if !headers.iter().any(|h| h.name.starts_with(':')) {
-        return (HeaderBlock::new(), headers);
-    }
-    let pseudo = headers.iter().filter(|h| h.name.starts_with(':')).collect();
-    let regular = headers
-        .iter()
-        .filter(|h| !h.name.starts_with(':'))
-        .collect();
-    (pseudo, regular)
-}
-
-pub(super) fn pseudo_value(pseudo: &HeaderBlock, name: &str) -> Option<String> {
-    pseudo
+/// The value of a pseudo-header field (`:method` …), whose names are
+/// lower-case by definition.
+pub(super) fn pseudo_value(headers: &HeaderBlock, name: &str) -> Option<String> {
+    headers
         .iter()
         .find(|h| h.name == name)
         .map(|h| h.value.to_string())

@@ -92,12 +92,12 @@ impl GrpcSchemas {
                 Err(e) => {
                     tracing::debug!("reflection queue full: decoding without waiting");
                     let Deferred { exchange, call, .. } = e.into_inner();
-                    publish_call(edge, &exchange, &call, &registry, &self.limits, log);
+                    publish_call(edge, &exchange, call, &registry, &self.limits, log);
                     return;
                 }
             }
         }
-        publish_call(edge, &exchange, &call, &registry, &self.limits, log);
+        publish_call(edge, &exchange, call, &registry, &self.limits, log);
     }
 
     /// The edge's reflection worker, started with the first call that needs it.
@@ -150,7 +150,7 @@ async fn reflection_worker(mut rx: mpsc::Receiver<Deferred>) {
         publish_call(
             &d.edge.borrow(),
             &d.exchange,
-            &d.call,
+            d.call,
             &registry,
             &schemas.limits,
             &d.log,
@@ -161,12 +161,12 @@ async fn reflection_worker(mut rx: mpsc::Receiver<Deferred>) {
 fn publish_call(
     edge: &Edge<'_>,
     exchange: &HttpExchange,
-    call: &GrpcCall,
+    call: GrpcCall,
     registry: &SchemaRegistry,
     limits: &DecodeLimits,
     log: &EventLog,
 ) {
-    let decoded = decode_call(exchange, call, registry, limits);
+    let decoded = decode_call(exchange, &call, registry, limits);
     log.append(EventDraft::now(
         EventKind::GrpcCallCompleted,
         Payload::GrpcCall(grpc_call_info(edge, exchange, call, &decoded)),
