@@ -33,6 +33,7 @@ subcommands:
          (MESSAGES per run, default 200000; ROUNDS, default 3)
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
+             HTTP_ROUNDS (http, wrk rounds, default 5),
              CALLS (grpc, per round, default 50000), CONCURRENCY (grpc, default 8),
              INSTALL=1 (apt-get missing tools), KEEP_TMP=1 (keep temp dir)
 EOF
@@ -43,6 +44,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
 DURATION="${DURATION:-10}"
+HTTP_ROUNDS="${HTTP_ROUNDS:-5}"
 STREAMS="${STREAMS:-1}"
 
 TMP_DIR=""
@@ -466,6 +468,7 @@ download_rate() {
 
 cmd_http() {
     [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
+    [[ "$HTTP_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "HTTP_ROUNDS must be a positive integer, got '$HTTP_ROUNDS'"
     require_http_tools
     local bin nginx_bin
     bin="$(tapmesh_bin)"
@@ -528,12 +531,19 @@ EOF
     local haproxy_pid="$SPAWNED_PID"
     wait_listening "$haproxy_port" "$haproxy_pid" "haproxy" "$TMP_DIR/haproxy.log"
 
-    # Interleaved rounds, so drift on a shared machine hits all three alike.
+    # Interleaved rounds, so drift on a shared machine hits all three alike;
+    # tapmesh and haproxy take turns going first, so neither always runs
+    # right after the other has warmed (or tired) the machine.
     local round
-    for round in 1 2 3; do
+    for ((round = 1; round <= HTTP_ROUNDS; round++)); do
         wrk_rate "direct#$round" "$nginx_port"
-        wrk_rate "tapmesh#$round" "$tapmesh_port"
-        wrk_rate "haproxy#$round" "$haproxy_port"
+        if ((round % 2)); then
+            wrk_rate "tapmesh#$round" "$tapmesh_port"
+            wrk_rate "haproxy#$round" "$haproxy_port"
+        else
+            wrk_rate "haproxy#$round" "$haproxy_port"
+            wrk_rate "tapmesh#$round" "$tapmesh_port"
+        fi
     done
     # The first read of the file is slower (cold page cache): warm up first,
     # then interleave rounds and average.
@@ -551,17 +561,21 @@ EOF
     [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
 
     python3 - "$events" "$big_direct" "$big_tapmesh" "$DURATION" <<EOF || FAILED=1
-import json, sys
+import json, statistics, sys
 rates = {}
 for pair in """$(for k in "${WRK_ORDER[@]}"; do echo "$k=${WRK_RATES[$k]}"; done)""".split():
     name, value = pair.split("=")
     rates.setdefault(name.split("#")[0], []).append(float(value))
 avg = {k: sum(v) / len(v) for k, v in rates.items()}
 print()
-print(f"http/1.1 requests per second (wrk -t1 -c10, 5-byte responses, {sys.argv[4]} s x 3 interleaved rounds)")
+print(f"http/1.1 requests per second (wrk -t1 -c10, 5-byte responses, {sys.argv[4]} s x {len(rates['direct'])} interleaved rounds)")
 for name, label in [("direct", "direct"), ("tapmesh", "tapmesh --protocol http"), ("haproxy", "haproxy mode http + log")]:
     runs = " ".join(f"{r:,.0f}" for r in rates[name])
     print(f"{label:26} {avg[name]:>10,.0f} req/s  {avg[name] / avg['direct']:.2f}x direct  {avg[name] / avg['haproxy']:.2f}x haproxy   ({runs})")
+# Rounds ran back to back, so their ratio is the steadier figure on a
+# machine whose load drifts between rounds.
+per_round = [t / h for t, h in zip(rates["tapmesh"], rates["haproxy"])]
+print(f"{'tapmesh / haproxy':26} median of rounds {statistics.median(per_round):.2f}x  (" + " ".join(f"{r:.2f}" for r in per_round) + ")")
 direct, tap = float(sys.argv[2]), float(sys.argv[3])
 print()
 print("1 GiB response through curl (mean of 3 interleaved rounds after a warm-up)")

@@ -357,6 +357,14 @@ pub enum BodyEncoding {
 }
 
 impl BodyEncoding {
+    /// The name as it appears in `*_body_encoding`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyEncoding::Utf8 => "utf8",
+            BodyEncoding::Base64 => "base64",
+        }
+    }
+
     /// The bytes a body string written in this encoding stands for.
     pub fn decode(self, text: &str) -> Result<Vec<u8>, String> {
         use base64::Engine;

@@ -9,6 +9,7 @@ mod event;
 mod filter;
 mod grpc;
 mod headers;
+mod json;
 mod log;
 
 pub use event::{

@@ -95,7 +95,8 @@ pub fn event_stream(
     if ndjson {
         let lines = stream::unfold(subscription, |mut sub| async move {
             let event = sub.recv().await?;
-            let mut line = serde_json::to_vec(&*event).expect("events serialize");
+            let mut line = Vec::with_capacity(1024);
+            event.write_json(&mut line);
             line.push(b'\n');
             Some((Ok::<_, Infallible>(Bytes::from(line)), sub))
         });
@@ -115,7 +116,9 @@ fn sse_events(
 ) -> impl futures_util::Stream<Item = Result<SseEvent, Infallible>> {
     stream::unfold(subscription, |mut sub| async move {
         let event = sub.recv().await?;
-        let data = serde_json::to_string(&*event).expect("events serialize");
+        let mut data = Vec::with_capacity(1024);
+        event.write_json(&mut data);
+        let data = String::from_utf8(data).expect("JSON is UTF-8");
         let sse = SseEvent::default()
             .id(event.seq.to_string())
             .event(event.kind.as_str())
@@ -140,13 +143,13 @@ fn replay(log: &EventLog, from: u64, filter: EventFilter, ndjson: bool) -> Respo
     let mut body = Vec::new();
     for event in events.iter().filter(|e| filter.matches(e)) {
         if ndjson {
-            serde_json::to_writer(&mut body, &**event).expect("events serialize");
+            event.write_json(&mut body);
             body.push(b'\n');
         } else {
             body.extend_from_slice(
                 format!("id: {}\nevent: {}\ndata: ", event.seq, event.kind.as_str()).as_bytes(),
             );
-            serde_json::to_writer(&mut body, &**event).expect("events serialize");
+            event.write_json(&mut body);
             body.extend_from_slice(b"\n\n");
         }
     }

@@ -1,0 +1,553 @@
+//! An event's JSON, written by hand for the events traffic makes.
+//!
+//! Every `request.completed` and `connection.*` event is serialised on the
+//! relay thread that made it (see the log's module docs), so its cost is
+//! paid per request on the traffic path. Through serde the envelope's
+//! flattened payload goes through a map serializer, the timestamp through
+//! `core::fmt`, and every string through serde_json's byte-at-a-time escape
+//! loop; together about a microsecond and a half per request event, most of
+//! what the event log costs the proxy in requests per second.
+//!
+//! [`write_event`] writes those events directly: field names as literals,
+//! numbers with `itoa` (floats through serde_json itself, to stay exact),
+//! the timestamp digit by digit, and strings scanned eight bytes at a time
+//! for the few bytes JSON must escape. The output is byte for byte what
+//! `serde_json::to_writer` writes for the same event (the tests compare the
+//! two, tricky strings included); every other payload, and any timestamp
+//! outside the common range, goes through serde_json unchanged.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use super::{ConnectionInfo, Event, HeaderMap, Payload, RequestInfo};
+
+impl Event {
+    /// Appends the event's JSON (no newline): exactly what serde_json
+    /// writes for it, faster for the events traffic makes.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        write_event(out, self);
+    }
+}
+
+/// Appends `event` as one line of JSON (no newline).
+pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) {
+    let payload_key: &[u8] = match event.payload {
+        Payload::Request(_) => b"\"request\":",
+        Payload::Connection(_) => b"\"connection\":",
+        _ => return serde_fallback(out, event),
+    };
+    let mark = out.len();
+    out.extend_from_slice(b"{\"seq\":");
+    write_u64(out, event.seq);
+    out.extend_from_slice(b",\"type\":\"");
+    // Event type names are plain ASCII: nothing to escape.
+    out.extend_from_slice(event.kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"timestamp\":");
+    if !write_timestamp(out, &event.timestamp) {
+        out.truncate(mark);
+        return serde_fallback(out, event);
+    }
+    out.extend_from_slice(b",\"environment\":");
+    write_str(out, &event.environment);
+    if let Some(service) = &event.service {
+        out.extend_from_slice(b",\"service\":");
+        write_str(out, service);
+    }
+    out.push(b',');
+    out.extend_from_slice(payload_key);
+    match &event.payload {
+        Payload::Request(r) => write_request(out, r),
+        Payload::Connection(c) => write_connection(out, c),
+        _ => unreachable!("only the payloads matched above get here"),
+    }
+    out.push(b'}');
+}
+
+fn serde_fallback(out: &mut Vec<u8>, event: &Event) {
+    serde_json::to_writer(out, event).expect("an event always serialises");
+}
+
+fn write_request(out: &mut Vec<u8>, r: &RequestInfo) {
+    out.extend_from_slice(b"{\"connection\":");
+    write_u64(out, r.connection);
+    out.extend_from_slice(b",\"source\":");
+    write_str(out, &r.source);
+    out.extend_from_slice(b",\"target\":");
+    write_str(out, &r.target);
+    out.extend_from_slice(b",\"ingress\":");
+    write_str(out, &r.ingress);
+    out.extend_from_slice(b",\"version\":");
+    write_str(out, &r.version);
+    out.extend_from_slice(b",\"method\":");
+    write_str(out, &r.method);
+    out.extend_from_slice(b",\"path\":");
+    write_str(out, &r.path);
+    out.extend_from_slice(b",\"status_code\":");
+    match r.status_code {
+        Some(status) => write_u64(out, status.into()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"latency_ms\":");
+    match r.latency_ms {
+        Some(ms) => write_f64(out, ms),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"request_size\":");
+    write_u64(out, r.request_size);
+    out.extend_from_slice(b",\"response_size\":");
+    write_u64(out, r.response_size);
+    out.extend_from_slice(b",\"request_headers\":");
+    write_headers(out, &r.request_headers);
+    out.extend_from_slice(b",\"response_headers\":");
+    write_headers(out, &r.response_headers);
+    if !r.request_trailers.is_empty() {
+        out.extend_from_slice(b",\"request_trailers\":");
+        write_headers(out, &r.request_trailers);
+    }
+    if !r.response_trailers.is_empty() {
+        out.extend_from_slice(b",\"response_trailers\":");
+        write_headers(out, &r.response_trailers);
+    }
+    out.extend_from_slice(b",\"request_body\":");
+    write_str(out, &r.request_body);
+    out.extend_from_slice(b",\"request_body_encoding\":\"");
+    out.extend_from_slice(r.request_body_encoding.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"request_body_truncated\":");
+    write_bool(out, r.request_body_truncated);
+    out.extend_from_slice(b",\"response_body\":");
+    write_str(out, &r.response_body);
+    out.extend_from_slice(b",\"response_body_encoding\":\"");
+    out.extend_from_slice(r.response_body_encoding.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"response_body_truncated\":");
+    write_bool(out, r.response_body_truncated);
+    if let Some(error) = &r.error {
+        out.extend_from_slice(b",\"error\":");
+        write_str(out, error);
+    }
+    out.push(b'}');
+}
+
+fn write_connection(out: &mut Vec<u8>, c: &ConnectionInfo) {
+    out.extend_from_slice(b"{\"id\":");
+    write_u64(out, c.id);
+    out.extend_from_slice(b",\"source\":");
+    write_str(out, &c.source);
+    out.extend_from_slice(b",\"target\":");
+    write_str(out, &c.target);
+    out.extend_from_slice(b",\"ingress\":");
+    write_str(out, &c.ingress);
+    out.extend_from_slice(b",\"client_addr\":");
+    write_str(out, &c.client_addr);
+    out.extend_from_slice(b",\"bytes_in\":");
+    write_u64(out, c.bytes_in);
+    out.extend_from_slice(b",\"bytes_out\":");
+    write_u64(out, c.bytes_out);
+    out.extend_from_slice(b",\"duration_ms\":");
+    write_f64(out, c.duration_ms);
+    if let Some(error) = &c.error {
+        out.extend_from_slice(b",\"error\":");
+        write_str(out, error);
+    }
+    out.push(b'}');
+}
+
+fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
+    out.push(b'{');
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, name);
+        out.push(b':');
+        write_str(out, value);
+    }
+    out.push(b'}');
+}
+
+fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn write_bool(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// Through serde_json, so that float formatting (and `null` for a
+/// non-finite value) is exactly its own.
+fn write_f64(out: &mut Vec<u8>, n: f64) {
+    serde_json::to_writer(out, &n).expect("writing to a Vec cannot fail");
+}
+
+/// chrono's serialisation (RFC 3339, `Z`, the fraction in 0, 3, 6 or 9
+/// digits as the value needs), quoted. Returns false, writing nothing, for
+/// what it leaves to chrono: years outside 0..=9999 and leap seconds.
+fn write_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) -> bool {
+    let year = t.year();
+    let nano = t.nanosecond();
+    if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
+        return false;
+    }
+    let mut buf = *b"\"0000-00-00T00:00:00";
+    put_digits(&mut buf[1..5], year as u32);
+    put_digits(&mut buf[6..8], t.month());
+    put_digits(&mut buf[9..11], t.day());
+    put_digits(&mut buf[12..14], t.hour());
+    put_digits(&mut buf[15..17], t.minute());
+    put_digits(&mut buf[18..20], t.second());
+    out.extend_from_slice(&buf);
+    let (value, digits) = if nano == 0 {
+        (0, 0)
+    } else if nano % 1_000_000 == 0 {
+        (nano / 1_000_000, 3)
+    } else if nano % 1_000 == 0 {
+        (nano / 1_000, 6)
+    } else {
+        (nano, 9)
+    };
+    if digits > 0 {
+        let mut frac = *b".000000000";
+        put_digits(&mut frac[1..=digits], value);
+        out.extend_from_slice(&frac[..=digits]);
+    }
+    out.extend_from_slice(b"Z\"");
+    true
+}
+
+/// Writes `n` into `buf` in decimal, zero-padded to its whole length.
+fn put_digits(buf: &mut [u8], mut n: u32) {
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and
+/// `\` with a backslash, the control characters below 0x20 as `\b \t \n \f
+/// \r` or `\u00xx` (lower-case hex), and nothing else.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let clean = clean_prefix(bytes);
+    out.extend_from_slice(&bytes[..clean]);
+    if clean < bytes.len() {
+        escape_from(out, &bytes[clean..]);
+    }
+    out.push(b'"');
+}
+
+/// How many leading bytes need no escaping, found eight at a time: the
+/// common case (header values, paths, names) is a string with none.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `word ^ pattern` is zero where `word` has that byte; the
+    // classic test (x - 0x01…) & !x & 0x80… flags a zero byte, and with 0x20
+    // in place of 0x01 it flags a byte below 0x20. Exact for "is there any";
+    // which one is left to the byte loop.
+    let needs_escape = |word: u64| {
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        let quote = quote.wrapping_sub(ONES) & !quote;
+        let backslash = backslash.wrapping_sub(ONES) & !backslash;
+        (control | quote | backslash) & HIGHS != 0
+    };
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
+        if needs_escape(word) {
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !must_escape(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn must_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+fn escape_from(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if !must_escape(byte) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]),
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+    use tapmesh_protocols::http::HeaderBlock;
+
+    use super::*;
+    use crate::events::{BodyEncoding, EventKind, LifecycleInfo};
+
+    /// Strings that exercise every escape, multi-byte UTF-8, and the
+    /// eight-byte scan's edges (a special byte before, at and after each
+    /// word boundary).
+    fn tricky_strings() -> Vec<String> {
+        let mut out = vec![
+            String::new(),
+            "plain".into(),
+            "/a/b?c=d&e=f%20g".into(),
+            "Zoë \"quoted\" \\ back\tslash\r\n\u{8}\u{c}\u{1}\u{1f}\u{7f}".into(),
+            "😀 emoji and ünïcödé, \u{2028} line separator".into(),
+            (0u8..0x80).map(char::from).collect(),
+        ];
+        for special in [
+            '"', '\\', '\n', '\0', '\u{1f}', ' ', '!', '#', '\u{7f}', 'é',
+        ] {
+            for at in 0..20 {
+                let mut s: String = "abcdefghijklmnopqrst".chars().take(at).collect();
+                s.push(special);
+                s.push_str("0123456789");
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn headers(fields: &[(&str, &str)]) -> HeaderMap {
+        let mut block = HeaderBlock::new();
+        for (name, value) in fields {
+            block.push_str(name, value);
+        }
+        HeaderMap::from_block(block)
+    }
+
+    fn request(s: &str) -> RequestInfo {
+        RequestInfo {
+            connection: 42,
+            source: s.into(),
+            target: "inventory".into(),
+            ingress: "default".into(),
+            version: "HTTP/1.1".into(),
+            method: "GET".into(),
+            path: s.into(),
+            status_code: Some(200),
+            latency_ms: Some(2.799),
+            request_size: 0,
+            response_size: 5,
+            request_headers: headers(&[("Host", "x"), ("X-Odd", s), ("x-odd", "again")]),
+            response_headers: headers(&[(s, s), ("content-length", "5")]),
+            request_trailers: HeaderMap::new(),
+            response_trailers: HeaderMap::new(),
+            request_body: String::new(),
+            request_body_encoding: BodyEncoding::Utf8,
+            request_body_truncated: false,
+            response_body: s.into(),
+            response_body_encoding: BodyEncoding::Utf8,
+            response_body_truncated: false,
+            error: None,
+        }
+    }
+
+    fn event(seq: u64, kind: EventKind, timestamp: DateTime<Utc>, payload: Payload) -> Event {
+        Event {
+            seq,
+            kind,
+            timestamp,
+            environment: "env".into(),
+            service: None,
+            payload,
+        }
+    }
+
+    fn assert_same_as_serde(event: &Event) {
+        let mut ours = Vec::new();
+        write_event(&mut ours, event);
+        let serde = serde_json::to_vec(event).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(serde).unwrap(),
+            "for {event:?}"
+        );
+    }
+
+    #[test]
+    fn request_events_match_serde_json_for_tricky_strings() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 17, 59, 58).unwrap()
+            + chrono::Duration::nanoseconds(491_956_446);
+        for s in tricky_strings() {
+            assert_same_as_serde(&event(
+                7,
+                EventKind::RequestCompleted,
+                at,
+                Payload::Request(request(&s)),
+            ));
+        }
+    }
+
+    #[test]
+    fn optional_fields_both_ways_match_serde_json() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let mut r = request("x");
+        r.status_code = None;
+        r.latency_ms = None;
+        r.request_trailers = headers(&[("grpc-status", "0")]);
+        r.response_trailers = headers(&[("x-checksum", "abc"), ("X-More", "1")]);
+        r.request_body = "AAEC".into();
+        r.request_body_encoding = BodyEncoding::Base64;
+        r.request_body_truncated = true;
+        r.response_body_truncated = true;
+        r.error = Some("the target closed before responding \"early\"".into());
+        let mut e = event(
+            u64::MAX,
+            EventKind::RequestCompleted,
+            at,
+            Payload::Request(r),
+        );
+        e.service = Some("front\n".into());
+        assert_same_as_serde(&e);
+
+        for error in [None, Some("the client reset the connection".to_string())] {
+            for duration_ms in [0.0, 4001.494, 0.1, 1e-7, 1e21, 123_456_789.0, f64::NAN] {
+                let c = ConnectionInfo {
+                    id: 73,
+                    source: "client".into(),
+                    target: "127.0.0.1:18080".into(),
+                    ingress: "default".into(),
+                    client_addr: "127.0.0.1:51630".into(),
+                    bytes_in: 821_750,
+                    bytes_out: 0,
+                    duration_ms,
+                    error: error.clone(),
+                };
+                assert_same_as_serde(&event(
+                    1,
+                    EventKind::ConnectionClosed,
+                    at,
+                    Payload::Connection(c),
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_match_chrono_in_every_precision_and_out_of_range() {
+        let base = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap();
+        let mut times: Vec<DateTime<Utc>> = [
+            0i64,
+            1,
+            999,
+            1_000,
+            120_000,
+            1_000_000,
+            7_000_000,
+            999_000_000,
+            999_999_999,
+            123_456_789,
+        ]
+        .iter()
+        .map(|&n| base + chrono::Duration::nanoseconds(n))
+        .collect();
+        times.push(Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap());
+        times.push(Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap());
+        times.push(Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap());
+        times.push(Utc.with_ymd_and_hms(-1, 6, 1, 0, 0, 0).unwrap());
+        // A leap second: chrono keeps it as nanoseconds past 1e9.
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        times.push(leap);
+        for t in times {
+            assert_same_as_serde(&event(
+                3,
+                EventKind::ConnectionOpened,
+                t,
+                Payload::Connection(ConnectionInfo {
+                    id: 1,
+                    source: "a".into(),
+                    target: "b".into(),
+                    ingress: "c".into(),
+                    client_addr: "d".into(),
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    duration_ms: 0.0,
+                    error: None,
+                }),
+            ));
+        }
+    }
+
+    #[test]
+    fn random_strings_match_serde_json() {
+        // A fixed xorshift sequence: reproducible, and wide enough to put
+        // every escapable byte at every offset many times over.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet: Vec<char> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .chain(['é', '€', '😀', '\u{2028}'])
+            .collect();
+        let at = Utc::now();
+        for _ in 0..2_000 {
+            let len = (next() % 40) as usize;
+            let s: String = (0..len)
+                .map(|_| {
+                    // Mostly printable ASCII, as real headers are.
+                    if next() % 4 == 0 {
+                        alphabet[(next() % alphabet.len() as u64) as usize]
+                    } else {
+                        char::from(b' ' + (next() % 95) as u8)
+                    }
+                })
+                .collect();
+            assert_same_as_serde(&event(
+                next() >> 1,
+                EventKind::RequestCompleted,
+                at,
+                Payload::Request(request(&s)),
+            ));
+        }
+    }
+
+    #[test]
+    fn other_payloads_go_through_serde_json() {
+        let e = event(
+            9,
+            EventKind::ServiceReady,
+            Utc::now(),
+            Payload::Lifecycle(LifecycleInfo {
+                state: "ready".into(),
+                ..Default::default()
+            }),
+        );
+        assert_same_as_serde(&e);
+        let _: Arc<str> = e.environment.clone();
+    }
+}
