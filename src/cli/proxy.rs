@@ -94,10 +94,14 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         path => EventSink::File(PathBuf::from(path)),
     };
     // Nothing subscribes to a standalone proxy's log: the file is the
-    // record, so keep only a small window in memory.
+    // record, so keep only a small window in memory. Small enough to stay
+    // in cache: events are freed as new ones come, and an event whose
+    // memory is reused cold costs the relay thread cache misses (with wrk
+    // through the proxy, 64 kept gave a few per cent more requests per
+    // second than 4,096).
     let log = EventLog::new(
         EventLogConfig::new(args.environment.as_str())
-            .memory_events(4096)
+            .memory_events(64)
             .sink(sink),
     )
     .with_context(|| format!("opening the event file {}", args.events))?;

@@ -36,6 +36,12 @@ struct ConnectionEvents {
     peer: SocketAddr,
     accepted: Instant,
     config: Arc<ProxyConfig>,
+    /// The edge's names, this connection's own copies: every event clones
+    /// them, and the config's are shared by every relay thread, so cloning
+    /// those would move their reference counts between cores per event.
+    source: Arc<str>,
+    target: Arc<str>,
+    ingress: Arc<str>,
     log: EventLog,
     kafka_brokers: Option<Arc<Brokers>>,
 }
@@ -54,6 +60,9 @@ impl Connection {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                 peer,
                 accepted: Instant::now(),
+                source: Arc::from(&*config.source),
+                target: Arc::from(&*config.target),
+                ingress: Arc::from(&*config.ingress),
                 config,
                 log,
                 kafka_brokers,
@@ -158,9 +167,9 @@ impl ConnectionEvents {
             kind,
             Payload::Connection(ConnectionInfo {
                 id: self.id,
-                source: self.config.source.clone(),
-                target: self.config.target.clone(),
-                ingress: self.config.ingress.clone(),
+                source: self.source.clone(),
+                target: self.target.clone(),
+                ingress: self.ingress.clone(),
                 client_addr: self.peer.to_string(),
                 bytes_in,
                 bytes_out,
@@ -173,9 +182,9 @@ impl ConnectionEvents {
     fn edge(&self) -> Edge<'_> {
         Edge {
             connection: self.id,
-            source: &self.config.source,
-            target: &self.config.target,
-            ingress: &self.config.ingress,
+            source: &self.source,
+            target: &self.target,
+            ingress: &self.ingress,
         }
     }
 
