@@ -18,7 +18,7 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use super::{ConnectionInfo, Event, HeaderMap, Payload, RequestInfo};
+use super::{BodyEncoding, ConnectionInfo, Event, HeaderMap, Payload, RequestInfo};
 
 impl Event {
     /// Appends the event's JSON (no newline): exactly what serde_json
@@ -66,15 +66,27 @@ fn serde_fallback(out: &mut Vec<u8>, event: &Event) {
     serde_json::to_writer(out, event).expect("an event always serialises");
 }
 
+/// Opens a traffic payload's object with the fields every edge event
+/// starts with: its connection (under `id_key`) and the edge's names.
+fn write_edge(out: &mut Vec<u8>, id_key: &[u8], id: u64, names: [&str; 3]) {
+    out.extend_from_slice(id_key);
+    write_u64(out, id);
+    for (key, name) in [&b",\"source\":"[..], b",\"target\":", b",\"ingress\":"]
+        .into_iter()
+        .zip(names)
+    {
+        out.extend_from_slice(key);
+        write_str(out, name);
+    }
+}
+
 fn write_request(out: &mut Vec<u8>, r: &RequestInfo) {
-    out.extend_from_slice(b"{\"connection\":");
-    write_u64(out, r.connection);
-    out.extend_from_slice(b",\"source\":");
-    write_str(out, &r.source);
-    out.extend_from_slice(b",\"target\":");
-    write_str(out, &r.target);
-    out.extend_from_slice(b",\"ingress\":");
-    write_str(out, &r.ingress);
+    write_edge(
+        out,
+        b"{\"connection\":",
+        r.connection,
+        [&r.source, &r.target, &r.ingress],
+    );
     out.extend_from_slice(b",\"version\":");
     write_str(out, &r.version);
     out.extend_from_slice(b",\"method\":");
@@ -107,34 +119,52 @@ fn write_request(out: &mut Vec<u8>, r: &RequestInfo) {
         out.extend_from_slice(b",\"response_trailers\":");
         write_headers(out, &r.response_trailers);
     }
-    out.extend_from_slice(b",\"request_body\":");
-    write_str(out, &r.request_body);
-    out.extend_from_slice(b",\"request_body_encoding\":\"");
-    out.extend_from_slice(r.request_body_encoding.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"request_body_truncated\":");
-    write_bool(out, r.request_body_truncated);
-    out.extend_from_slice(b",\"response_body\":");
-    write_str(out, &r.response_body);
-    out.extend_from_slice(b",\"response_body_encoding\":\"");
-    out.extend_from_slice(r.response_body_encoding.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"response_body_truncated\":");
-    write_bool(out, r.response_body_truncated);
-    if let Some(error) = &r.error {
-        out.extend_from_slice(b",\"error\":");
-        write_str(out, error);
-    }
-    out.push(b'}');
+    write_body(
+        out,
+        [
+            b",\"request_body\":",
+            b",\"request_body_encoding\":",
+            b",\"request_body_truncated\":",
+        ],
+        &r.request_body,
+        r.request_body_encoding,
+        r.request_body_truncated,
+    );
+    write_body(
+        out,
+        [
+            b",\"response_body\":",
+            b",\"response_body_encoding\":",
+            b",\"response_body_truncated\":",
+        ],
+        &r.response_body,
+        r.response_body_encoding,
+        r.response_body_truncated,
+    );
+    close_with_error(out, r.error.as_deref());
+}
+
+/// A body's three fields: the text, its encoding and whether it was cut;
+/// `keys` are their names, each with its leading comma.
+fn write_body(
+    out: &mut Vec<u8>,
+    keys: [&[u8]; 3],
+    body: &str,
+    encoding: BodyEncoding,
+    truncated: bool,
+) {
+    out.extend_from_slice(keys[0]);
+    write_str(out, body);
+    out.extend_from_slice(keys[1]);
+    out.push(b'"');
+    out.extend_from_slice(encoding.as_str().as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(keys[2]);
+    write_bool(out, truncated);
 }
 
 fn write_connection(out: &mut Vec<u8>, c: &ConnectionInfo) {
-    out.extend_from_slice(b"{\"id\":");
-    write_u64(out, c.id);
-    out.extend_from_slice(b",\"source\":");
-    write_str(out, &c.source);
-    out.extend_from_slice(b",\"target\":");
-    write_str(out, &c.target);
-    out.extend_from_slice(b",\"ingress\":");
-    write_str(out, &c.ingress);
+    write_edge(out, b"{\"id\":", c.id, [&c.source, &c.target, &c.ingress]);
     out.extend_from_slice(b",\"client_addr\":");
     write_str(out, &c.client_addr);
     out.extend_from_slice(b",\"bytes_in\":");
@@ -143,7 +173,13 @@ fn write_connection(out: &mut Vec<u8>, c: &ConnectionInfo) {
     write_u64(out, c.bytes_out);
     out.extend_from_slice(b",\"duration_ms\":");
     write_f64(out, c.duration_ms);
-    if let Some(error) = &c.error {
+    close_with_error(out, c.error.as_deref());
+}
+
+/// Ends a traffic payload's object with its `error`, which is left out
+/// when there is none.
+fn close_with_error(out: &mut Vec<u8>, error: Option<&str>) {
+    if let Some(error) = error {
         out.extend_from_slice(b",\"error\":");
         write_str(out, error);
     }

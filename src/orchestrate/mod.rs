@@ -808,9 +808,13 @@ async fn run_service(mut cx: RunnerContext) {
             },
         );
 
-        // Ready: the probe passes (or, with no ingress, started is ready).
+        // Ready: the probe passes (or, with nothing to probe, it is still
+        // running a moment after it started: one that dies on start, say on
+        // a bad config, must not count as up even for an instant, or the
+        // environment could report `up` between its crashes).
         let readiness = async {
             let Some((probe, addr, interval, timeout)) = &cx.probe else {
+                tokio::time::sleep(UNPROBED_SETTLE).await;
                 return Ok(());
             };
             let deadline = Instant::now() + *timeout;
@@ -999,6 +1003,9 @@ fn fail(cx: &RunnerContext, name: &str, reason: String, restarts: u32, tail: &Lo
         });
     }
 }
+
+/// How long a service with nothing to probe must run before it counts as ready.
+const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
 
 /// SIGTERM to the group, SIGKILL after `grace`, then reap.
 async fn stop_child(child: &mut tokio::process::Child, pgid: i32, grace: Duration) {
