@@ -8,7 +8,7 @@
 //! loop; together about a microsecond and a half per request event, most of
 //! what the event log costs the proxy in requests per second.
 //!
-//! [`write_event`] writes those events directly: field names as literals,
+//! [`Event::write_json`] writes those events directly: field names as literals,
 //! numbers with `itoa` (floats through serde_json itself, to stay exact),
 //! the timestamp digit by digit, and strings scanned eight bytes at a time
 //! for the few bytes JSON must escape. The output is byte for byte what
@@ -24,28 +24,33 @@ impl Event {
     /// Appends the event's JSON (no newline): exactly what serde_json
     /// writes for it, faster for the events traffic makes.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        write_event(out, self);
+        if !timestamp_in_fast_range(&self.timestamp) {
+            return serde_fallback(out, self);
+        }
+        match &self.payload {
+            Payload::Request(r) => {
+                write_envelope(out, self, b"\"request\":");
+                write_request(out, r);
+            }
+            Payload::Connection(c) => {
+                write_envelope(out, self, b"\"connection\":");
+                write_connection(out, c);
+            }
+            _ => return serde_fallback(out, self),
+        }
+        out.push(b'}');
     }
 }
 
-/// Appends `event` as one line of JSON (no newline).
-pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) {
-    let payload_key: &[u8] = match event.payload {
-        Payload::Request(_) => b"\"request\":",
-        Payload::Connection(_) => b"\"connection\":",
-        _ => return serde_fallback(out, event),
-    };
-    let mark = out.len();
+/// Opens the event's object: the envelope's fields, then `payload_key`.
+fn write_envelope(out: &mut Vec<u8>, event: &Event, payload_key: &[u8]) {
     out.extend_from_slice(b"{\"seq\":");
     write_u64(out, event.seq);
     out.extend_from_slice(b",\"type\":\"");
     // Event type names are plain ASCII: nothing to escape.
     out.extend_from_slice(event.kind.as_str().as_bytes());
     out.extend_from_slice(b"\",\"timestamp\":");
-    if !write_timestamp(out, &event.timestamp) {
-        out.truncate(mark);
-        return serde_fallback(out, event);
-    }
+    write_timestamp(out, &event.timestamp);
     out.extend_from_slice(b",\"environment\":");
     write_str(out, &event.environment);
     if let Some(service) = &event.service {
@@ -54,12 +59,6 @@ pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) {
     }
     out.push(b',');
     out.extend_from_slice(payload_key);
-    match &event.payload {
-        Payload::Request(r) => write_request(out, r),
-        Payload::Connection(c) => write_connection(out, c),
-        _ => unreachable!("only the payloads matched above get here"),
-    }
-    out.push(b'}');
 }
 
 fn serde_fallback(out: &mut Vec<u8>, event: &Event) {
@@ -213,15 +212,18 @@ fn write_f64(out: &mut Vec<u8>, n: f64) {
     serde_json::to_writer(out, &n).expect("writing to a Vec cannot fail");
 }
 
+/// Whether [`write_timestamp`] writes `t`; it leaves to chrono years
+/// outside 0..=9999 and leap seconds.
+fn timestamp_in_fast_range(t: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000
+}
+
 /// chrono's serialisation (RFC 3339, `Z`, the fraction in 0, 3, 6 or 9
-/// digits as the value needs), quoted. Returns false, writing nothing, for
-/// what it leaves to chrono: years outside 0..=9999 and leap seconds.
-fn write_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) -> bool {
+/// digits as the value needs), quoted, for a timestamp
+/// [`timestamp_in_fast_range`] accepts.
+fn write_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) {
     let year = t.year();
     let nano = t.nanosecond();
-    if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
-        return false;
-    }
     let mut buf = *b"\"0000-00-00T00:00:00";
     put_digits(&mut buf[1..5], year as u32);
     put_digits(&mut buf[6..8], t.month());
@@ -245,7 +247,6 @@ fn write_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) -> bool {
         out.extend_from_slice(&frac[..=digits]);
     }
     out.extend_from_slice(b"Z\"");
-    true
 }
 
 /// Writes `n` into `buf` in decimal, zero-padded to its whole length.
@@ -418,7 +419,7 @@ mod tests {
 
     fn assert_same_as_serde(event: &Event) {
         let mut ours = Vec::new();
-        write_event(&mut ours, event);
+        event.write_json(&mut ours);
         let serde = serde_json::to_vec(event).unwrap();
         assert_eq!(
             String::from_utf8(ours).unwrap(),

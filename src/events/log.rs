@@ -153,6 +153,19 @@ struct State {
     write_error: Option<String>,
 }
 
+impl State {
+    /// Takes the oldest event out of memory if more than `keep` are held
+    /// and it is on disk (or there is no file it must reach first).
+    fn evict_oldest(&mut self, keep: usize) -> Option<Arc<Event>> {
+        if self.ring.len() > keep && (!self.writing || self.first_seq < self.persisted_seq) {
+            self.first_seq += 1;
+            self.ring.pop_front()
+        } else {
+            None
+        }
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -204,17 +217,12 @@ impl Shared {
         // Two at most: after a burst the writer has persisted, the ring
         // shrinks by one per append rather than one publisher freeing the
         // whole burst at once.
-        let mut evicted = [None, None];
-        if evict {
-            for slot in &mut evicted {
-                if st.ring.len() > self.memory_events
-                    && (!st.writing || st.first_seq < st.persisted_seq)
-                {
-                    *slot = st.ring.pop_front();
-                    st.first_seq += 1;
-                }
-            }
-        }
+        let keep = self.memory_events;
+        let evicted = if evict {
+            [st.evict_oldest(keep), st.evict_oldest(keep)]
+        } else {
+            [None, None]
+        };
         let wake = Wake {
             evicted,
             waiters: if st.waiters.is_empty() {
@@ -473,11 +481,8 @@ impl EventLog {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         // What is on disk need not stay in memory past the window.
-        let mut evicted = Vec::new();
-        while st.ring.len() > self.shared.memory_events && st.first_seq < st.persisted_seq {
-            evicted.extend(st.ring.pop_front());
-            st.first_seq += 1;
-        }
+        let keep = self.shared.memory_events;
+        let evicted: Vec<_> = std::iter::from_fn(|| st.evict_oldest(keep)).collect();
         let result = match &st.write_error {
             Some(e) => Err(io::Error::other(e.clone())),
             None => Ok(()),
@@ -495,7 +500,7 @@ const UNNUMBERED_PREFIX: &[u8] = b"{\"seq\":0";
 /// `event`'s JSON line (ending in a newline) with seq 0, appended to `line`.
 fn serialize_unnumbered(event: &Event, line: &mut Vec<u8>) {
     debug_assert_eq!(event.seq, 0);
-    super::json::write_event(line, event);
+    event.write_json(line);
     debug_assert!(line.starts_with(UNNUMBERED_PREFIX));
     line.push(b'\n');
 }
@@ -546,11 +551,9 @@ fn write_loop(shared: &Shared, sink: Box<dyn Write + Send>) {
         match result {
             Ok(()) => {
                 st.persisted_seq = upto;
-                if st.ring.len() > shared.memory_events + WRITER_TRIM_SLACK {
-                    while st.ring.len() > shared.memory_events && st.first_seq < st.persisted_seq {
-                        evicted.extend(st.ring.pop_front());
-                        st.first_seq += 1;
-                    }
+                let keep = shared.memory_events;
+                if st.ring.len() > keep + WRITER_TRIM_SLACK {
+                    evicted.extend(std::iter::from_fn(|| st.evict_oldest(keep)));
                 }
             }
             Err(e) => {
