@@ -35,6 +35,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use service_status::ServiceStatus;
+use summary::LiveSummary;
 pub use summary::{Outcome, Summary, SummaryContext};
 
 use crate::events::{Event, EventLog, EventLogConfig, EventSink, WaitError};
@@ -162,6 +163,7 @@ impl EnvironmentBuilder {
         )
         .map_err(io_error(format!("opening {}", events_path.display())))?;
         Ok(PreparedEnvironment {
+            summary: LiveSummary::follow(&log),
             options: EnvironmentOptions {
                 dir: dir.clone(),
                 cache_dir,
@@ -213,6 +215,7 @@ pub struct PreparedEnvironment {
     id: String,
     dir: PathBuf,
     log: EventLog,
+    summary: LiveSummary,
     options: EnvironmentOptions,
 }
 
@@ -240,6 +243,7 @@ impl PreparedEnvironment {
         let started_at = Utc::now();
         let mut pending = SummaryOnDrop {
             log: self.log.clone(),
+            summary: self.summary.clone(),
             id: self.id.clone(),
             dir: self.dir.clone(),
             started_at,
@@ -252,6 +256,7 @@ impl PreparedEnvironment {
                     id: self.id,
                     name: self.spec.name,
                     log: self.log,
+                    summary: self.summary,
                     dir: self.dir,
                     started_at,
                     running: Some(running),
@@ -272,6 +277,7 @@ impl PreparedEnvironment {
 /// Writes the summary of an environment that ended before it was up.
 struct SummaryOnDrop {
     log: EventLog,
+    summary: LiveSummary,
     id: String,
     dir: PathBuf,
     started_at: DateTime<Utc>,
@@ -288,7 +294,7 @@ impl Drop for SummaryOnDrop {
                 outcome,
                 reason: Some(reason),
             };
-            if let Err(e) = keep(&self.log, cx) {
+            if let Err(e) = keep(&self.log, &self.summary, cx) {
                 tracing::warn!(dir = %self.dir.display(), "could not write the summary: {e}");
             }
         }
@@ -296,10 +302,9 @@ impl Drop for SummaryOnDrop {
 }
 
 /// Flushes the events file and writes `summary.json`.
-fn keep(log: &EventLog, cx: SummaryContext<'_>) -> Result<Summary, Error> {
+fn keep(log: &EventLog, live: &LiveSummary, cx: SummaryContext<'_>) -> Result<Summary, Error> {
     log.flush().map_err(io_error("writing events.jsonl"))?;
-    let events = log.since(1).map_err(io_error("reading the events back"))?;
-    let summary = Summary::from_events(cx, log.environment(), &events);
+    let summary = live.summary(log, cx);
     summary.write().map_err(io_error(format!(
         "writing {}/summary.json",
         summary.dir.display()
@@ -313,6 +318,7 @@ pub struct Environment {
     id: String,
     name: String,
     log: EventLog,
+    summary: LiveSummary,
     dir: PathBuf,
     started_at: DateTime<Utc>,
     running: Option<orchestrate::Environment>,
@@ -461,6 +467,7 @@ impl Environment {
         }
         keep(
             &self.log,
+            &self.summary,
             SummaryContext {
                 id: &self.id,
                 dir: &self.dir,
@@ -486,7 +493,7 @@ impl Drop for Environment {
             outcome: Outcome::Dropped,
             reason: Some("dropped without down(): its processes were killed".into()),
         };
-        if let Err(e) = keep(&self.log, cx) {
+        if let Err(e) = keep(&self.log, &self.summary, cx) {
             tracing::warn!(dir = %self.dir.display(), "could not write the summary: {e}");
         }
     }

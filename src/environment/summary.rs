@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ServiceStatus;
-use crate::events::{Event, Payload};
-use crate::inspect::{self, EdgeSummary};
+use crate::events::{Event, EventFilter, EventKind, EventLog, Payload};
+use crate::inspect::{Call, EdgeStats, EdgeSummary};
 
 /// How an environment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,33 +59,16 @@ pub struct SummaryContext<'a> {
 impl Summary {
     /// Summarises `events` (the whole log, in seq order).
     pub fn from_events(cx: SummaryContext<'_>, environment: &str, events: &[Arc<Event>]) -> Self {
-        let stopped_at = Utc::now();
-        let mut services: BTreeMap<String, ServiceStatus> = BTreeMap::new();
-        let mut events_by_type: BTreeMap<String, u64> = BTreeMap::new();
-        let mut traffic = Vec::new();
+        let mut fold = Fold::default();
         for event in events {
-            *events_by_type
-                .entry(event.kind.as_str().to_string())
-                .or_default() += 1;
-            match (&event.payload, event.service.as_deref()) {
-                (Payload::Lifecycle(info), Some(service)) => services
-                    .entry(service.to_string())
-                    .or_default()
-                    .apply(event.kind, info),
-                (
-                    Payload::Connection(_)
-                    | Payload::Request(_)
-                    | Payload::GrpcCall(_)
-                    | Payload::KafkaRequest(_),
-                    _,
-                ) => {
-                    if let Ok(value) = serde_json::to_value(&**event) {
-                        traffic.push(value);
-                    }
-                }
-                _ => {}
-            }
+            fold.add(event);
         }
+        Self::from_fold(cx, environment, &fold)
+    }
+
+    fn from_fold(cx: SummaryContext<'_>, environment: &str, fold: &Fold) -> Self {
+        let stopped_at = Utc::now();
+        let mut services = fold.services.clone();
         // Kept of an environment that is down: no process of it runs.
         for service in services.values_mut() {
             service.pid = None;
@@ -102,9 +85,9 @@ impl Summary {
             outcome: cx.outcome,
             reason: cx.reason,
             services,
-            events: events.last().map_or(0, |e| e.seq),
-            events_by_type,
-            edges: inspect::summarize(&traffic),
+            events: fold.last_seq,
+            events_by_type: fold.events_by_type.clone(),
+            edges: fold.edges.summaries(),
         }
     }
 
@@ -114,5 +97,118 @@ impl Summary {
         let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(&path, text)?;
         Ok(path)
+    }
+}
+
+/// The summary's figures so far, folded one event at a time.
+#[derive(Default)]
+struct Fold {
+    services: BTreeMap<String, ServiceStatus>,
+    events_by_type: BTreeMap<String, u64>,
+    edges: EdgeStats,
+    /// The newest event folded in.
+    last_seq: u64,
+}
+
+impl Fold {
+    fn add(&mut self, event: &Event) {
+        self.last_seq = event.seq;
+        let kind = event.kind.as_str();
+        match self.events_by_type.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.events_by_type.insert(kind.to_string(), 1);
+            }
+        }
+        let failed_by = |error: &Option<String>| error.is_some();
+        match (&event.payload, event.service.as_deref()) {
+            (Payload::Lifecycle(info), Some(service)) => self
+                .services
+                .entry(service.to_string())
+                .or_default()
+                .apply(event.kind, info),
+            (Payload::Connection(c), _) if event.kind == EventKind::ConnectionOpened => {
+                self.edges.add_connection(&c.source, &c.target)
+            }
+            (Payload::Request(r), _) => self.edges.add_call(
+                &r.source,
+                &r.target,
+                Call {
+                    failed: r.status_code.is_none_or(|s| s >= 500) || failed_by(&r.error),
+                    latency_ms: r.latency_ms,
+                    bytes_in: r.request_size,
+                    bytes_out: r.response_size,
+                },
+            ),
+            (Payload::GrpcCall(c), _) => self.edges.add_call(
+                &c.source,
+                &c.target,
+                Call {
+                    failed: c.grpc_status != Some(0) || failed_by(&c.error),
+                    latency_ms: c.latency_ms,
+                    bytes_in: c.request_size,
+                    bytes_out: c.response_size,
+                },
+            ),
+            (Payload::KafkaRequest(k), _) => self.edges.add_call(
+                &k.source,
+                &k.target,
+                Call {
+                    failed: k.error_code.is_some_and(|c| c != 0),
+                    latency_ms: k.latency_ms,
+                    bytes_in: k.request_size,
+                    bytes_out: k.response_size.unwrap_or_default(),
+                },
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// A summary kept up to date as events are appended, by a task that
+/// follows the log, so writing it when the environment goes down costs
+/// only the few events the task has not reached yet, not the history.
+/// Memory is bounded per edge (see [`EdgeStats`]), not per event.
+#[derive(Clone)]
+pub(crate) struct LiveSummary {
+    fold: Arc<Mutex<Fold>>,
+}
+
+impl LiveSummary {
+    /// Starts following `log` from its first event (on the current tokio
+    /// runtime; without one, everything is folded when it is written).
+    pub(crate) fn follow(log: &EventLog) -> Self {
+        let live = Self {
+            fold: Arc::default(),
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut events = log.subscribe(1, EventFilter::all()).with_max_lag(u64::MAX);
+            let fold = Arc::downgrade(&live.fold);
+            runtime.spawn(async move {
+                while let Some(event) = events.recv().await {
+                    let Some(fold) = fold.upgrade() else { return };
+                    let mut fold = fold.lock().unwrap_or_else(PoisonError::into_inner);
+                    // `catch_up` may have folded it already.
+                    if event.seq > fold.last_seq {
+                        fold.add(&event);
+                    }
+                }
+            });
+        }
+        live
+    }
+
+    /// The summary of everything `log` holds now: what the task has folded
+    /// plus, folded here, what it has not reached yet.
+    pub(crate) fn summary(&self, log: &EventLog, cx: SummaryContext<'_>) -> Summary {
+        let mut fold = self.fold.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rest = log
+            .subscribe(fold.last_seq + 1, EventFilter::all())
+            .until(log.last_seq() + 1)
+            .with_max_lag(u64::MAX);
+        while let Some(event) = rest.try_recv() {
+            fold.add(&event);
+        }
+        Summary::from_fold(cx, log.environment(), &fold)
     }
 }

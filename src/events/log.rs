@@ -27,16 +27,19 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::future::poll_fn;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::thread::{self, JoinHandle, Thread};
 use std::time::Duration;
 
-use super::{DroppedInfo, Event, EventDraft, EventFilter, EventKind, Payload};
+mod subscription;
+
+pub use subscription::Subscription;
+
+use super::{Event, EventDraft, EventFilter};
 
 /// Events per entry of the on-disk offset index.
 const INDEX_STRIDE: u64 = 1024;
@@ -124,6 +127,8 @@ struct Shared {
     writer_thread: OnceLock<Thread>,
     writer_join: Mutex<Option<JoinHandle<()>>>,
     next_subscriber_id: AtomicU64,
+    /// Turns at reading history back from the file (see `subscription`).
+    disk_readers: tokio::sync::Semaphore,
 }
 
 struct State {
@@ -326,6 +331,7 @@ impl EventLog {
             writer_thread: OnceLock::new(),
             writer_join: Mutex::new(None),
             next_subscriber_id: AtomicU64::new(1),
+            disk_readers: tokio::sync::Semaphore::new(subscription::DISK_READERS),
         });
         if let Some(sink) = writer {
             let for_thread = shared.clone();
@@ -385,7 +391,8 @@ impl EventLog {
     }
 
     /// Every event with `seq >= from_seq`, from memory and, for older ones,
-    /// from the file.
+    /// from the file. All of them at once: to go through a long history,
+    /// [`EventLog::subscribe`] reads it page by page instead.
     pub fn since(&self, from_seq: u64) -> io::Result<Vec<Arc<Event>>> {
         let from_seq = from_seq.max(1);
         let (mut out, disk) = {
@@ -398,11 +405,58 @@ impl EventLog {
             (mem, disk)
         };
         if let Some((end, offset)) = disk {
-            let mut older = read_from_disk(self.shared.readable.as_ref(), offset, from_seq, end)?;
+            let page = subscription::read_page(
+                self.shared.readable.as_deref(),
+                offset,
+                from_seq,
+                end,
+                usize::MAX,
+                u64::MAX,
+            )?;
+            let mut older = page.events;
             older.append(&mut out);
             out = older;
         }
         Ok(out)
+    }
+
+    /// The newest `n` events in memory that `keep` accepts, oldest first,
+    /// and whether memory still holds the log from its first event (if not,
+    /// older matches may be on disk only). Scans backwards a batch of
+    /// pointers at a time, so appends never wait long for the lock.
+    pub fn recent_in_memory(
+        &self,
+        n: usize,
+        mut keep: impl FnMut(&Event) -> bool,
+    ) -> (Vec<Arc<Event>>, bool) {
+        let mut found = Vec::new();
+        let mut end = u64::MAX;
+        let mut from_start = false;
+        let mut chunk = Vec::with_capacity(BATCH);
+        while found.len() < n {
+            {
+                let st = self.shared.lock();
+                from_start = st.first_seq == 1;
+                let end_seq = end.min(st.next_seq);
+                if end_seq <= st.first_seq {
+                    break;
+                }
+                let start_seq = end_seq.saturating_sub(BATCH as u64).max(st.first_seq);
+                let (start, stop) = (
+                    (start_seq - st.first_seq) as usize,
+                    (end_seq - st.first_seq) as usize,
+                );
+                chunk.extend(st.ring.range(start..stop).cloned());
+                end = start_seq;
+            }
+            for event in chunk.drain(..).rev() {
+                if found.len() < n && keep(&event) {
+                    found.push(event);
+                }
+            }
+        }
+        found.reverse();
+        (found, from_start)
     }
 
     /// Follows the log from `from_seq` (1 replays everything; `last_seq() + 1`
@@ -412,19 +466,7 @@ impl EventLog {
             .shared
             .next_subscriber_id
             .fetch_add(1, Ordering::Relaxed);
-        let live_from = self.shared.lock().next_seq;
-        Subscription {
-            shared: self.shared.clone(),
-            id,
-            label: format!("subscriber-{id}"),
-            filter,
-            cursor: from_seq.max(1),
-            live_from,
-            max_lag: self.shared.memory_events as u64,
-            batch: VecDeque::new(),
-            early: None,
-            delivered_early: None,
-        }
+        Subscription::new(self.shared.clone(), id, from_seq, filter)
     }
 
     /// Waits until an event (already logged, or yet to come) satisfies
@@ -582,261 +624,10 @@ fn index_offset(index: &[u64], seq: u64) -> u64 {
         .unwrap_or(0)
 }
 
-/// Reads events `from ..< to` back from the file, starting at `offset`.
-fn read_from_disk(
-    path: Option<&PathBuf>,
-    offset: u64,
-    from: u64,
-    to: u64,
-) -> io::Result<Vec<Arc<Event>>> {
-    let Some(path) = path else {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("events {from}..{to} are no longer in memory and the log has no file to read them from"),
-        ));
-    };
-    let mut reader = BufReader::new(File::open(path)?);
-    reader.seek(SeekFrom::Start(offset))?;
-    let mut out = Vec::with_capacity((to - from) as usize);
-    let mut line = String::new();
-    while reader.read_line(&mut line)? != 0 {
-        let event: Event = serde_json::from_str(&line).map_err(io::Error::other)?;
-        line.clear();
-        if event.seq >= to {
-            break;
-        }
-        if event.seq >= from {
-            out.push(Arc::new(event));
-        }
-    }
-    Ok(out)
-}
-
-/// Appends the `events.dropped` notice saying subscriber `id` missed
-/// `from ..< to`; returns the notice's seq.
-fn record_drop(
-    shared: &Shared,
-    st: &mut State,
-    id: u64,
-    label: &str,
-    from: u64,
-    to: u64,
-) -> (u64, Wake) {
-    let notice = EventDraft::now(
-        EventKind::EventsDropped,
-        Payload::Dropped(DroppedInfo {
-            subscriber: label.to_string(),
-            subscriber_id: id,
-            count: to - from,
-            first_seq: from,
-            last_seq: to - 1,
-        }),
-    );
-    let notice = shared.unnumbered(notice);
-    // Rare, and already under the lock: a line of its own.
-    let mut line = Vec::new();
-    if shared.has_sink {
-        serialize_unnumbered(&notice, &mut line);
-    }
-    shared.push_locked(st, notice, &line, false)
-}
-
-/// A cursor that follows an [`EventLog`]: replays from its starting seq, then
-/// waits for new events. Dropping it unsubscribes.
-pub struct Subscription {
-    shared: Arc<Shared>,
-    id: u64,
-    label: String,
-    filter: EventFilter,
-    /// The next seq to deliver.
-    cursor: u64,
-    /// Events from this seq on arrived after subscribing; only they count
-    /// towards the lag.
-    live_from: u64,
-    max_lag: u64,
-    batch: VecDeque<Arc<Event>>,
-    /// A drop notice to deliver ahead of its place in the log (see
-    /// `skip_history`)…
-    early: Option<Arc<Event>>,
-    /// …and its seq once delivered, to skip when the cursor reaches it.
-    delivered_early: Option<u64>,
-}
-
-enum Refill {
-    Ready,
-    Disk { from: u64, to: u64, offset: u64 },
-    Wait,
-    Closed,
-}
-
-impl Subscription {
-    /// Names the subscriber in its `events.dropped` events.
-    pub fn labeled(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
-        self
-    }
-
-    /// How many live events may wait unread before this subscriber skips to
-    /// the present (default: the log's `memory_events`).
-    pub fn with_max_lag(mut self, max_lag: u64) -> Self {
-        self.max_lag = max_lag.max(1);
-        self
-    }
-
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The next event the filter keeps, waiting for it if need be. `None`
-    /// once the log has closed and everything before that was delivered.
-    pub async fn recv(&mut self) -> Option<Arc<Event>> {
-        loop {
-            if let Some(event) = self.next_buffered() {
-                return Some(event);
-            }
-            match self.refill() {
-                Refill::Ready => {}
-                Refill::Closed => return None,
-                Refill::Wait => self.wait().await,
-                Refill::Disk { from, to, offset } => {
-                    let path = self.shared.readable.clone();
-                    let read = tokio::task::spawn_blocking(move || {
-                        read_from_disk(path.as_ref(), offset, from, to)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(io::Error::other(e)));
-                    self.take_from_disk(from, to, read);
-                }
-            }
-        }
-    }
-
-    /// The next event that is available now, without waiting.
-    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
-        loop {
-            if let Some(event) = self.next_buffered() {
-                return Some(event);
-            }
-            match self.refill() {
-                Refill::Ready => {}
-                Refill::Closed | Refill::Wait => return None,
-                Refill::Disk { from, to, offset } => {
-                    let read = read_from_disk(self.shared.readable.as_ref(), offset, from, to);
-                    self.take_from_disk(from, to, read);
-                }
-            }
-        }
-    }
-
-    fn next_buffered(&mut self) -> Option<Arc<Event>> {
-        if let Some(notice) = self.early.take() {
-            self.delivered_early = Some(notice.seq);
-            return Some(notice);
-        }
-        while let Some(event) = self.batch.pop_front() {
-            if self.delivered_early == Some(event.seq) {
-                self.delivered_early = None;
-                continue;
-            }
-            if self.filter.matches(&event) || self.is_own_drop_notice(&event) {
-                return Some(event);
-            }
-        }
-        None
-    }
-
-    /// A subscriber always sees the notice of its own drop, whatever its filter.
-    fn is_own_drop_notice(&self, event: &Event) -> bool {
-        matches!(&event.payload, Payload::Dropped(d) if d.subscriber_id == self.id)
-    }
-
-    fn refill(&mut self) -> Refill {
-        let mut st = self.shared.lock();
-        let head = st.next_seq;
-        let unread_live = head.saturating_sub(self.cursor.max(self.live_from));
-        if unread_live > self.max_lag {
-            let (notice_seq, wake) = record_drop(
-                &self.shared,
-                &mut st,
-                self.id,
-                &self.label,
-                self.cursor,
-                head,
-            );
-            self.cursor = notice_seq;
-            drop(st);
-            self.shared.wake(wake);
-            return Refill::Ready;
-        }
-        if self.cursor < st.first_seq {
-            return Refill::Disk {
-                from: self.cursor,
-                to: st.first_seq,
-                offset: index_offset(&st.index, self.cursor),
-            };
-        }
-        if self.cursor < head {
-            let start = (self.cursor - st.first_seq) as usize;
-            self.batch
-                .extend(st.ring.range(start..).take(BATCH).cloned());
-            self.cursor += self.batch.len() as u64;
-            return Refill::Ready;
-        }
-        if st.closed {
-            Refill::Closed
-        } else {
-            Refill::Wait
-        }
-    }
-
-    fn take_from_disk(&mut self, from: u64, to: u64, read: io::Result<Vec<Arc<Event>>>) {
-        match read {
-            Ok(events) if events.len() as u64 == to - from => {
-                self.batch.extend(events);
-                self.cursor = to;
-            }
-            other => {
-                let why = match other {
-                    Ok(events) => format!("found {} of {} events on disk", events.len(), to - from),
-                    Err(e) => e.to_string(),
-                };
-                tracing::warn!(subscriber = %self.label, from, to, "cannot replay evicted events: {why}");
-                let shared = self.shared.clone();
-                let wake = self.skip_history(&mut shared.lock(), from, to);
-                self.shared.wake(wake);
-            }
-        }
-    }
-
-    /// Records that history `from ..< to` cannot be read any more. The notice
-    /// is appended at the head of the log but delivered right away; the
-    /// cursor then resumes at `to` and skips the notice when it gets there.
-    fn skip_history(&mut self, st: &mut State, from: u64, to: u64) -> Wake {
-        let (notice_seq, wake) = record_drop(&self.shared, st, self.id, &self.label, from, to);
-        self.early = st.ring.back().filter(|e| e.seq == notice_seq).cloned();
-        self.cursor = to;
-        wake
-    }
-
-    /// Parks until the log has an event past the cursor, or closes.
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            let mut st = self.shared.lock();
-            if st.next_seq > self.cursor || st.closed {
-                Poll::Ready(())
-            } else {
-                st.waiters.push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::ConnectionInfo;
+    use crate::events::{ConnectionInfo, EventKind, Payload};
 
     fn draft(id: u64) -> EventDraft {
         EventDraft::now(
@@ -1016,5 +807,62 @@ mod tests {
         drop(log);
         assert_eq!(sub.recv().await.unwrap().seq, 1);
         assert!(sub.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn history_is_replayed_in_pages_and_until_ends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::new(
+            EventLogConfig::new("t")
+                .memory_events(100)
+                .sink(EventSink::File(dir.path().join("events.jsonl"))),
+        )
+        .unwrap();
+        for i in 0..5_000 {
+            log.append(draft(i));
+        }
+        log.flush().unwrap();
+        let mut sub = log.subscribe(1, EventFilter::all()).until(4_001);
+        let mut seen = 0u64;
+        let mut most_buffered = 0;
+        while let Some(event) = sub.recv().await {
+            seen += 1;
+            assert_eq!(event.seq, seen);
+            assert_eq!(conn_id(&event), seen - 1);
+            most_buffered = most_buffered.max(sub.buffered());
+        }
+        assert_eq!(seen, 4_000, "until(4001) ends after seq 4000");
+        assert!(
+            most_buffered <= BATCH,
+            "a replaying subscriber held {most_buffered} events"
+        );
+        // From the middle, resuming page after page where the last ended.
+        let mut sub = log
+            .subscribe(2_345, EventFilter::all())
+            .until(2_345 + 1_500);
+        let seqs: Vec<u64> = std::iter::from_fn(|| sub.try_recv())
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, (2_345..3_845).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn recent_in_memory_finds_the_newest_matches() {
+        let log = EventLog::new(EventLogConfig::new("t").memory_events(2_000)).unwrap();
+        for i in 0..3_000 {
+            log.append(draft(i));
+        }
+        let (even, whole) = log.recent_in_memory(5, |e| conn_id(e) % 2 == 0);
+        assert!(!whole, "the first 1,000 events left memory");
+        assert_eq!(
+            even.iter().map(|e| conn_id(e)).collect::<Vec<_>>(),
+            [2_990, 2_992, 2_994, 2_996, 2_998]
+        );
+        // Fewer matches than asked for: all of them, oldest first.
+        let (few, _) = log.recent_in_memory(10, |e| conn_id(e) < 1_003);
+        assert_eq!(
+            few.iter().map(|e| conn_id(e)).collect::<Vec<_>>(),
+            [1_000, 1_001, 1_002]
+        );
     }
 }

@@ -14,7 +14,7 @@ mod summary;
 pub use har::to_har;
 pub use line::one_line;
 pub use query::{Query, StatusClass};
-pub use summary::{summarize, EdgeSummary};
+pub use summary::{summarize, Call, EdgeStats, EdgeSummary};
 
 use serde_json::Value;
 

@@ -119,6 +119,7 @@ impl Daemon {
                     next.run(request)
                 },
             ))
+            .layer(axum::middleware::from_fn(super::guard::refuse_web_pages))
     }
 
     /// Resolves when the daemon has been idle for its `idle_timeout`: no
@@ -318,31 +319,17 @@ async fn create_environment(
     if daemon.shutdown.is_cancelled() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    match content_type.as_deref() {
-        None
-        | Some(
-            "application/json"
-            | "application/yaml"
-            | "application/x-yaml"
-            | "text/yaml"
-            | "text/x-yaml"
-            | "text/plain"
-            | "application/x-www-form-urlencoded",
-        ) => {}
-        Some(other) => {
+    // The guard has checked it already; the route keeps its own contract.
+    match super::guard::media_type(&headers) {
+        Some(t) if super::guard::SPEC_CONTENT_TYPES.contains(&t.as_str()) => {}
+        other => {
             return error(
-                StatusCode::BAD_REQUEST,
-                format!("a spec is YAML or JSON, not {other}"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "a spec is posted as {}, not {}",
+                    super::guard::SPEC_CONTENT_TYPES.join(", "),
+                    other.as_deref().unwrap_or("no content type")
+                ),
             )
         }
     }
@@ -382,7 +369,7 @@ async fn create_environment(
         Some(dir) => dir,
         None => daemon.config.base_dir.clone(),
     };
-    let spec = match Spec::parse_in(text, &base_dir) {
+    let spec = match Spec::parse_confined(text, &base_dir) {
         Ok(spec) => spec,
         Err(errors) => {
             return (

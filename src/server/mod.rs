@@ -6,6 +6,8 @@
 //! JSON, NDJSON or SSE.
 
 pub mod daemon;
+mod guard;
+mod logs;
 mod status;
 mod stream;
 
@@ -15,11 +17,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::json;
 
 pub use daemon::{Daemon, DaemonConfig};
@@ -163,7 +164,9 @@ impl Registry {
 /// The read-only routes over `registry`: health, listing, one
 /// environment, its log and its events. [`Daemon::router`] adds the rest.
 pub fn router(registry: Registry) -> Router {
-    routes().with_state(registry)
+    routes()
+        .with_state(registry)
+        .layer(axum::middleware::from_fn(guard::refuse_web_pages))
 }
 
 fn routes() -> Router<Registry> {
@@ -172,7 +175,7 @@ fn routes() -> Router<Registry> {
         .route("/environments", get(list_environments))
         .route("/environments/{id}", get(get_environment))
         .route("/environments/{id}/events", get(environment_events))
-        .route("/environments/{id}/log", get(environment_log))
+        .route("/environments/{id}/log", get(logs::environment_log))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -235,92 +238,4 @@ async fn environment_events(
         Some(env) => event_stream(&env.log, &query, &headers, &format!("http {peer}")),
         None => not_found(&id),
     }
-}
-
-/// `?service=NAME&tail=N`.
-#[derive(Debug, Deserialize)]
-struct LogQuery {
-    service: Option<String>,
-    tail: Option<usize>,
-}
-
-/// The services' output as text: one service's log file, or every
-/// service's lines interleaved in the order they were written
-/// (`service | line`).
-async fn environment_log(
-    State(registry): State<Registry>,
-    Path(id): Path<String>,
-    Query(query): Query<LogQuery>,
-) -> Response {
-    let Some(env) = registry.get(&id) else {
-        return not_found(&id);
-    };
-    let text = match (&query.service, &env.dir) {
-        (Some(service), Some(dir)) => {
-            if service.contains(['/', '\\']) || service.starts_with('.') {
-                return error(StatusCode::BAD_REQUEST, "service must be a service's name");
-            }
-            let path = dir.join("logs").join(format!("{service}.log"));
-            match tokio::fs::read(&path).await {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return error(
-                        StatusCode::NOT_FOUND,
-                        format!("{id} has no log for a service {service:?}"),
-                    )
-                }
-                Err(e) => {
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("reading {}: {e}", path.display()),
-                    )
-                }
-            }
-        }
-        (service, _) => {
-            let log = env.log.clone();
-            let service = service.clone();
-            let lines = tokio::task::spawn_blocking(move || {
-                log.since(1).map(|events| {
-                    let mut text = String::new();
-                    for event in &events {
-                        let (Some(name), crate::events::Payload::Log(line)) =
-                            (event.service.as_deref(), &event.payload)
-                        else {
-                            continue;
-                        };
-                        match &service {
-                            Some(only) if only != name => {}
-                            Some(_) => text.push_str(&format!("{}\n", line.line)),
-                            None => text.push_str(&format!("{name} | {}\n", line.line)),
-                        }
-                    }
-                    text
-                })
-            })
-            .await;
-            match lines {
-                Ok(Ok(text)) => text,
-                Ok(Err(e)) => {
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("reading the events back: {e}"),
-                    )
-                }
-                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            }
-        }
-    };
-    let text = match query.tail {
-        Some(n) => {
-            let lines: Vec<&str> = text.lines().collect();
-            let mut tail = lines[lines.len().saturating_sub(n)..].join("\n");
-            if !tail.is_empty() {
-                tail.push('\n');
-            }
-            tail
-        }
-        None => text,
-    };
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }

@@ -85,30 +85,54 @@ pub fn event_stream(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-ndjson"));
-    if query.follow == Some(false) {
-        return replay(log, from, query.filter(), ndjson);
-    }
-    let subscription = log
+    let mut subscription = log
         .subscribe(from, query.filter())
         .labeled(client)
         .with_max_lag(STREAM_MAX_LAG);
+    if query.follow == Some(false) {
+        subscription = subscription.until(log.last_seq() + 1);
+    }
     if ndjson {
-        let lines = stream::unfold(subscription, |mut sub| async move {
-            let event = sub.recv().await?;
-            let mut line = Vec::with_capacity(1024);
-            event.write_json(&mut line);
-            line.push(b'\n');
-            Some((Ok::<_, Infallible>(Bytes::from(line)), sub))
-        });
         return (
             [(header::CONTENT_TYPE, "application/x-ndjson")],
-            Body::from_stream(lines),
+            Body::from_stream(ndjson_chunks(subscription)),
         )
             .into_response();
     }
     Sse::new(sse_events(subscription))
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// A chunk holds what is ready now, up to about this many bytes: one
+/// write per batch rather than per event, and no more than this held for
+/// a reader that does not take it.
+const CHUNK_BYTES: usize = 64 << 10;
+
+/// The subscription as NDJSON chunks. The body is polled only as the
+/// client's socket takes what was sent, so a reader that stops reading
+/// stops the reading of the log too; one that goes away drops it.
+fn ndjson_chunks(
+    subscription: Subscription,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
+    stream::unfold(subscription, |mut sub| async move {
+        let first = sub.recv().await?;
+        let mut chunk = Vec::with_capacity(4096);
+        first.write_json(&mut chunk);
+        chunk.push(b'\n');
+        while chunk.len() < CHUNK_BYTES {
+            let Some(event) = sub.try_recv_in_memory() else {
+                break;
+            };
+            event.write_json(&mut chunk);
+            chunk.push(b'\n');
+        }
+        // A reader that takes everything at once must still let the
+        // daemon's other requests run: this counts against the task's
+        // budget, which yields to the scheduler when it runs out.
+        tokio::task::consume_budget().await;
+        Some((Ok(Bytes::from(chunk)), sub))
+    })
 }
 
 fn sse_events(
@@ -123,40 +147,7 @@ fn sse_events(
             .id(event.seq.to_string())
             .event(event.kind.as_str())
             .data(data);
+        tokio::task::consume_budget().await;
         Some((Ok(sse), sub))
     })
-}
-
-/// Everything logged from `from` up to now that `filter` keeps, as one
-/// finite response.
-fn replay(log: &EventLog, from: u64, filter: EventFilter, ndjson: bool) -> Response {
-    let events = match log.since(from) {
-        Ok(events) => events,
-        Err(e) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reading the events back: {e}\n"),
-            )
-                .into_response()
-        }
-    };
-    let mut body = Vec::new();
-    for event in events.iter().filter(|e| filter.matches(e)) {
-        if ndjson {
-            event.write_json(&mut body);
-            body.push(b'\n');
-        } else {
-            body.extend_from_slice(
-                format!("id: {}\nevent: {}\ndata: ", event.seq, event.kind.as_str()).as_bytes(),
-            );
-            event.write_json(&mut body);
-            body.extend_from_slice(b"\n\n");
-        }
-    }
-    let content_type = if ndjson {
-        "application/x-ndjson"
-    } else {
-        "text/event-stream"
-    };
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -3,6 +3,7 @@
 //! defaults, and validation that reports every problem at once, each with
 //! its path in the file (`services.api.egresses.db.service`).
 
+mod confine;
 mod model;
 mod parse;
 mod units;
@@ -53,12 +54,30 @@ impl std::fmt::Display for SpecErrors {
 
 impl std::error::Error for SpecErrors {}
 
+/// The largest spec read. Real ones are kilobytes; parsing takes several
+/// times the text's size in memory, so a larger file is refused unread.
+pub const MAX_SPEC_BYTES: usize = 4 << 20;
+
+fn too_large(len: u64) -> SpecErrors {
+    SpecErrors::one(
+        "",
+        format!(
+            "the spec is {len} bytes; a spec may be at most {MAX_SPEC_BYTES} bytes ({} MiB)",
+            MAX_SPEC_BYTES >> 20
+        ),
+    )
+}
+
 impl Spec {
     /// Reads, defaults and validates the spec in `path` (YAML or JSON).
     /// Relative paths in it are taken from the file's directory.
     pub fn from_path(path: &Path) -> Result<Spec, SpecErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SpecErrors::one("", format!("cannot read {}: {e}", path.display())))?;
+        let cannot_read = |e| SpecErrors::one("", format!("cannot read {}: {e}", path.display()));
+        let len = std::fs::metadata(path).map_err(cannot_read)?.len();
+        if len > MAX_SPEC_BYTES as u64 {
+            return Err(too_large(len));
+        }
+        let text = std::fs::read_to_string(path).map_err(cannot_read)?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -69,8 +88,25 @@ impl Spec {
 
     /// A spec from text, with relative paths taken from `base_dir`.
     pub fn parse_in(text: &str, base_dir: &Path) -> Result<Spec, SpecErrors> {
+        Self::parse_checked(text, base_dir, false)
+    }
+
+    /// A spec from a client that is not trusted with the machine's files
+    /// (one posted to the daemon): as [`Spec::parse_in`], and every file it
+    /// names must lie under `base_dir`.
+    pub fn parse_confined(text: &str, base_dir: &Path) -> Result<Spec, SpecErrors> {
+        Self::parse_checked(text, base_dir, true)
+    }
+
+    fn parse_checked(text: &str, base_dir: &Path, confined: bool) -> Result<Spec, SpecErrors> {
+        if text.len() > MAX_SPEC_BYTES {
+            return Err(too_large(text.len() as u64));
+        }
         let (spec, mut errors) = parse::parse(text, base_dir)?;
         validate::validate(&spec, &mut errors);
+        if confined {
+            confine::confine(&spec, &mut errors);
+        }
         if errors.is_empty() {
             Ok(spec)
         } else {

@@ -105,3 +105,25 @@ fn duplicate_service_keys_are_refused_with_the_line() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_spec_past_the_size_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let mut text = String::from("name: huge\nservices:\n");
+    while text.len() <= MAX_SPEC_BYTES {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&path, &text).unwrap();
+    let err = Spec::from_path(&path).unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert_eq!(err.0[0].path, "");
+    assert!(
+        err.0[0]
+            .message
+            .contains("a spec may be at most 4194304 bytes"),
+        "{err}"
+    );
+    let err = Spec::parse(&text).unwrap_err();
+    assert!(err.0[0].message.contains("at most 4194304 bytes"), "{err}");
+}

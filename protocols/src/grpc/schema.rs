@@ -157,7 +157,7 @@ impl SchemaRegistry {
                 compiler.include_imports(true).open_files(files)?;
                 Ok(compiler.file_descriptor_set())
             })
-            .map_err(|e| SchemaError(format!("cannot compile .proto files: {e}")))?;
+            .map_err(|e| SchemaError(format!("cannot compile .proto files: {}", describe(&e))))?;
         self.add_files(set.file, SchemaSource::DescriptorSet)
     }
 
@@ -292,5 +292,55 @@ impl SchemaRegistry {
     /// The underlying pool, for callers that want to look further.
     pub fn pool(&self) -> &DescriptorPool {
         &self.pool
+    }
+}
+
+/// A compile error that names the file and the place but never quotes the
+/// file: a parse error's text can be any file's content (a spec may name
+/// a file that is not a `.proto` at all), and errors reach API clients.
+fn describe(error: &protox::Error) -> String {
+    use miette::Diagnostic;
+    if !error.is_parse() {
+        return error.to_string();
+    }
+    let file = error.file().unwrap_or("a file");
+    let place = error
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .and_then(|label| {
+            let source = error.source_code()?;
+            let span = source.read_span(label.inner(), 0, 0).ok()?;
+            Some(format!(
+                " at line {}, column {}",
+                span.line() + 1,
+                span.column() + 1
+            ))
+        })
+        .unwrap_or_default();
+    format!("{file} is not valid protobuf source{place}")
+}
+
+#[cfg(test)]
+mod compile_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_protobuf_is_named_but_never_quoted() {
+        let dir = std::env::temp_dir().join(format!("tapmesh-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("passwd");
+        std::fs::write(&file, "root:x:0:0:root:/root:/bin/bash\nsecret-line\n").unwrap();
+        let err = SchemaRegistry::new()
+            .add_proto_files(&[&file], &[&dir])
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            err.contains("passwd is not valid protobuf source at line 1"),
+            "{err}"
+        );
+        for secret in ["root", "bash", "secret"] {
+            assert!(!err.contains(secret), "{secret:?} quoted in {err:?}");
+        }
     }
 }
