@@ -9,9 +9,10 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::Daemon;
 use common::{assert_no_process_left, of_type};
 use serde_json::{json, Value};
 
@@ -34,103 +35,6 @@ services:
       web: { service: web }
 "#;
 const REQUESTS: usize = 20;
-
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    state_dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(extra: &[&str]) -> Self {
-        let state_dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tapmesh"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state_dir.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("tapmesh serve: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .parse()
-            .unwrap();
-        Self {
-            child,
-            addr,
-            state_dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// `curl -X METHOD`; the status and the body as JSON (or a string).
-    fn call(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> (u16, Value) {
-        let mut args = vec![
-            "-sS".to_string(),
-            "--max-time".into(),
-            "60".into(),
-            "-X".into(),
-            method.into(),
-            "-w".into(),
-            "\n%{http_code}".into(),
-        ];
-        if let Some((content_type, data)) = body {
-            args.extend([
-                "-H".into(),
-                format!("content-type: {content_type}"),
-                "--data-binary".into(),
-                data.into(),
-            ]);
-        }
-        args.push(self.url(path));
-        let out = Command::new("curl").args(&args).output().unwrap();
-        assert!(out.status.success(), "curl {args:?}: {out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        let (body, status) = text.rsplit_once('\n').unwrap();
-        let body = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into()));
-        (status.parse().unwrap(), body)
-    }
-
-    /// The environment's events logged so far (NDJSON, `follow=false`).
-    fn events(&self, id: &str) -> Vec<Value> {
-        let text = common::curl(&[
-            "-H",
-            "accept: application/x-ndjson",
-            &self.url(&format!("/environments/{id}/events?follow=false")),
-        ]);
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        common::wait_exit(&mut self.child, within, || "the daemon".into())
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        common::terminate(&mut self.child, Duration::from_secs(30), || {
-            "the daemon".into()
-        })
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.terminate();
-        }
-    }
-}
 
 /// One SSE event off the wire.
 #[derive(Debug)]
@@ -156,7 +60,7 @@ impl Sse {
             .unwrap_or_default();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n{resume}\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
         )
         .unwrap();
         let mut reader = BufReader::new(stream);
@@ -392,15 +296,20 @@ fn a_posted_environment_streams_resumes_without_loss_and_delete_leaves_no_proces
 #[test]
 fn bad_requests_get_400_and_an_invalid_spec_422_with_every_problem() {
     let daemon = Daemon::start(&[]);
-    let (status, body) = daemon.call("POST", "/environments", None);
+    let (status, body) = daemon.call("POST", "/environments", Some(("application/yaml", "")));
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("empty"), "{body}");
-    let (status, body) = daemon.call("POST", "/environments", Some(("image/png", MINI)));
-    assert_eq!(status, 400);
-    assert!(
-        body["error"].as_str().unwrap().contains("image/png"),
-        "{body}"
-    );
+    // Only types a web page cannot send without a preflight.
+    for content_type in ["image/png", "text/plain"] {
+        let (status, body) = daemon.call("POST", "/environments", Some((content_type, MINI)));
+        assert_eq!(status, 415, "{content_type}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(content_type),
+            "{body}"
+        );
+    }
+    let (status, body) = daemon.call("POST", "/environments", None);
+    assert_eq!(status, 415, "{body}");
     let (status, body) = daemon.call(
         "POST",
         "/environments?ttl=soon",

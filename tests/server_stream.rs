@@ -65,7 +65,7 @@ impl SseClient {
             .map(|id| format!("Last-Event-ID: {id}\r\n"))
             .unwrap_or_default();
         let request = format!(
-            "GET /environments/env-1/events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n{resume}\r\n"
+            "GET /environments/env-1/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut lines = BufReader::new(stream).lines();

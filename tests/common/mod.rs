@@ -2,6 +2,7 @@
 //! and read the events it writes.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod daemon;
 pub mod kafka;
 pub mod nginx;
 
