@@ -9,48 +9,14 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use serde_json::Value;
-
-/// curl with extra headers; the status and the body (JSON, or a string).
-fn curl(
-    daemon: &Daemon,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-    body: Option<&str>,
-) -> (u16, Value) {
-    let mut args: Vec<String> = vec![
-        "-sS".into(),
-        "--max-time".into(),
-        "60".into(),
-        "-X".into(),
-        method.into(),
-        "-w".into(),
-        "\n%{http_code}".into(),
-    ];
-    for header in headers {
-        args.extend(["-H".into(), header.to_string()]);
-    }
-    if let Some(body) = body {
-        args.extend(["--data-binary".into(), body.into()]);
-    }
-    args.push(daemon.url(path));
-    let out = Command::new("curl").args(&args).output().unwrap();
-    assert!(out.status.success(), "curl {args:?}: {out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    let body = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into()));
-    (status.parse().unwrap(), body)
-}
 
 fn listed(daemon: &Daemon) -> usize {
-    let (status, list) = curl(daemon, "GET", "/environments", &[], None);
+    let (status, list) = daemon.request("GET", "/environments", &[], None);
     assert_eq!(status, 200);
     list.as_array().unwrap().len()
 }
@@ -119,7 +85,7 @@ fn web_pages_cannot_start_anything_or_read_answers() {
     ];
     for (headers, status, says) in &attempts {
         let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-        let (got, body) = curl(&daemon, "POST", "/environments", &headers, Some(&spec));
+        let (got, body) = daemon.request("POST", "/environments", &headers, Some(&spec));
         assert_eq!(got, *status, "{headers:?}: {body}");
         let error = body["error"].as_str().unwrap_or_default();
         assert!(error.contains(says), "{headers:?}: {error:?}");
@@ -144,8 +110,7 @@ fn web_pages_cannot_start_anything_or_read_answers() {
         "{preflight}"
     );
     // A rebinding page cannot read answers either.
-    let (status, _) = curl(
-        &daemon,
+    let (status, _) = daemon.request(
         "GET",
         "/environments",
         &[&format!("host: rebind.example:{port}")],
@@ -162,8 +127,7 @@ fn web_pages_cannot_start_anything_or_read_answers() {
     );
 
     // The daemon's own origin and programs (no Origin) still work.
-    let (status, created) = curl(
-        &daemon,
+    let (status, created) = daemon.request(
         "POST",
         "/environments?wait=true",
         &["content-type: application/yaml", &own_origin],
@@ -172,7 +136,7 @@ fn web_pages_cannot_start_anything_or_read_answers() {
     assert_eq!(status, 201, "{created}");
     assert!(marker.exists(), "the accepted spec's script did not run");
     let id = created["id"].as_str().unwrap();
-    let (status, _) = curl(&daemon, "DELETE", &format!("/environments/{id}"), &[], None);
+    let (status, _) = daemon.request("DELETE", &format!("/environments/{id}"), &[], None);
     assert_eq!(status, 200);
 }
 
@@ -194,8 +158,7 @@ fn a_posted_spec_names_only_files_under_its_base_dir_and_no_file_is_quoted() {
         )
     };
     let post = |spec: &str| {
-        curl(
-            &daemon,
+        daemon.request(
             "POST",
             &format!("/environments?wait=true&base_dir={}", base.display()),
             &["content-type: application/yaml"],
@@ -326,8 +289,7 @@ fn half_a_million_events_stream_to_stalled_and_reconnecting_readers_in_bounded_m
         "name: history\nservices:\n  gen:\n    type: script\n    script: python3 {} && exec sleep 1000\n",
         generator.display()
     );
-    let (status, created) = curl(
-        &daemon,
+    let (status, created) = daemon.request(
         "POST",
         "/environments?wait=true",
         &["content-type: application/yaml"],
@@ -337,7 +299,7 @@ fn half_a_million_events_stream_to_stalled_and_reconnecting_readers_in_bounded_m
     let id = created["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
-        let (_, env) = curl(&daemon, "GET", &format!("/environments/{id}"), &[], None);
+        let (_, env) = daemon.request("GET", &format!("/environments/{id}"), &[], None);
         if env["last_seq"].as_u64().unwrap() >= LINES {
             break;
         }
@@ -430,8 +392,7 @@ fn half_a_million_events_stream_to_stalled_and_reconnecting_readers_in_bounded_m
     assert!(worst_health < 100.0, "/health took {worst_health:.1} ms");
 
     // The tail of a log is read from the end of its file.
-    let (status, tail) = curl(
-        &daemon,
+    let (status, tail) = daemon.request(
         "GET",
         &format!("/environments/{id}/log?service=gen&tail=2"),
         &[],
@@ -443,17 +404,11 @@ fn half_a_million_events_stream_to_stalled_and_reconnecting_readers_in_bounded_m
         tail.as_str().unwrap(),
         format!("499998 {pad}\n499999 {pad}\n")
     );
-    let (_, tail) = curl(
-        &daemon,
-        "GET",
-        &format!("/environments/{id}/log?tail=1"),
-        &[],
-        None,
-    );
+    let (_, tail) = daemon.request("GET", &format!("/environments/{id}/log?tail=1"), &[], None);
     assert_eq!(tail.as_str().unwrap(), format!("gen | 499999 {pad}\n"));
 
     let started = Instant::now();
-    let (status, gone) = curl(&daemon, "DELETE", &format!("/environments/{id}"), &[], None);
+    let (status, gone) = daemon.request("DELETE", &format!("/environments/{id}"), &[], None);
     let took = started.elapsed();
     assert_eq!(status, 200, "{gone}");
     assert!(

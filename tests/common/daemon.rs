@@ -48,8 +48,28 @@ impl Daemon {
 
     /// `curl -X METHOD`; the status and the body as JSON (or a string).
     pub fn call(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> (u16, Value) {
-        let mut args = vec![
-            "-sS".to_string(),
+        match body {
+            Some((content_type, data)) => self.request(
+                method,
+                path,
+                &[&format!("content-type: {content_type}")],
+                Some(data),
+            ),
+            None => self.request(method, path, &[], None),
+        }
+    }
+
+    /// `curl -X METHOD` with `headers` (`name: value`); the status and the
+    /// body as JSON (or a string).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut args: Vec<String> = vec![
+            "-sS".into(),
             "--max-time".into(),
             "60".into(),
             "-X".into(),
@@ -57,13 +77,11 @@ impl Daemon {
             "-w".into(),
             "\n%{http_code}".into(),
         ];
-        if let Some((content_type, data)) = body {
-            args.extend([
-                "-H".into(),
-                format!("content-type: {content_type}"),
-                "--data-binary".into(),
-                data.into(),
-            ]);
+        for header in headers {
+            args.extend(["-H".into(), header.to_string()]);
+        }
+        if let Some(body) = body {
+            args.extend(["--data-binary".into(), body.into()]);
         }
         args.push(self.url(path));
         let out = Command::new("curl").args(&args).output().unwrap();
