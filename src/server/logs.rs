@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use serde::Deserialize;
 
+use super::stream::{CHUNK_BYTES, EVENTS_PER_TURN};
 use super::{error, not_found, Registry};
 use crate::events::{Event, EventFilter, EventLog, Payload};
 
@@ -27,8 +28,6 @@ use crate::events::{Event, EventFilter, EventLog, Payload};
 const MAX_TAIL: usize = 100_000;
 /// The most bytes a tail of a log file returns (lines can be long).
 const MAX_TAIL_BYTES: u64 = 16 << 20;
-/// A chunk of the streamed text holds up to about this many bytes.
-const CHUNK_BYTES: usize = 64 << 10;
 /// Bytes read at a time going backwards through a log file.
 const BLOCK: u64 = 64 << 10;
 
@@ -157,13 +156,16 @@ async fn from_events(log: &EventLog, service: Option<String>, tail: Option<usize
                     let event = sub.recv().await?;
                     chunk.extend(log_line(&event, service.as_deref()));
                 }
-                while chunk.len() < CHUNK_BYTES {
+                for _ in 1..EVENTS_PER_TURN {
+                    if chunk.len() >= CHUNK_BYTES {
+                        break;
+                    }
                     let Some(event) = sub.try_recv_in_memory() else {
                         break;
                     };
                     chunk.extend(log_line(&event, service.as_deref()));
                 }
-                tokio::task::consume_budget().await;
+                tokio::task::yield_now().await;
                 Some((Ok::<_, Infallible>(Bytes::from(chunk)), sub))
             }
         });

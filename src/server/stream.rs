@@ -8,16 +8,16 @@
 //! events it missed (which `since` can still fetch).
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream;
 use serde::Deserialize;
 
-use crate::events::{EventFilter, EventLog, Subscription};
+use crate::events::{Event, EventFilter, EventLog, Subscription};
 
 /// `?type=a,b&source=…&target=…&since=SEQ`.
 #[derive(Debug, Default, Deserialize)]
@@ -93,61 +93,81 @@ pub fn event_stream(
         subscription = subscription.until(log.last_seq() + 1);
     }
     if ndjson {
-        return (
-            [(header::CONTENT_TYPE, "application/x-ndjson")],
-            Body::from_stream(ndjson_chunks(subscription)),
-        )
-            .into_response();
+        let body = Body::from_stream(chunks(subscription, write_ndjson, None));
+        return ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     }
-    Sse::new(sse_events(subscription))
-        .keep_alive(KeepAlive::default())
+    let body = Body::from_stream(chunks(subscription, write_sse, Some(SSE_KEEP_ALIVE)));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
         .into_response()
 }
 
-/// A chunk holds what is ready now, up to about this many bytes: one
-/// write per batch rather than per event, and no more than this held for
-/// a reader that does not take it.
-const CHUNK_BYTES: usize = 64 << 10;
+/// Events a stream sends before it lets the daemon's other tasks run. With
+/// dozens of readers replaying history at once, a request such as
+/// `/health` waits for at most this many events of each.
+pub(super) const EVENTS_PER_TURN: usize = 16;
 
-/// The subscription as NDJSON chunks. The body is polled only as the
-/// client's socket takes what was sent, so a reader that stops reading
-/// stops the reading of the log too; one that goes away drops it.
-fn ndjson_chunks(
+/// A chunk holds at most `EVENTS_PER_TURN` events and about this many bytes.
+pub(super) const CHUNK_BYTES: usize = 64 << 10;
+
+/// An idle SSE stream sends a comment this often, so proxies and clients
+/// see the connection is alive.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
+const SSE_KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+fn write_ndjson(event: &Event, out: &mut Vec<u8>) {
+    event.write_json(out);
+    out.push(b'\n');
+}
+
+/// One SSE event: `id` is the seq (what `Last-Event-ID` resumes from),
+/// `event` the type, `data` the event's JSON (one line: JSON strings
+/// escape newlines).
+fn write_sse(event: &Event, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(itoa::Buffer::new().format(event.seq).as_bytes());
+    out.extend_from_slice(b"\nevent: ");
+    out.extend_from_slice(event.kind.as_str().as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    event.write_json(out);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The subscription as chunks of text: what is ready now, up to
+/// `EVENTS_PER_TURN` events, then a yield to the scheduler. The body is
+/// polled only as the client's socket takes what was sent, so a reader
+/// that stops reading stops the reading of the log too; one that goes
+/// away drops it.
+fn chunks(
     subscription: Subscription,
+    write: fn(&Event, &mut Vec<u8>),
+    keep_alive: Option<&'static [u8]>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
-    stream::unfold(subscription, |mut sub| async move {
-        let first = sub.recv().await?;
+    stream::unfold(subscription, move |mut sub| async move {
+        let first = match keep_alive {
+            None => sub.recv().await?,
+            Some(comment) => match tokio::time::timeout(KEEP_ALIVE_EVERY, sub.recv()).await {
+                Ok(event) => event?,
+                Err(_) => return Some((Ok(Bytes::from_static(comment)), sub)),
+            },
+        };
         let mut chunk = Vec::with_capacity(4096);
-        first.write_json(&mut chunk);
-        chunk.push(b'\n');
-        while chunk.len() < CHUNK_BYTES {
+        write(&first, &mut chunk);
+        for _ in 1..EVENTS_PER_TURN {
+            if chunk.len() >= CHUNK_BYTES {
+                break;
+            }
             let Some(event) = sub.try_recv_in_memory() else {
                 break;
             };
-            event.write_json(&mut chunk);
-            chunk.push(b'\n');
+            write(&event, &mut chunk);
         }
-        // A reader that takes everything at once must still let the
-        // daemon's other requests run: this counts against the task's
-        // budget, which yields to the scheduler when it runs out.
-        tokio::task::consume_budget().await;
+        tokio::task::yield_now().await;
         Some((Ok(Bytes::from(chunk)), sub))
-    })
-}
-
-fn sse_events(
-    subscription: Subscription,
-) -> impl futures_util::Stream<Item = Result<SseEvent, Infallible>> {
-    stream::unfold(subscription, |mut sub| async move {
-        let event = sub.recv().await?;
-        let mut data = Vec::with_capacity(1024);
-        event.write_json(&mut data);
-        let data = String::from_utf8(data).expect("JSON is UTF-8");
-        let sse = SseEvent::default()
-            .id(event.seq.to_string())
-            .event(event.kind.as_str())
-            .data(data);
-        tokio::task::consume_budget().await;
-        Some((Ok(sse), sub))
     })
 }
