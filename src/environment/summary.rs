@@ -165,6 +165,9 @@ impl Fold {
     }
 }
 
+/// How long the summary's task waits between batches of events.
+const FOLD_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A summary kept up to date as events are appended, by a task that
 /// follows the log, so writing it when the environment goes down costs
 /// only the few events the task has not reached yet, not the history.
@@ -185,13 +188,23 @@ impl LiveSummary {
             let mut events = log.subscribe(1, EventFilter::all()).with_max_lag(u64::MAX);
             let fold = Arc::downgrade(&live.fold);
             runtime.spawn(async move {
-                while let Some(event) = events.recv().await {
+                while let Some(first) = events.recv().await {
                     let Some(fold) = fold.upgrade() else { return };
-                    let mut fold = fold.lock().unwrap_or_else(PoisonError::into_inner);
-                    // `catch_up` may have folded it already.
-                    if event.seq > fold.last_seq {
-                        fold.add(&event);
+                    {
+                        let mut fold = fold.lock().unwrap_or_else(PoisonError::into_inner);
+                        let ready = std::iter::from_fn(|| events.try_recv_in_memory());
+                        for event in std::iter::once(first).chain(ready) {
+                            // `summary` may have folded it already.
+                            if event.seq > fold.last_seq {
+                                fold.add(&event);
+                            }
+                        }
                     }
+                    drop(fold);
+                    // Parked on the log only when caught up, and then for
+                    // one wake-up at most per pause: not one per event
+                    // from the relay threads that append them.
+                    tokio::time::sleep(FOLD_PAUSE).await;
                 }
             });
         }
@@ -210,5 +223,91 @@ impl LiveSummary {
             fold.add(&event);
         }
         Summary::from_fold(cx, log.environment(), &fold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ConnectionInfo, EventDraft, LifecycleInfo, RequestInfo};
+
+    fn request(status: u16, latency_ms: f64) -> EventDraft {
+        let request = RequestInfo {
+            source: "a".into(),
+            target: "b".into(),
+            status_code: Some(status),
+            latency_ms: Some(latency_ms),
+            request_size: 3,
+            response_size: 5,
+            ..serde_json::from_value(serde_json::json!({
+                "connection": 1, "source": "a", "target": "b", "ingress": "default",
+                "version": "HTTP/1.1", "method": "GET", "path": "/", "status_code": null,
+                "latency_ms": null, "request_size": 0, "response_size": 0,
+                "request_headers": {}, "response_headers": {},
+                "request_body": "", "request_body_encoding": "utf8", "request_body_truncated": false,
+                "response_body": "", "response_body_encoding": "utf8", "response_body_truncated": false
+            }))
+            .unwrap()
+        };
+        EventDraft::now(EventKind::RequestCompleted, Payload::Request(request))
+    }
+
+    #[tokio::test]
+    async fn the_live_summary_matches_one_made_from_every_event() {
+        let log = EventLog::in_memory("t");
+        let live = LiveSummary::follow(&log);
+        let mut starting = EventDraft::now(
+            EventKind::ServiceStarting,
+            Payload::Lifecycle(LifecycleInfo {
+                state: "starting".into(),
+                ..Default::default()
+            }),
+        );
+        starting.service = Some("b".into());
+        log.append(starting);
+        log.append(EventDraft::now(
+            EventKind::ConnectionOpened,
+            Payload::Connection(ConnectionInfo {
+                id: 1,
+                source: "a".into(),
+                target: "b".into(),
+                ingress: "default".into(),
+                client_addr: "127.0.0.1:1".into(),
+                bytes_in: 0,
+                bytes_out: 0,
+                duration_ms: 0.0,
+                error: None,
+            }),
+        ));
+        for i in 0..3_000u32 {
+            log.append(request(
+                if i % 100 == 0 { 503 } else { 200 },
+                f64::from(i % 97),
+            ));
+            if i == 1_500 {
+                // Half of it folded by the task, the rest when asked.
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            }
+        }
+        let dir = std::path::Path::new("/nonexistent");
+        let cx = || SummaryContext {
+            id: "t-1",
+            dir,
+            started_at: Utc::now(),
+            outcome: Outcome::Stopped,
+            reason: None,
+        };
+        let folded = live.summary(&log, cx());
+        let whole = Summary::from_events(cx(), "t", &log.since(1).unwrap());
+        assert_eq!(folded.events, 3_002);
+        assert_eq!(folded.events, whole.events);
+        assert_eq!(folded.events_by_type, whole.events_by_type);
+        assert_eq!(folded.events_by_type["request.completed"], 3_000);
+        assert_eq!(folded.edges, whole.edges);
+        let edge = &folded.edges[0];
+        assert_eq!((edge.calls, edge.errors, edge.connections), (3_000, 30, 1));
+        assert_eq!((edge.bytes_in, edge.bytes_out), (9_000, 15_000));
+        assert_eq!(edge.p50_ms, Some(48.0));
+        assert_eq!(folded.services["b"].state, whole.services["b"].state);
     }
 }
