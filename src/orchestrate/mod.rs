@@ -899,7 +899,7 @@ async fn run_service(mut cx: RunnerContext) {
         let (exit_code, signal) = match &status {
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
-                (s.code(), s.signal())
+                (s.code(), s.signal().map(crate::events::signal_name))
             }
             Err(_) => (None, None),
         };
@@ -1028,7 +1028,7 @@ fn describe_exit(status: &std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, Some(signal)) => format!("was killed by {}", crate::events::signal_name(signal)),
         _ => format!("exited ({status})"),
     }
 }
