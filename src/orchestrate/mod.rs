@@ -2,13 +2,15 @@
 //! egress order once their targets are ready, readiness probes, restarts,
 //! optional services, and shutdown in reverse order.
 //!
-//! Every service runs in its own process group with a parent-death signal,
-//! and the environment kills every group it started when dropped, so no
-//! process outlives it.
+//! Every service leads its own session with a parent-death signal, and the
+//! environment kills every session it started when dropped, so no process
+//! outlives it.
 
 pub mod cargo_build;
 mod process;
+mod procfs;
 mod readiness;
+mod stop;
 pub mod wiring;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -156,7 +158,8 @@ pub struct Environment {
     down_logged: bool,
 }
 
-/// Every process group alive in the environment, for the last-resort kill.
+/// Every service session alive in the environment (its id is also its
+/// leader's process group), for the last-resort kill.
 #[derive(Clone, Default)]
 struct Groups(Arc<Mutex<BTreeSet<i32>>>);
 
@@ -544,7 +547,8 @@ impl Environment {
             .collect()
     }
 
-    /// The process groups of the services running now.
+    /// The process groups of the services running now (each leads a
+    /// session of the same id).
     pub fn process_groups(&self) -> Vec<i32> {
         self.groups.all()
     }
@@ -563,8 +567,8 @@ impl Environment {
         }
     }
 
-    /// Stops every service in reverse start order (SIGTERM to its process
-    /// group, SIGKILL after its grace period), then the proxies.
+    /// Stops every service in reverse start order (SIGTERM to its session,
+    /// SIGKILL at its grace period), then the proxies.
     pub async fn shutdown(mut self) {
         self.stop_all().await;
         lifecycle(&self.log, EventKind::EnvironmentDown, None, info("down"));
@@ -590,8 +594,8 @@ impl Drop for Environment {
     fn drop(&mut self) {
         // Not shut down gracefully: no process may outlive the environment.
         let killed = self.groups.all();
-        for &pgid in &killed {
-            process::signal_group(pgid, libc::SIGKILL);
+        for &sid in &killed {
+            kill_session(sid);
         }
         if !self.down_logged {
             lifecycle(
@@ -600,7 +604,7 @@ impl Drop for Environment {
                 None,
                 LifecycleInfo {
                     reason: Some(format!(
-                        "dropped without a shutdown: {} process group{} killed",
+                        "dropped without a shutdown: {} service session{} killed",
                         killed.len(),
                         if killed.len() == 1 { "" } else { "s" }
                     )),
@@ -862,7 +866,7 @@ async fn run_service(mut cx: RunnerContext) {
                     }
                     Err(reason) => {
                         // A readiness timeout fails the service for good.
-                        stop_child(&mut child, pid, cx.service.stop_grace).await;
+                        stop::stop_child(&mut child, pid, cx.service.stop_grace).await;
                         cx.groups.remove(pid);
                         fail(&cx, &name, format!("{name} {reason}"), restarts, &tail);
                         set_state(&cx, ServiceState::Failed);
@@ -873,36 +877,36 @@ async fn run_service(mut cx: RunnerContext) {
         };
         let Some(status) = exit else {
             // Asked to stop.
-            stop_child(&mut child, pid, cx.service.stop_grace).await;
+            let status = stop::stop_child(&mut child, pid, cx.service.stop_grace).await;
             cx.groups.remove(pid);
             set_state(&cx, ServiceState::Stopped);
+            let (exit_code, signal) = status.as_ref().map(stop::exit_fields).unwrap_or_default();
             lifecycle(
                 &cx.log,
                 EventKind::ServiceStopped,
                 Some(&name),
                 LifecycleInfo {
                     pid: Some(pid as u32),
+                    reason: status
+                        .as_ref()
+                        .map(|s| format!("{name} {}", stop::describe_exit(s))),
+                    exit_code,
+                    signal,
                     ..info("stopped")
                 },
             );
             return;
         };
-        // It exited on its own: whatever it left in its group goes too,
+        // It exited on its own: whatever it left in its session goes too,
         // and its last words are read before anyone reports on it.
-        process::signal_group(pid, libc::SIGKILL);
+        kill_session(pid);
         cx.groups.remove(pid);
         readers.finish(Duration::from_secs(1)).await;
         let how = match &status {
-            Ok(s) => describe_exit(s),
+            Ok(s) => stop::describe_exit(s),
             Err(e) => format!("could not be waited for: {e}"),
         };
-        let (exit_code, signal) = match &status {
-            Ok(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                (s.code(), s.signal().map(crate::events::signal_name))
-            }
-            Err(_) => (None, None),
-        };
+        let (exit_code, signal) = status.as_ref().map(stop::exit_fields).unwrap_or_default();
         // A healthy spell wipes the slate.
         if ever_ready && started.elapsed() >= policy.healthy_after {
             restarts = 0;
@@ -1007,30 +1011,11 @@ fn fail(cx: &RunnerContext, name: &str, reason: String, restarts: u32, tail: &Lo
 /// How long a service with nothing to probe must run before it counts as ready.
 const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
 
-/// SIGTERM to the group, SIGKILL after `grace`, then reap.
-async fn stop_child(child: &mut tokio::process::Child, pgid: i32, grace: Duration) {
-    process::signal_group(pgid, libc::SIGTERM);
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        process::signal_group(pgid, libc::SIGKILL);
-        let _ = child.wait().await;
-    }
-    // Whatever else of the group lingers (a child that ignored SIGTERM).
-    if process::group_alive(pgid) {
-        let deadline = Instant::now() + grace;
-        while process::group_alive(pgid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        process::signal_group(pgid, libc::SIGKILL);
-    }
-}
-
-fn describe_exit(status: &std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by {}", crate::events::signal_name(signal)),
-        _ => format!("exited ({status})"),
-    }
+/// SIGKILL to session `sid`'s process group (one call, the usual case),
+/// then to every other member `/proc` shows.
+fn kill_session(sid: i32) {
+    process::signal_group(sid, libc::SIGKILL);
+    procfs::kill_session(sid, &|_| true);
 }
 
 /// Publishes `progress.stall` when no service has changed state for

@@ -1,7 +1,8 @@
 //! Starting one service process and reading its output.
 //!
-//! Each service leads its own process group, so stopping it reaches
-//! everything it started (`sh -c` children, workers), and asks the kernel
+//! Each service leads its own session (and so its own process group, same
+//! id), so stopping it reaches everything it started (`sh -c` children,
+//! workers, jobs a shell put in groups of their own), and asks the kernel
 //! to kill it if tapmesh dies (`PR_SET_PDEATHSIG`).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -51,7 +52,7 @@ impl LogTail {
     }
 }
 
-/// Spawns `what` in a new process group, its output going to `log_file`,
+/// Spawns `what` as the leader of a new session, its output going to `log_file`,
 /// `service.log` events and `tail`; each line is also offered to
 /// `matched` (a log readiness pattern), which is set once one matches.
 pub fn spawn(
@@ -75,12 +76,21 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe calls between fork and exec (setsid,
+    // prctl, getppid, kill).
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
+            // Not `process_group(0)`: a group leader may not call setsid.
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // tapmesh died before the prctl: no signal would ever come.
+            if libc::getppid() != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
             Ok(())
         });
     }
@@ -193,10 +203,4 @@ pub fn signal_group(pgid: i32, signal: i32) {
         // SAFETY: kill(2) on a process group this environment started.
         unsafe { libc::kill(-pgid, signal) };
     }
-}
-
-/// Whether any process of the group is still alive.
-pub fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pgid > 0 && unsafe { libc::kill(-pgid, 0) } == 0
 }
