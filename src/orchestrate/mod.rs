@@ -2,18 +2,22 @@
 //! egress order once their targets are ready, readiness probes, restarts,
 //! optional services, and shutdown in reverse order.
 //!
-//! Every service leads its own session with a parent-death signal, and the
-//! environment kills every session it started when dropped, so no process
-//! outlives it.
+//! Every service leads its own session with a parent-death signal, a
+//! guardian process kills what is left of those sessions if tapmesh dies,
+//! and a crash record lets the next tapmesh clean up if both died (see
+//! `custody`), so no process outlives the environment.
 
 pub mod cargo_build;
+mod crash_record;
+mod custody;
+mod guardian;
 mod process;
 mod procfs;
 mod readiness;
 mod stop;
 pub mod wiring;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,8 @@ use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload};
 use crate::graph::{self, TEST_NODE};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::spec::{Launch, Protocol, ReadyProbe, Service, Spec};
+pub use crash_record::{clean_up_after_crashes, CleanedUp};
+use custody::Custody;
 pub use process::LOG_TAIL_LINES;
 use process::{Launchable, LogTail};
 use wiring::{expand, Wiring};
@@ -40,6 +46,9 @@ pub struct EnvironmentOptions {
     pub cache_dir: PathBuf,
     /// `progress.stall` after this long with no service changing state.
     pub stall_after: Duration,
+    /// Where the crash record goes (see [`clean_up_after_crashes`]); none
+    /// without one.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl EnvironmentOptions {
@@ -49,6 +58,7 @@ impl EnvironmentOptions {
             dir: dir.into(),
             cache_dir: default_cache_dir(),
             stall_after: Duration::from_secs(10),
+            state_dir: Some(default_state_dir()),
         }
     }
 }
@@ -150,34 +160,12 @@ pub struct Environment {
     runners: BTreeMap<String, Runner>,
     proxies_cancel: CancellationToken,
     proxies: Vec<JoinHandle<()>>,
-    groups: Groups,
+    custody: Custody,
     failure: watch::Receiver<Option<EnvironmentError>>,
     stall_monitor: JoinHandle<()>,
     dir: PathBuf,
     /// `environment.down` was logged (by a graceful shutdown).
     down_logged: bool,
-}
-
-/// Every service session alive in the environment (its id is also its
-/// leader's process group), for the last-resort kill.
-#[derive(Clone, Default)]
-struct Groups(Arc<Mutex<BTreeSet<i32>>>);
-
-impl Groups {
-    fn add(&self, pgid: i32) {
-        self.0.lock().expect("groups lock").insert(pgid);
-    }
-    fn remove(&self, pgid: i32) {
-        self.0.lock().expect("groups lock").remove(&pgid);
-    }
-    fn all(&self) -> Vec<i32> {
-        self.0
-            .lock()
-            .expect("groups lock")
-            .iter()
-            .copied()
-            .collect()
-    }
 }
 
 struct Runner {
@@ -196,7 +184,7 @@ struct RunnerContext {
     reserved: Vec<TcpListener>,
     log: EventLog,
     log_file: PathBuf,
-    groups: Groups,
+    custody: Custody,
     state: watch::Sender<ServiceState>,
     failure: watch::Sender<Option<EnvironmentError>>,
     stop: CancellationToken,
@@ -349,7 +337,7 @@ impl Environment {
             }
         }
 
-        let groups = Groups::default();
+        let custody = Custody::new(options.state_dir.as_deref(), &spec.name, &options.dir);
         let (failure_tx, failure_rx) = watch::channel(None);
         let last_change = Arc::new(Mutex::new(Instant::now()));
         let mut states: BTreeMap<String, watch::Receiver<ServiceState>> = BTreeMap::new();
@@ -360,7 +348,10 @@ impl Environment {
             senders.insert(name.clone(), tx);
         }
 
-        let mut runners = BTreeMap::new();
+        // Every service's context first: one that cannot be launched (an
+        // unknown `${VAR}`) must fail the start before any runner exists,
+        // or the runners already spawned would run on with no one to stop them.
+        let mut contexts = Vec::new();
         for name in &order {
             let service = spec.services[name].clone();
             let wiring = Wiring {
@@ -423,21 +414,25 @@ impl Environment {
                 reserved: reserved.remove(name).unwrap_or_default(),
                 log: log.clone(),
                 log_file: logs_dir.join(format!("{name}.log")),
-                groups: groups.clone(),
+                custody: custody.clone(),
                 state: senders.remove(name).expect("a state per service"),
                 failure: failure_tx.clone(),
                 stop: stop.clone(),
                 last_change: last_change.clone(),
             };
-            runners.insert(
-                name.clone(),
-                Runner {
-                    state: states[name].clone(),
+            contexts.push((name.clone(), stop, context));
+        }
+        let runners = contexts
+            .into_iter()
+            .map(|(name, stop, context)| {
+                let runner = Runner {
+                    state: states[&name].clone(),
                     stop,
                     task: tokio::spawn(run_service(context)),
-                },
-            );
-        }
+                };
+                (name, runner)
+            })
+            .collect();
 
         let stall_monitor = tokio::spawn(watch_for_stalls(
             spec.clone(),
@@ -454,7 +449,7 @@ impl Environment {
             runners,
             proxies_cancel,
             proxies,
-            groups,
+            custody,
             failure: failure_rx,
             stall_monitor,
             dir: options.dir.clone(),
@@ -550,7 +545,7 @@ impl Environment {
     /// The process groups of the services running now (each leads a
     /// session of the same id).
     pub fn process_groups(&self) -> Vec<i32> {
-        self.groups.all()
+        self.custody.all()
     }
 
     /// Resolves when a required service has failed for good (the
@@ -593,10 +588,8 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         // Not shut down gracefully: no process may outlive the environment.
-        let killed = self.groups.all();
-        for &sid in &killed {
-            kill_session(sid);
-        }
+        let killed = self.custody.kill_all();
+        self.custody.close();
         if !self.down_logged {
             lifecycle(
                 &self.log,
@@ -604,9 +597,8 @@ impl Drop for Environment {
                 None,
                 LifecycleInfo {
                     reason: Some(format!(
-                        "dropped without a shutdown: {} service session{} killed",
-                        killed.len(),
-                        if killed.len() == 1 { "" } else { "s" }
+                        "dropped without a shutdown: {killed} service session{} killed",
+                        if killed == 1 { "" } else { "s" }
                     )),
                     ..info("down")
                 },
@@ -784,6 +776,7 @@ async fn run_service(mut cx: RunnerContext) {
             &tail,
             pattern,
             matched_tx,
+            cx.custody.guardian_fd(),
         ) {
             Ok(spawned) => spawned,
             Err(e) => {
@@ -799,7 +792,7 @@ async fn run_service(mut cx: RunnerContext) {
             }
         };
         let pid = child.id().unwrap_or_default() as i32;
-        cx.groups.add(pid);
+        cx.custody.adopt(&name, pid);
         lifecycle(
             &cx.log,
             EventKind::ServiceStarting,
@@ -867,7 +860,7 @@ async fn run_service(mut cx: RunnerContext) {
                     Err(reason) => {
                         // A readiness timeout fails the service for good.
                         stop::stop_child(&mut child, pid, cx.service.stop_grace).await;
-                        cx.groups.remove(pid);
+                        cx.custody.release(&name, pid);
                         fail(&cx, &name, format!("{name} {reason}"), restarts, &tail);
                         set_state(&cx, ServiceState::Failed);
                         return;
@@ -878,7 +871,7 @@ async fn run_service(mut cx: RunnerContext) {
         let Some(status) = exit else {
             // Asked to stop.
             let status = stop::stop_child(&mut child, pid, cx.service.stop_grace).await;
-            cx.groups.remove(pid);
+            cx.custody.release(&name, pid);
             set_state(&cx, ServiceState::Stopped);
             let (exit_code, signal) = status.as_ref().map(stop::exit_fields).unwrap_or_default();
             lifecycle(
@@ -899,8 +892,7 @@ async fn run_service(mut cx: RunnerContext) {
         };
         // It exited on its own: whatever it left in its session goes too,
         // and its last words are read before anyone reports on it.
-        kill_session(pid);
-        cx.groups.remove(pid);
+        cx.custody.release(&name, pid);
         readers.finish(Duration::from_secs(1)).await;
         let how = match &status {
             Ok(s) => stop::describe_exit(s),
@@ -1010,13 +1002,6 @@ fn fail(cx: &RunnerContext, name: &str, reason: String, restarts: u32, tail: &Lo
 
 /// How long a service with nothing to probe must run before it counts as ready.
 const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
-
-/// SIGKILL to session `sid`'s process group (one call, the usual case),
-/// then to every other member `/proc` shows.
-fn kill_session(sid: i32) {
-    process::signal_group(sid, libc::SIGKILL);
-    procfs::kill_session(sid, &|_| true);
-}
 
 /// Publishes `progress.stall` when no service has changed state for
 /// `after` while some are not ready, naming who waits on whom.

@@ -3,7 +3,8 @@
 //! Each service leads its own session (and so its own process group, same
 //! id), so stopping it reaches everything it started (`sh -c` children,
 //! workers, jobs a shell put in groups of their own), and asks the kernel
-//! to kill it if tapmesh dies (`PR_SET_PDEATHSIG`).
+//! to kill it if tapmesh dies (`PR_SET_PDEATHSIG`). What it forks is the
+//! guardian's to kill then (see `custody`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -52,9 +53,11 @@ impl LogTail {
     }
 }
 
-/// Spawns `what` as the leader of a new session, its output going to `log_file`,
+/// Spawns `what` as the leader of a new session, registered with the
+/// guardian behind `guardian_fd`, its output going to `log_file`,
 /// `service.log` events and `tail`; each line is also offered to
 /// `matched` (a log readiness pattern), which is set once one matches.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     service: &Arc<str>,
     what: &Launchable,
@@ -63,6 +66,7 @@ pub fn spawn(
     tail: &LogTail,
     pattern: Option<regex::Regex>,
     matched: watch::Sender<bool>,
+    guardian_fd: Option<std::os::fd::RawFd>,
 ) -> std::io::Result<(Child, OutputReaders)> {
     let (program, args) = what
         .argv
@@ -79,7 +83,7 @@ pub fn spawn(
         .kill_on_drop(true);
     let parent = std::process::id() as i32;
     // SAFETY: only async-signal-safe calls between fork and exec (setsid,
-    // prctl, getppid, kill).
+    // prctl, getppid, kill, and the guardian's write).
     unsafe {
         command.pre_exec(move || {
             // Not `process_group(0)`: a group leader may not call setsid.
@@ -90,6 +94,9 @@ pub fn spawn(
             // tapmesh died before the prctl: no signal would ever come.
             if libc::getppid() != parent {
                 libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            if let Some(fd) = guardian_fd {
+                super::guardian::register_self(fd);
             }
             Ok(())
         });

@@ -53,6 +53,16 @@ pub fn stat(pid: i32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// When `pid` started, if it is alive (a zombie counts as gone).
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).filter(|s| !s.exited()).map(|s| s.start_time)
+}
+
+/// Whether `pid` is the same live process that started at `start_time`.
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    self::start_time(pid) == Some(start_time)
+}
+
 /// Every process now, with its stat.
 pub fn all() -> Vec<(i32, Stat)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -116,6 +126,11 @@ pub fn kill_session(sid: i32, keep: &dyn Fn(&Stat) -> bool) -> usize {
     killed.len()
 }
 
+/// This process's own start time (to tell a crashed tapmesh from a live one).
+pub fn own_start_time() -> u64 {
+    start_time(std::process::id() as i32).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +151,15 @@ mod tests {
             }
         );
         assert!(parse_stat("12 (x) S 1 2").is_none());
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_start_time_is_not() {
+        let pid = std::process::id() as i32;
+        let started = own_start_time();
+        assert!(started > 0);
+        assert!(is_alive(pid, started));
+        assert!(!is_alive(pid, started + 1));
+        assert_eq!(stat(pid).unwrap().session, unsafe { libc::getsid(0) });
     }
 }
