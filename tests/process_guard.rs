@@ -1,6 +1,6 @@
 //! No process outlives tapmesh, however it ends: SIGKILL of `tapmesh up`
 //! (the guardian sweeps), SIGKILL of tapmesh and its guardian both (the
-//! next start cleans up and says so), a test that panics holding an
+//! next `tapmesh up` or `serve` cleans up and says so), a test that panics holding an
 //! environment; and stopping a service: SIGKILL lands at `stop_grace`, and
 //! `service.stopped` says how the service ended.
 //!
@@ -238,12 +238,22 @@ fn sigkill_of_tapmesh_up_leaves_no_process_at_any_depth() {
     assert!(session_members(leader.pid).is_empty());
 }
 
-#[test]
-fn a_run_killed_with_its_guardian_is_cleaned_up_and_reported_by_the_next_start() {
-    let home = Home::new(FORKER);
+/// A `tapmesh up` of [`FORKER`] killed with its guardian: what its
+/// service forked is still running.
+struct Crash {
+    tapmesh_pid: u32,
+    leader: Proc,
+    children: BTreeMap<&'static str, Proc>,
+    /// How many processes of the service's session were left running.
+    left_over: usize,
+    record_path: PathBuf,
+    _cleanup: KillOnDrop,
+}
+
+fn crash_with_guardian(home: &Home) -> Crash {
     let mut tapmesh = home.start();
     let (leader, children) = home.wait_for_children(&mut tapmesh);
-    let _cleanup = KillOnDrop(session_members(leader.pid));
+    let cleanup = KillOnDrop(session_members(leader.pid));
     let (record_path, record) = home.records().pop().expect("a crash record");
     assert_eq!(record["owner"]["pid"], tapmesh.0.id());
     assert_eq!(record["services"]["forker"]["pid"], leader.pid);
@@ -266,8 +276,50 @@ fn a_run_killed_with_its_guardian_is_cleaned_up_and_reported_by_the_next_start()
         survivors(children.iter().map(|(n, p)| (*n, *p))).len() == CHILDREN.len(),
         "the children should have outlived both: {left_over:?}"
     );
+    Crash {
+        tapmesh_pid: tapmesh.0.id(),
+        leader,
+        children,
+        left_over: left_over.len(),
+        record_path,
+        _cleanup: cleanup,
+    }
+}
 
-    // The next start, of another spec with the same state directory.
+impl Crash {
+    /// The next start printed `prefix` and one line about the crash, and
+    /// killed every leftover.
+    fn assert_cleaned_up(&self, home: &Home, prefix: &str, out: &std::process::Output) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let reports: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("was left by a tapmesh that died"))
+            .collect();
+        assert_eq!(
+            reports,
+            [format!(
+                "{prefix}: environment forker ({}) was left by a tapmesh that died (pid {}): killed {} processes still running",
+                home.path("env").display(),
+                self.tapmesh_pid,
+                self.left_over
+            )],
+            "{stderr}"
+        );
+        let left = survivors(self.children.iter().map(|(n, p)| (*n, *p)));
+        assert!(left.is_empty(), "not cleaned up: {left:?}");
+        assert!(session_members(self.leader.pid).is_empty());
+        // Its record is gone, and the next run removed its own on the way out.
+        assert!(!self.record_path.exists());
+        assert!(home.records().is_empty(), "{:#?}", home.records());
+    }
+}
+
+#[test]
+fn a_run_killed_with_its_guardian_is_cleaned_up_and_reported_by_the_next_tapmesh_up() {
+    let home = Home::new(FORKER);
+    let crash = crash_with_guardian(&home);
+    // Another spec, the same state directory.
     std::fs::write(
         home.path("quiet.yaml"),
         "name: quiet\nservices:\n  idle: { type: script, script: sleep 1000 }\n",
@@ -277,28 +329,27 @@ fn a_run_killed_with_its_guardian_is_cleaned_up_and_reported_by_the_next_start()
         .up(&home.path("quiet.yaml"), "quiet", &["--for", "1s"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let reports: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("was left by a tapmesh that died"))
-        .collect();
-    assert_eq!(
-        reports,
-        [format!(
-            "tapmesh: environment forker ({}) was left by a tapmesh that died (pid {}): killed {} processes still running",
-            home.path("env").display(),
-            tapmesh.0.id(),
-            left_over.len()
-        )],
-        "{stderr}"
-    );
-    let left = survivors(children.iter().map(|(n, p)| (*n, *p)));
-    assert!(left.is_empty(), "not cleaned up: {left:?}");
-    assert!(session_members(leader.pid).is_empty());
-    // Its record is gone, and the quiet run removed its own on the way out.
-    assert!(!record_path.exists());
-    assert!(home.records().is_empty(), "{:#?}", home.records());
+    crash.assert_cleaned_up(&home, "tapmesh", &out);
+}
+
+#[test]
+fn a_run_killed_with_its_guardian_is_cleaned_up_and_reported_by_the_next_tapmesh_serve() {
+    let home = Home::new(FORKER);
+    let crash = crash_with_guardian(&home);
+    let out = Command::new(env!("CARGO_BIN_EXE_tapmesh"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--idle-timeout",
+            "500ms",
+        ])
+        .arg("--state-dir")
+        .arg(home.path("state/tapmesh"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    crash.assert_cleaned_up(&home, "tapmesh serve", &out);
 }
 
 #[test]
@@ -329,8 +380,17 @@ fn a_test_that_panics_holding_an_environment_leaves_no_process() {
         .unwrap()
         .parse()
         .unwrap();
-    // Dropped while unwinding: every session was killed then, synchronously.
-    assert!(session_members(leader).is_empty());
+    // Dropped while unwinding: every session was SIGKILLed then (the
+    // processes take a moment to die).
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !session_members(leader).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "still running 500 ms after the panic: {:?}",
+            session_members(leader)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(home.records().is_empty(), "{:#?}", home.records());
 }
 
