@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::environment::clean_up_after_crashes;
 use crate::server::{self, Daemon, DaemonConfig};
 
 /// The daemon's port when `--listen` is not given.
@@ -53,6 +54,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     if let Some(dir) = args.cache_dir {
         config.cache_dir = dir;
+    }
+    for cleaned in clean_up_after_crashes(&config.state_dir) {
+        eprintln!("tapmesh serve: {cleaned}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::environment::{Environment, Outcome};
+use crate::environment::{clean_up_after_crashes, Environment, Outcome};
 use crate::events::{EventFilter, EventKind, EventLog, Payload};
+use crate::orchestrate::default_state_dir;
 use crate::spec::Spec;
 
 #[derive(Debug, Args)]
@@ -43,6 +44,11 @@ pub fn run(args: UpArgs) -> Result<bool> {
             return Ok(false);
         }
     };
+    // Said here, on the terminal, rather than in the log lines `prepare`
+    // would write for them.
+    for cleaned in clean_up_after_crashes(&default_state_dir()) {
+        eprintln!("tapmesh: {cleaned}");
+    }
     let mut builder = Environment::builder(spec);
     if let Some(dir) = &args.dir {
         builder = builder.dir(dir);

@@ -43,6 +43,7 @@ use crate::orchestrate::{
     self, default_cache_dir, default_state_dir, Endpoint, EnvironmentError, EnvironmentOptions,
     ServiceState,
 };
+pub use crate::orchestrate::{clean_up_after_crashes, CleanedUp};
 use crate::spec::{Spec, SpecErrors};
 
 /// What can go wrong bringing an environment up or using it.
@@ -139,7 +140,9 @@ impl EnvironmentBuilder {
     }
 
     /// Creates the environment's directory and event log without starting
-    /// anything, so its events can be followed while it starts.
+    /// anything, so its events can be followed while it starts. First, what
+    /// a tapmesh that died left running under the state directory is
+    /// killed and logged (see [`clean_up_after_crashes`]).
     pub fn prepare(self) -> Result<PreparedEnvironment, Error> {
         // Absolute: services run in the spec's directory, not ours.
         let absolute = |dir: PathBuf| {
@@ -148,6 +151,9 @@ impl EnvironmentBuilder {
         let state_dir = absolute(self.state_dir.unwrap_or_else(default_state_dir))?;
         let cache_dir = absolute(self.cache_dir.unwrap_or_else(default_cache_dir))?;
         let own_dir = self.dir.map(absolute).transpose()?;
+        for cleaned in clean_up_after_crashes(&state_dir) {
+            tracing::warn!("{cleaned}");
+        }
         let (id, dir) = match (self.id, own_dir) {
             (id, Some(dir)) => (id.unwrap_or_else(|| new_id(&self.spec.name)), dir),
             (Some(id), None) => {
@@ -168,6 +174,7 @@ impl EnvironmentBuilder {
                 dir: dir.clone(),
                 cache_dir,
                 stall_after: self.stall_after,
+                state_dir: Some(state_dir),
             },
             spec: self.spec,
             id,

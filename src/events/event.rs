@@ -189,10 +189,17 @@ pub struct LifecycleInfo {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// How the process ended, when it exited (`service.stopped`,
+    /// `service.restarting`, `service.failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
+    /// The signal that killed it, by name (`SIGKILL`, `SIGTERM`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::signal::deserialize"
+    )]
+    pub signal: Option<String>,
     /// Restarts so far (on `service.restarting` and `service.failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,

@@ -11,6 +11,7 @@ mod grpc;
 mod headers;
 mod json;
 mod log;
+mod signal;
 
 pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
@@ -21,3 +22,4 @@ pub use filter::EventFilter;
 pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
+pub use signal::signal_name;

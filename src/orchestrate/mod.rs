@@ -2,16 +2,22 @@
 //! egress order once their targets are ready, readiness probes, restarts,
 //! optional services, and shutdown in reverse order.
 //!
-//! Every service runs in its own process group with a parent-death signal,
-//! and the environment kills every group it started when dropped, so no
-//! process outlives it.
+//! Every service leads its own session with a parent-death signal, a
+//! guardian process kills what is left of those sessions if tapmesh dies,
+//! and a crash record lets the next tapmesh clean up if both died (see
+//! `custody`), so no process outlives the environment.
 
 pub mod cargo_build;
+mod crash_record;
+mod custody;
+mod guardian;
 mod process;
+mod procfs;
 mod readiness;
+mod stop;
 pub mod wiring;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,6 +31,8 @@ use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload};
 use crate::graph::{self, TEST_NODE};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::spec::{Launch, Protocol, ReadyProbe, Service, Spec};
+pub use crash_record::{clean_up_after_crashes, CleanedUp};
+use custody::Custody;
 pub use process::LOG_TAIL_LINES;
 use process::{Launchable, LogTail};
 use wiring::{expand, Wiring};
@@ -38,6 +46,9 @@ pub struct EnvironmentOptions {
     pub cache_dir: PathBuf,
     /// `progress.stall` after this long with no service changing state.
     pub stall_after: Duration,
+    /// Where the crash record goes (see [`clean_up_after_crashes`]); none
+    /// without one.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl EnvironmentOptions {
@@ -47,6 +58,7 @@ impl EnvironmentOptions {
             dir: dir.into(),
             cache_dir: default_cache_dir(),
             stall_after: Duration::from_secs(10),
+            state_dir: Some(default_state_dir()),
         }
     }
 }
@@ -148,33 +160,12 @@ pub struct Environment {
     runners: BTreeMap<String, Runner>,
     proxies_cancel: CancellationToken,
     proxies: Vec<JoinHandle<()>>,
-    groups: Groups,
+    custody: Custody,
     failure: watch::Receiver<Option<EnvironmentError>>,
     stall_monitor: JoinHandle<()>,
     dir: PathBuf,
     /// `environment.down` was logged (by a graceful shutdown).
     down_logged: bool,
-}
-
-/// Every process group alive in the environment, for the last-resort kill.
-#[derive(Clone, Default)]
-struct Groups(Arc<Mutex<BTreeSet<i32>>>);
-
-impl Groups {
-    fn add(&self, pgid: i32) {
-        self.0.lock().expect("groups lock").insert(pgid);
-    }
-    fn remove(&self, pgid: i32) {
-        self.0.lock().expect("groups lock").remove(&pgid);
-    }
-    fn all(&self) -> Vec<i32> {
-        self.0
-            .lock()
-            .expect("groups lock")
-            .iter()
-            .copied()
-            .collect()
-    }
 }
 
 struct Runner {
@@ -193,7 +184,7 @@ struct RunnerContext {
     reserved: Vec<TcpListener>,
     log: EventLog,
     log_file: PathBuf,
-    groups: Groups,
+    custody: Custody,
     state: watch::Sender<ServiceState>,
     failure: watch::Sender<Option<EnvironmentError>>,
     stop: CancellationToken,
@@ -346,7 +337,7 @@ impl Environment {
             }
         }
 
-        let groups = Groups::default();
+        let custody = Custody::new(options.state_dir.as_deref(), &spec.name, &options.dir);
         let (failure_tx, failure_rx) = watch::channel(None);
         let last_change = Arc::new(Mutex::new(Instant::now()));
         let mut states: BTreeMap<String, watch::Receiver<ServiceState>> = BTreeMap::new();
@@ -357,7 +348,10 @@ impl Environment {
             senders.insert(name.clone(), tx);
         }
 
-        let mut runners = BTreeMap::new();
+        // Every service's context first: one that cannot be launched (an
+        // unknown `${VAR}`) must fail the start before any runner exists,
+        // or the runners already spawned would run on with no one to stop them.
+        let mut contexts = Vec::new();
         for name in &order {
             let service = spec.services[name].clone();
             let wiring = Wiring {
@@ -420,21 +414,25 @@ impl Environment {
                 reserved: reserved.remove(name).unwrap_or_default(),
                 log: log.clone(),
                 log_file: logs_dir.join(format!("{name}.log")),
-                groups: groups.clone(),
+                custody: custody.clone(),
                 state: senders.remove(name).expect("a state per service"),
                 failure: failure_tx.clone(),
                 stop: stop.clone(),
                 last_change: last_change.clone(),
             };
-            runners.insert(
-                name.clone(),
-                Runner {
-                    state: states[name].clone(),
+            contexts.push((name.clone(), stop, context));
+        }
+        let runners = contexts
+            .into_iter()
+            .map(|(name, stop, context)| {
+                let runner = Runner {
+                    state: states[&name].clone(),
                     stop,
                     task: tokio::spawn(run_service(context)),
-                },
-            );
-        }
+                };
+                (name, runner)
+            })
+            .collect();
 
         let stall_monitor = tokio::spawn(watch_for_stalls(
             spec.clone(),
@@ -451,7 +449,7 @@ impl Environment {
             runners,
             proxies_cancel,
             proxies,
-            groups,
+            custody,
             failure: failure_rx,
             stall_monitor,
             dir: options.dir.clone(),
@@ -544,9 +542,10 @@ impl Environment {
             .collect()
     }
 
-    /// The process groups of the services running now.
+    /// The process groups of the services running now (each leads a
+    /// session of the same id).
     pub fn process_groups(&self) -> Vec<i32> {
-        self.groups.all()
+        self.custody.all()
     }
 
     /// Resolves when a required service has failed for good (the
@@ -563,8 +562,8 @@ impl Environment {
         }
     }
 
-    /// Stops every service in reverse start order (SIGTERM to its process
-    /// group, SIGKILL after its grace period), then the proxies.
+    /// Stops every service in reverse start order (SIGTERM to its session,
+    /// SIGKILL at its grace period), then the proxies.
     pub async fn shutdown(mut self) {
         self.stop_all().await;
         lifecycle(&self.log, EventKind::EnvironmentDown, None, info("down"));
@@ -589,10 +588,8 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         // Not shut down gracefully: no process may outlive the environment.
-        let killed = self.groups.all();
-        for &pgid in &killed {
-            process::signal_group(pgid, libc::SIGKILL);
-        }
+        let killed = self.custody.kill_all();
+        self.custody.close();
         if !self.down_logged {
             lifecycle(
                 &self.log,
@@ -600,9 +597,8 @@ impl Drop for Environment {
                 None,
                 LifecycleInfo {
                     reason: Some(format!(
-                        "dropped without a shutdown: {} process group{} killed",
-                        killed.len(),
-                        if killed.len() == 1 { "" } else { "s" }
+                        "dropped without a shutdown: {killed} service session{} killed",
+                        if killed == 1 { "" } else { "s" }
                     )),
                     ..info("down")
                 },
@@ -780,6 +776,7 @@ async fn run_service(mut cx: RunnerContext) {
             &tail,
             pattern,
             matched_tx,
+            cx.custody.guardian_fd(),
         ) {
             Ok(spawned) => spawned,
             Err(e) => {
@@ -795,7 +792,7 @@ async fn run_service(mut cx: RunnerContext) {
             }
         };
         let pid = child.id().unwrap_or_default() as i32;
-        cx.groups.add(pid);
+        cx.custody.adopt(&name, pid);
         lifecycle(
             &cx.log,
             EventKind::ServiceStarting,
@@ -862,8 +859,8 @@ async fn run_service(mut cx: RunnerContext) {
                     }
                     Err(reason) => {
                         // A readiness timeout fails the service for good.
-                        stop_child(&mut child, pid, cx.service.stop_grace).await;
-                        cx.groups.remove(pid);
+                        stop::stop_child(&mut child, pid, cx.service.stop_grace).await;
+                        cx.custody.release(&name, pid);
                         fail(&cx, &name, format!("{name} {reason}"), restarts, &tail);
                         set_state(&cx, ServiceState::Failed);
                         return;
@@ -873,36 +870,35 @@ async fn run_service(mut cx: RunnerContext) {
         };
         let Some(status) = exit else {
             // Asked to stop.
-            stop_child(&mut child, pid, cx.service.stop_grace).await;
-            cx.groups.remove(pid);
+            let status = stop::stop_child(&mut child, pid, cx.service.stop_grace).await;
+            cx.custody.release(&name, pid);
             set_state(&cx, ServiceState::Stopped);
+            let (exit_code, signal) = status.as_ref().map(stop::exit_fields).unwrap_or_default();
             lifecycle(
                 &cx.log,
                 EventKind::ServiceStopped,
                 Some(&name),
                 LifecycleInfo {
                     pid: Some(pid as u32),
+                    reason: status
+                        .as_ref()
+                        .map(|s| format!("{name} {}", stop::describe_exit(s))),
+                    exit_code,
+                    signal,
                     ..info("stopped")
                 },
             );
             return;
         };
-        // It exited on its own: whatever it left in its group goes too,
+        // It exited on its own: whatever it left in its session goes too,
         // and its last words are read before anyone reports on it.
-        process::signal_group(pid, libc::SIGKILL);
-        cx.groups.remove(pid);
+        cx.custody.release(&name, pid);
         readers.finish(Duration::from_secs(1)).await;
         let how = match &status {
-            Ok(s) => describe_exit(s),
+            Ok(s) => stop::describe_exit(s),
             Err(e) => format!("could not be waited for: {e}"),
         };
-        let (exit_code, signal) = match &status {
-            Ok(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                (s.code(), s.signal())
-            }
-            Err(_) => (None, None),
-        };
+        let (exit_code, signal) = status.as_ref().map(stop::exit_fields).unwrap_or_default();
         // A healthy spell wipes the slate.
         if ever_ready && started.elapsed() >= policy.healthy_after {
             restarts = 0;
@@ -1006,32 +1002,6 @@ fn fail(cx: &RunnerContext, name: &str, reason: String, restarts: u32, tail: &Lo
 
 /// How long a service with nothing to probe must run before it counts as ready.
 const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
-
-/// SIGTERM to the group, SIGKILL after `grace`, then reap.
-async fn stop_child(child: &mut tokio::process::Child, pgid: i32, grace: Duration) {
-    process::signal_group(pgid, libc::SIGTERM);
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        process::signal_group(pgid, libc::SIGKILL);
-        let _ = child.wait().await;
-    }
-    // Whatever else of the group lingers (a child that ignored SIGTERM).
-    if process::group_alive(pgid) {
-        let deadline = Instant::now() + grace;
-        while process::group_alive(pgid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        process::signal_group(pgid, libc::SIGKILL);
-    }
-}
-
-fn describe_exit(status: &std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        _ => format!("exited ({status})"),
-    }
-}
 
 /// Publishes `progress.stall` when no service has changed state for
 /// `after` while some are not ready, naming who waits on whom.

@@ -1,8 +1,10 @@
 //! Starting one service process and reading its output.
 //!
-//! Each service leads its own process group, so stopping it reaches
-//! everything it started (`sh -c` children, workers), and asks the kernel
-//! to kill it if tapmesh dies (`PR_SET_PDEATHSIG`).
+//! Each service leads its own session (and so its own process group, same
+//! id), so stopping it reaches everything it started (`sh -c` children,
+//! workers, jobs a shell put in groups of their own), and asks the kernel
+//! to kill it if tapmesh dies (`PR_SET_PDEATHSIG`). What it forks is the
+//! guardian's to kill then (see `custody`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -51,9 +53,11 @@ impl LogTail {
     }
 }
 
-/// Spawns `what` in a new process group, its output going to `log_file`,
+/// Spawns `what` as the leader of a new session, registered with the
+/// guardian behind `guardian_fd`, its output going to `log_file`,
 /// `service.log` events and `tail`; each line is also offered to
 /// `matched` (a log readiness pattern), which is set once one matches.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     service: &Arc<str>,
     what: &Launchable,
@@ -62,6 +66,7 @@ pub fn spawn(
     tail: &LogTail,
     pattern: Option<regex::Regex>,
     matched: watch::Sender<bool>,
+    guardian_fd: Option<std::os::fd::RawFd>,
 ) -> std::io::Result<(Child, OutputReaders)> {
     let (program, args) = what
         .argv
@@ -75,12 +80,24 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe calls between fork and exec (setsid,
+    // prctl, getppid, kill, and the guardian's write).
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
+            // Not `process_group(0)`: a group leader may not call setsid.
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // tapmesh died before the prctl: no signal would ever come.
+            if libc::getppid() != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            if let Some(fd) = guardian_fd {
+                super::guardian::register_self(fd);
+            }
             Ok(())
         });
     }
@@ -193,10 +210,4 @@ pub fn signal_group(pgid: i32, signal: i32) {
         // SAFETY: kill(2) on a process group this environment started.
         unsafe { libc::kill(-pgid, signal) };
     }
-}
-
-/// Whether any process of the group is still alive.
-pub fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pgid > 0 && unsafe { libc::kill(-pgid, 0) } == 0
 }
