@@ -112,7 +112,7 @@ pub(crate) fn grpc_call_info(
         response_body_decoded: decoded.response.to_json(),
         request_body_truncated: decoded.request.truncated,
         response_body_truncated: decoded.response.truncated,
-        decoded_with: decoded.decoded_with.as_str().to_string(),
+        decoded_with: decoded.decoded_with.map(|d| d.as_str().to_string()),
         decode_problems: problems,
         health_check: call.is_health_check,
         error: x.error.clone(),
