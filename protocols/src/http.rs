@@ -255,6 +255,22 @@ pub struct HttpExchange {
     /// For a gRPC call over HTTP/2, its messages counted as they passed
     /// (exact whatever the capture limit kept).
     pub grpc_messages: Option<crate::grpc::StreamMessageCounters>,
+    /// What about the exchange's framing a server or intermediary might
+    /// read differently (see [`warning`]); empty (and unallocated) for
+    /// ordinary traffic.
+    pub warnings: Vec<&'static str>,
+}
+
+/// The texts of [`HttpExchange::warnings`]: stable, for tools to match on.
+pub mod warning {
+    /// RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and the
+    /// message was framed by it; a recipient that went by Content-Length
+    /// instead would see a different message boundary (request smuggling).
+    pub const REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING: &str =
+        "request: content-length and transfer-encoding both present";
+    /// The same in a response (response splitting, cache poisoning).
+    pub const RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING: &str =
+        "response: content-length and transfer-encoding both present";
 }
 
 impl HttpExchange {

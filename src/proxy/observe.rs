@@ -77,6 +77,7 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: HttpExchange) -> RequestInfo {
         response_headers: HeaderMap::from_block(x.response_headers),
         request_trailers: HeaderMap::from_block(x.request_trailers),
         response_trailers: HeaderMap::from_block(x.response_trailers),
+        warnings: x.warnings.iter().map(|w| w.to_string()).collect(),
         error: x.error,
     }
 }

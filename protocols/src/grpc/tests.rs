@@ -125,6 +125,7 @@ fn exchange(path: &str, request: Vec<u8>, response: Vec<u8>) -> HttpExchange {
         completed: Timestamp(2_000_000),
         error: None,
         grpc_messages: None,
+        warnings: Vec::new(),
     }
 }
 
