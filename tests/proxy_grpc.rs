@@ -454,6 +454,26 @@ fn binary_metadata_is_shown_as_base64_of_its_bytes() {
     assert_eq!(call["decoded_with"], "schemaless");
 }
 
+/// grpcio's client and server both allow "true binary" metadata, so its
+/// `-bin` values cross as a NUL and the raw bytes: shown the same.
+#[test]
+fn true_binary_metadata_from_grpcio_is_shown_as_base64() {
+    let server = Server::python();
+    let proxy = proxy(server.addr, &["--no-reflection"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/grpc_inventory.py");
+    let out = Command::new(peer_python())
+        .args([script, "call-binary-metadata", &proxy.addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["echo"], "fffe80", "the server echoed the bytes");
+    let call = &calls_after(proxy, "tapmesh.test.Inventory", 1)[0];
+    assert_eq!(call["request_metadata"]["trace-bin"], "//6A", "{call:#}");
+    assert_eq!(call["response_metadata"]["echo-bin"], "//6A", "{call:#}");
+    assert_eq!(call["grpc_status_name"], "OK");
+}
+
 /// With nothing captured no message is decoded, so nothing says how.
 #[test]
 fn decoded_with_is_null_when_the_capture_limit_cut_every_message() {
