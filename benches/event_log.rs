@@ -100,6 +100,7 @@ fn request_event() -> Event {
             response_body: "hello".into(),
             response_body_encoding: BodyEncoding::Utf8,
             response_body_truncated: false,
+            warnings: Vec::new(),
             error: None,
         }),
     }

@@ -432,6 +432,65 @@ fn health_probes_are_marked() {
     assert_eq!(call["decoded_with"], "schemaless");
 }
 
+/// tonic sends binary metadata as base64 text, padded or not; the event
+/// shows every `-bin` value one way, as padded base64 of its bytes.
+#[test]
+fn binary_metadata_is_shown_as_base64_of_its_bytes() {
+    let server = Server::tonic(false);
+    let proxy = proxy(server.addr, &["--no-reflection"]);
+    assert_eq!(tonic_call(proxy.addr, "binary-metadata")["code"], 0);
+    let calls = calls_after(proxy, "tapmesh.test.Inventory", 1);
+    let call = &calls[0];
+    assert_eq!(call["method"], "GetItem");
+    assert_eq!(call["grpc_status_name"], "OK");
+    // ff fe 80 (not UTF-8) and ff 00 (whose base64 needs padding).
+    assert_eq!(call["request_metadata"]["trace-bin"], "//6A");
+    assert_eq!(call["request_metadata"]["pair-bin"], "/wA=");
+    assert_eq!(call["response_metadata"]["echo-bin"], "//6A");
+    assert_eq!(
+        call["request_body_decoded"],
+        json!([get_item_request(Shape::FieldNumbers, "meta-3")])
+    );
+    assert_eq!(call["decoded_with"], "schemaless");
+}
+
+/// grpcio's client and server both allow "true binary" metadata, so its
+/// `-bin` values cross as a NUL and the raw bytes: shown the same.
+#[test]
+fn true_binary_metadata_from_grpcio_is_shown_as_base64() {
+    let server = Server::python();
+    let proxy = proxy(server.addr, &["--no-reflection"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/grpc_inventory.py");
+    let out = Command::new(peer_python())
+        .args([script, "call-binary-metadata", &proxy.addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["echo"], "fffe80", "the server echoed the bytes");
+    let call = &calls_after(proxy, "tapmesh.test.Inventory", 1)[0];
+    assert_eq!(call["request_metadata"]["trace-bin"], "//6A", "{call:#}");
+    assert_eq!(call["response_metadata"]["echo-bin"], "//6A", "{call:#}");
+    assert_eq!(call["grpc_status_name"], "OK");
+}
+
+/// With nothing captured no message is decoded, so nothing says how.
+#[test]
+fn decoded_with_is_null_when_the_capture_limit_cut_every_message() {
+    let server = Server::tonic(false);
+    let proxy = proxy(server.addr, &["--no-reflection", "--capture-limit", "0"]);
+    assert_eq!(tonic_call(proxy.addr, "unary")["code"], 0);
+    let calls = calls_after(proxy, "tapmesh.test.Inventory", 1);
+    let call = &calls[0];
+    assert_eq!(call["decoded_with"], Value::Null, "{call:#}");
+    assert_eq!(call["request_messages"], 1);
+    assert_eq!(call["response_messages"], 1);
+    assert_eq!(call["request_body_decoded"], json!([]));
+    assert_eq!(call["response_body_decoded"], json!([]));
+    assert_eq!(call["request_body_truncated"], true);
+    assert_eq!(call["response_body_truncated"], true);
+}
+
 /// The independent implementation: grpcio's server with reflection (it
 /// offers only v1alpha, so the proxy falls back to it), its Python client,
 /// and grpcurl, which learns the schema by reflection through the proxy.

@@ -405,3 +405,48 @@ fn gzip_bodies_are_kept_as_sent_and_decode_on_demand() {
     assert_eq!(decoded.codings, ["gzip"]);
     assert!(!decoded.truncated);
 }
+
+/// curl sends both `Content-Length` and `Transfer-Encoding: chunked`, the
+/// shape of a request-smuggling attempt. The proxy forwards it as sent,
+/// frames it by its chunks as RFC 9112 §6.3 says (nginx refuses such a
+/// request with a 400), and flags the exchange.
+#[test]
+fn content_length_with_chunked_is_framed_by_the_chunks_and_flagged() {
+    let nginx = Nginx::start();
+    let proxy = start(&nginx, &[]);
+    let status = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        "Content-Length: 5",
+        "--data-binary",
+        "hello",
+        &url(&proxy, "/upload"),
+    ]);
+    assert_eq!(status, "400");
+    let (events, r) = requests_after(proxy, 1);
+    assert!(of_type(&events, "decode.error").is_empty(), "{events:#?}");
+    let r = &r[0];
+    assert_eq!(r["method"], "POST");
+    assert_eq!(r["path"], "/upload");
+    assert_eq!(r["status_code"], 400);
+    assert_eq!(r["request_headers"]["content-length"], "5");
+    assert_eq!(r["request_headers"]["transfer-encoding"], "chunked");
+    // The chunk's data, not its framing.
+    assert_eq!(r["request_body"], "hello");
+    assert_eq!(r["request_size"], 5);
+    assert_eq!(r["request_body_truncated"], false);
+    assert_eq!(
+        r["warnings"],
+        serde_json::json!(["request: content-length and transfer-encoding both present"])
+    );
+    assert!(r["response_body"]
+        .as_str()
+        .unwrap()
+        .contains("400 Bad Request"));
+    assert!(r.get("error").is_none(), "{r}");
+}

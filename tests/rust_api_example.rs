@@ -62,7 +62,7 @@ async fn an_order_through_the_front_reserves_stock_over_grpc(
     assert_eq!(call.grpc_status_name.as_deref(), Some("OK"));
     // Decoded with the spec's `proto: { files: [...] }`, in protobuf's JSON
     // mapping (camelCase names, one entry per message of the call).
-    assert_eq!(call.decoded_with, "descriptor_set");
+    assert_eq!(call.decoded_with.as_deref(), Some("descriptor_set"));
     assert_eq!(
         call.request_body_decoded,
         json!([{"sku": "sku-2", "quantity": 7, "orderId": order_id}])

@@ -7,7 +7,9 @@ use crate::Timestamp;
 
 /// One header (or trailer) block as it crossed the wire: names with their
 /// case, fields in order, repeats kept; values that are not UTF-8 are shown
-/// lossily.
+/// lossily, except binary fields (names ending in `-bin`, gRPC's binary
+/// metadata), which are shown as base64 of their bytes (see
+/// [`HeaderBlock::push`]).
 ///
 /// Every name and value lives in one string, with a list of spans into it:
 /// a decoder makes two allocations per block instead of two per field, and
@@ -62,8 +64,18 @@ impl HeaderBlock {
         }
     }
 
-    /// Appends a field; a value that is not UTF-8 is kept lossily.
+    /// Appends a field as it came off the wire; a value that is not UTF-8
+    /// is kept lossily. A binary field (name ending in `-bin`) is kept as
+    /// padded standard base64 of its bytes, one way however it was sent
+    /// (gRPC's HTTP/2 mapping): a value starting with a NUL byte is "true
+    /// binary", the bytes after the NUL; otherwise it is base64 text,
+    /// padded or not, possibly several comma-separated values, each
+    /// re-encoded padded. A value that is neither is shown as base64 of
+    /// the bytes sent, so nothing is lost either way.
     pub fn push(&mut self, name: &str, value: &[u8]) {
+        if is_binary_field(name) {
+            return self.push_str(name, &binary_value(value));
+        }
         match std::str::from_utf8(value) {
             Ok(value) => self.push_str(name, value),
             Err(_) => self.push_str(name, &String::from_utf8_lossy(value)),
@@ -129,6 +141,40 @@ impl HeaderBlock {
             value: span.value(&self.text),
         }
     }
+}
+
+/// gRPC's binary metadata suffix, in any case (HTTP/1 names keep theirs).
+fn is_binary_field(name: &str) -> bool {
+    let name = name.as_bytes();
+    name.len() >= 4 && name[name.len() - 4..].eq_ignore_ascii_case(b"-bin")
+}
+
+/// A binary field's value as padded standard base64 of its bytes.
+fn binary_value(wire: &[u8]) -> String {
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine;
+    // gRPC's decoders take padded and unpadded values alike.
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    if let Some(raw) = wire.strip_prefix(b"\0") {
+        return STANDARD.encode(raw);
+    }
+    let mut shown = String::with_capacity(wire.len() + 4);
+    for (i, part) in wire.split(|&b| b == b',').enumerate() {
+        let Ok(bytes) = LENIENT.decode(part.trim_ascii()) else {
+            return STANDARD.encode(wire);
+        };
+        if i > 0 {
+            shown.push_str(", ");
+        }
+        STANDARD.encode_string(bytes, &mut shown);
+    }
+    shown
 }
 
 /// Two blocks are equal when they hold the same fields in the same order.
@@ -209,6 +255,22 @@ pub struct HttpExchange {
     /// For a gRPC call over HTTP/2, its messages counted as they passed
     /// (exact whatever the capture limit kept).
     pub grpc_messages: Option<crate::grpc::StreamMessageCounters>,
+    /// What about the exchange's framing a server or intermediary might
+    /// read differently (see [`warning`]); empty (and unallocated) for
+    /// ordinary traffic.
+    pub warnings: Vec<&'static str>,
+}
+
+/// The texts of [`HttpExchange::warnings`]: stable, for tools to match on.
+pub mod warning {
+    /// RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and the
+    /// message was framed by it; a recipient that went by Content-Length
+    /// instead would see a different message boundary (request smuggling).
+    pub const REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING: &str =
+        "request: content-length and transfer-encoding both present";
+    /// The same in a response (response splitting, cache poisoning).
+    pub const RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING: &str =
+        "response: content-length and transfer-encoding both present";
 }
 
 impl HttpExchange {
@@ -325,6 +387,44 @@ mod tests {
         kept.retain(|f| !f.name.eq_ignore_ascii_case("set-cookie"));
         assert_eq!(kept, [("Content-Type", "text/plain")].into_iter().collect());
         assert_ne!(kept, block);
+    }
+
+    #[test]
+    fn binary_fields_are_base64_of_their_bytes_however_sent() {
+        let cases: [(&str, &[u8], &str); 9] = [
+            // True binary: a NUL, then the raw bytes (not UTF-8 here).
+            ("trace-bin", b"\0\xff\xfe\x80", "//6A"),
+            ("trace-bin", b"\0", ""),
+            // Base64 text, padded or not, comes out padded.
+            ("trace-bin", b"//6A", "//6A"),
+            ("Trace-Bin", b"AQ", "AQ=="),
+            ("trace-bin", b"AQ==", "AQ=="),
+            // Several values in one field, each normalised.
+            ("trace-bin", b"AQ,AgM= , //6A", "AQ==, AgM=, //6A"),
+            ("trace-bin", b"", ""),
+            // Neither: the bytes as sent, so nothing is lost.
+            ("trace-bin", b"\xff\xfe\x80", "//6A"),
+            ("trace-bin", b"not base64!", "bm90IGJhc2U2NCE="),
+        ];
+        for (name, wire, shown) in cases {
+            let mut block = HeaderBlock::new();
+            block.push(name, wire);
+            assert_eq!(block.get(name), Some(shown), "{name}: {wire:x?}");
+        }
+        // Only the suffix counts; other fields keep their text.
+        let mut block = HeaderBlock::new();
+        block.push("binary", b"AQ");
+        block.push("x-bin-count", b"AQ");
+        block.push("x-ok", b"\xff");
+        let fields: Vec<_> = block.iter().map(|f| (f.name, f.value)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("binary", "AQ"),
+                ("x-bin-count", "AQ"),
+                ("x-ok", "\u{fffd}")
+            ]
+        );
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub(crate) struct ProxyArgs {
     /// Do not ask the target's gRPC server reflection for schemas.
     #[arg(long)]
     no_reflection: bool,
+    /// Kafka: open proxy listeners for at most this many brokers (the
+    /// edge's own included); a response naming more is forwarded unchanged
+    /// and reported with a decode.error.
+    #[arg(long, default_value_t = crate::proxy::DEFAULT_MAX_BROKERS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_brokers: usize,
 }
 
 pub(crate) fn run(args: ProxyArgs) -> Result<()> {
@@ -126,7 +132,8 @@ async fn serve(args: ProxyArgs) -> Result<()> {
             target_name.as_str(),
             target_addr,
             args.capture_limit,
-        ),
+        )
+        .with_max_brokers(args.max_brokers),
     }
     .with_connect_timeout(args.connect_timeout);
     let proxy = Proxy::bind(args.listen, config, log.clone())

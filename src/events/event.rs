@@ -278,6 +278,11 @@ pub struct RequestInfo {
     pub response_body: String,
     pub response_body_encoding: BodyEncoding,
     pub response_body_truncated: bool,
+    /// What about the exchange's framing another reader might take
+    /// differently (`request: content-length and transfer-encoding both
+    /// present` …); absent when there is nothing to say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why the exchange is incomplete (no response, cut off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -50,8 +50,10 @@ pub struct GrpcCallInfo {
     /// undecodable).
     pub request_body_truncated: bool,
     pub response_body_truncated: bool,
-    /// `descriptor_set`, `reflection` or `schemaless`.
-    pub decoded_with: String,
+    /// `descriptor_set`, `reflection` or `schemaless`; `null` when no
+    /// message of the call was decoded (none sent, or all past the capture
+    /// limit).
+    pub decoded_with: Option<String>,
     /// What could not be decoded, one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decode_problems: Vec<String>,

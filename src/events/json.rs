@@ -140,6 +140,15 @@ fn write_request(out: &mut Vec<u8>, r: &RequestInfo) {
         r.response_body_encoding,
         r.response_body_truncated,
     );
+    if let Some((first, rest)) = r.warnings.split_first() {
+        out.extend_from_slice(b",\"warnings\":[");
+        write_str(out, first);
+        for warning in rest {
+            out.push(b',');
+            write_str(out, warning);
+        }
+        out.push(b']');
+    }
     close_with_error(out, r.error.as_deref());
 }
 
@@ -402,6 +411,7 @@ mod tests {
             response_body: s.into(),
             response_body_encoding: BodyEncoding::Utf8,
             response_body_truncated: false,
+            warnings: Vec::new(),
             error: None,
         }
     }
@@ -454,6 +464,7 @@ mod tests {
         r.request_body_encoding = BodyEncoding::Base64;
         r.request_body_truncated = true;
         r.response_body_truncated = true;
+        r.warnings = vec!["request: a\"b".into(), "response: \u{1}".into()];
         r.error = Some("the target closed before responding \"early\"".into());
         let mut e = event(
             u64::MAX,

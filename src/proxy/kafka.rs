@@ -8,6 +8,13 @@
 //! own, opened the first time a response names it. All listeners of an edge
 //! share one [`Brokers`] map; its mutex is taken only when a connection
 //! meets a broker it has not mapped yet, never per chunk.
+//!
+//! Each listener holds a descriptor and a task for the life of the edge,
+//! so an edge opens at most [`ProxyConfig::max_brokers`] of them: a
+//! response naming brokers past that is forwarded unchanged (its clients
+//! then reach those brokers directly) and reported with a `decode.error`.
+//! Without a cap, one Metadata response naming 20,000 brokers used up the
+//! process's descriptors, and every client of every edge hung.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -35,9 +42,14 @@ pub(crate) struct Brokers {
     /// Stops the per-broker listeners (the edge's own stops with its caller).
     cancel: CancellationToken,
     tasks: TaskTracker,
-    /// Broker address → the proxy listener in front of it.
+    /// Broker address → the proxy listener in front of it (the edge's own
+    /// listener included), at most `template.max_brokers` of them.
     listeners: Mutex<HashMap<SocketAddr, SocketAddr>>,
 }
+
+/// How to raise the cap, for the reason a response past it gives.
+const RAISE_THE_CAP: &str =
+    "raise it with `tapmesh proxy --max-brokers N` (ProxyConfig::max_brokers)";
 
 impl Brokers {
     /// The edge's listener at `listen` already leads to the edge's target.
@@ -69,21 +81,52 @@ impl Brokers {
     }
 
     /// The listener in front of `broker`, opened now if there is none yet.
-    fn listener_for(self: &Arc<Self>, node_id: i32, broker: SocketAddr) -> io::Result<SocketAddr> {
+    fn listener_for(
+        self: &Arc<Self>,
+        node_id: i32,
+        broker: SocketAddr,
+    ) -> Result<SocketAddr, BrokerError> {
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(listen) = listeners.get(&broker) {
             return Ok(*listen);
         }
+        let cap = self.template.max_brokers;
+        if listeners.len() >= cap {
+            tracing::warn!(%broker, node_id, cap, "kafka broker left without a listener: the edge's cap is met");
+            return Err(BrokerError::Cap(format!(
+                "broker {node_id} at {broker} would be past this edge's cap of {cap} broker listeners, all in use; {RAISE_THE_CAP}"
+            )));
+        }
         let mut config = self.template.clone();
         config.target_addr = broker;
         config.target = format!("{}/broker-{node_id}", self.template.target).into();
-        let listener = bind_listener(SocketAddr::new(self.listen_ip, 0))?;
-        let proxy = Proxy::with_brokers(listener, config, self.log.clone(), self.clone())?;
-        let listen = proxy.local_addr()?;
+        let listener =
+            bind_listener(SocketAddr::new(self.listen_ip, 0)).map_err(BrokerError::Io)?;
+        let proxy = Proxy::with_brokers(listener, config, self.log.clone(), self.clone())
+            .map_err(BrokerError::Io)?;
+        let listen = proxy.local_addr().map_err(BrokerError::Io)?;
         tracing::info!(%broker, node_id, %listen, "kafka broker listener");
         self.tasks.spawn(proxy.run(self.cancel.clone()));
         listeners.insert(broker, listen);
         Ok(listen)
+    }
+
+    /// Refuses a response naming more brokers than the edge may ever
+    /// listen for. One naming fewer may still meet the cap in
+    /// [`Brokers::listener_for`], when earlier responses named others.
+    fn admit(&self, brokers: usize) -> Result<(), String> {
+        let cap = self.template.max_brokers;
+        if brokers <= cap {
+            return Ok(());
+        }
+        tracing::warn!(
+            brokers,
+            cap,
+            "kafka response names more brokers than the edge's cap"
+        );
+        Err(format!(
+            "it names {brokers} brokers, more than this edge's cap of {cap} broker listeners; {RAISE_THE_CAP}"
+        ))
     }
 
     /// Stops every per-broker listener and waits for their connections to
@@ -93,6 +136,12 @@ impl Brokers {
         self.tasks.close();
         self.tasks.wait().await;
     }
+}
+
+enum BrokerError {
+    /// The edge's cap is met: the reason, for the `decode.error`.
+    Cap(String),
+    Io(io::Error),
 }
 
 fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -141,10 +190,19 @@ impl BrokerAddressMap for ConnectionMap {
         let listen = self
             .brokers
             .listener_for(node_id, broker)
-            .map_err(|e| format!("opening a listener for broker {node_id} at {broker}: {e}"))?;
+            .map_err(|e| match e {
+                BrokerError::Cap(reason) => reason,
+                BrokerError::Io(e) => {
+                    format!("opening a listener for broker {node_id} at {broker}: {e}")
+                }
+            })?;
         let mapped = (self.advertise.to_string(), i32::from(listen.port()));
         self.known.insert((host.to_string(), port), mapped.clone());
         Ok(mapped)
+    }
+
+    fn admit(&mut self, brokers: usize) -> Result<(), String> {
+        self.brokers.admit(brokers)
     }
 }
 

@@ -61,7 +61,18 @@ pub struct ProxyConfig {
     /// A Kafka edge: rewrite broker addresses in responses to proxy
     /// listeners, one per broker (see [`kafka`]).
     pub rewrite_kafka_brokers: bool,
+    /// A Kafka edge opens listeners for at most this many brokers, its own
+    /// listener included (see [`DEFAULT_MAX_BROKERS`]).
+    pub max_brokers: usize,
 }
+
+/// Brokers a Kafka edge listens for unless told otherwise. A local
+/// environment runs one to a few brokers; 64 leaves room for a sizeable
+/// cluster behind an `external` service while keeping a runaway (or
+/// hostile) Metadata response to 64 descriptors and tasks per edge, so a
+/// dozen Kafka edges stay under the common default open-file limit of 1,024
+/// even where the proxy cannot raise it.
+pub const DEFAULT_MAX_BROKERS: usize = 64;
 
 impl ProxyConfig {
     /// A `tcp` edge from `source` to `target` at `target_addr`.
@@ -80,6 +91,7 @@ impl ProxyConfig {
             mode: RelayMode::Splice,
             grpc: None,
             rewrite_kafka_brokers: false,
+            max_brokers: DEFAULT_MAX_BROKERS,
         }
     }
 
@@ -139,6 +151,12 @@ impl ProxyConfig {
 
     pub fn with_mode(mut self, mode: RelayMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// The most brokers a Kafka edge opens listeners for (at least 1).
+    pub fn with_max_brokers(mut self, max_brokers: usize) -> Self {
+        self.max_brokers = max_brokers.max(1);
         self
     }
 

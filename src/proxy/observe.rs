@@ -77,6 +77,7 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: HttpExchange) -> RequestInfo {
         response_headers: HeaderMap::from_block(x.response_headers),
         request_trailers: HeaderMap::from_block(x.request_trailers),
         response_trailers: HeaderMap::from_block(x.response_trailers),
+        warnings: x.warnings.iter().map(|w| w.to_string()).collect(),
         error: x.error,
     }
 }
@@ -112,7 +113,7 @@ pub(crate) fn grpc_call_info(
         response_body_decoded: decoded.response.to_json(),
         request_body_truncated: decoded.request.truncated,
         response_body_truncated: decoded.response.truncated,
-        decoded_with: decoded.decoded_with.as_str().to_string(),
+        decoded_with: decoded.decoded_with.map(|d| d.as_str().to_string()),
         decode_problems: problems,
         health_check: call.is_health_check,
         error: x.error.clone(),

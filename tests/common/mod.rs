@@ -19,6 +19,8 @@ pub struct ProxyProcess {
     child: Child,
     pub addr: SocketAddr,
     pub events_path: PathBuf,
+    /// Every line the proxy has logged so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -47,10 +49,13 @@ impl ProxyProcess {
             .expect("spawning tapmesh");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let lines = std::sync::Arc::clone(&log);
         // Keep draining stderr for the proxy's whole life so it never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
                 if let Some(addr) = listening_address(&line) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
@@ -68,8 +73,14 @@ impl ProxyProcess {
             child,
             addr,
             events_path,
+            log,
             _dir: dir,
         }
+    }
+
+    /// The lines the proxy has logged so far (stderr, `RUST_LOG=info`).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn pid(&self) -> u32 {

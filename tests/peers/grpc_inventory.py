@@ -4,6 +4,10 @@ service in peers/grpc-rs/proto/inventory.proto, for tapmesh's tests.
     grpc_inventory.py serve PORT     server with reflection (grpcio-reflection)
     grpc_inventory.py call ADDR      unary, server-stream (3), not-found; one
                                      JSON line per call with what the client saw
+    grpc_inventory.py call-binary-metadata ADDR
+                                     a unary call with trace-bin ff fe 80, sent
+                                     as true binary; the server echoes it as
+                                     the trailer echo-bin
 
 Items are the same pure function of (prefix, n) as in the Rust peer.
 """
@@ -34,6 +38,10 @@ def item(prefix, n):
 
 class Inventory(services.InventoryServicer):
     def GetItem(self, request, context):
+        # Binary metadata comes back as a trailer, for tests of how it is shown.
+        echo = [v for k, v in context.invocation_metadata() if k == "trace-bin"]
+        if echo:
+            context.set_trailing_metadata((("echo-bin", echo[0]),))
         prefix, _, n = request.id.rpartition("-")
         if not prefix or not n.isdigit():
             context.abort(grpc.StatusCode.NOT_FOUND, f"no item {request.id}")
@@ -88,10 +96,24 @@ def call(addr):
             )
 
 
+def call_binary_metadata(addr):
+    # C-core peers that both allow it send -bin values as "true binary" (a
+    # NUL, then the raw bytes) instead of base64.
+    options = [("grpc.http2.true_binary", 1)]
+    with grpc.insecure_channel(addr, options=options) as channel:
+        stub = services.InventoryStub(channel)
+        metadata = (("trace-bin", b"\xff\xfe\x80"),)
+        _, call = stub.GetItem.with_call(protos.GetItemRequest(id="bin-1"), metadata=metadata, timeout=10)
+        echo = dict(call.trailing_metadata()).get("echo-bin")
+        print(json.dumps({"case": "binary-metadata", "code": 0, "echo": echo.hex()}), flush=True)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "call":
         call(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "call-binary-metadata":
+        call_binary_metadata(sys.argv[2])
     else:
         sys.exit(__doc__)

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio_stream::{Stream, StreamExt};
 use tonic::codec::CompressionEncoding;
+use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -79,6 +80,8 @@ type NoteStream = Pin<Box<dyn Stream<Item = Result<Note, Status>> + Send>>;
 impl Inventory for InventoryService {
     async fn get_item(&self, request: Request<GetItemRequest>) -> Result<Response<Item>, Status> {
         let deadline = request_deadline(&request);
+        // Binary metadata comes back as `echo-bin`, for tests of how it is shown.
+        let echo = request.metadata().get_bin("trace-bin").cloned();
         let id = request.into_inner().id;
         if id == "slow" {
             // Like a service that passes its deadline on to slow work: give
@@ -94,10 +97,14 @@ impl Inventory for InventoryService {
             }
             return Ok(Response::new(item("slow", 1)));
         }
-        match parse_id(&id) {
-            Some((prefix, n)) => Ok(Response::new(item(prefix, n))),
-            None => Err(Status::not_found(format!("no item {id}"))),
+        let mut response = match parse_id(&id) {
+            Some((prefix, n)) => Response::new(item(prefix, n)),
+            None => return Err(Status::not_found(format!("no item {id}"))),
+        };
+        if let Some(echo) = echo {
+            response.metadata_mut().insert_bin("echo-bin", echo);
         }
+        Ok(response)
     }
 
     type ListItemsStream = ItemStream;
@@ -232,6 +239,16 @@ async fn call(addr: &str, case: &str) -> Result<Outcome, Box<dyn std::error::Err
                 })
                 .await;
             finished(result.map(|_| 1), 1)
+        }
+        "binary-metadata" => {
+            // Not UTF-8 (ff fe 80), and two bytes, whose base64 needs padding.
+            let mut request = Request::new(GetItemRequest {
+                id: "meta-3".into(),
+            });
+            let metadata = request.metadata_mut();
+            metadata.insert_bin("trace-bin", MetadataValue::from_bytes(&[0xff, 0xfe, 0x80]));
+            metadata.insert_bin("pair-bin", MetadataValue::from_bytes(&[0xff, 0x00]));
+            finished(client.get_item(request).await.map(|_| 1), 1)
         }
         "deadline" => {
             let mut request = Request::new(GetItemRequest { id: "slow".into() });

@@ -278,9 +278,11 @@ pub struct DecodedCall {
     pub request: DecodedBody,
     pub response: DecodedBody,
     /// The registry's source for the method, or `Schemaless` if it does not
-    /// know the method. A message that does not match the schema is shown
-    /// schema-less (and named in `problems`) without changing this.
-    pub decoded_with: DecodedWith,
+    /// know the method; `None` when no message of the call was decoded
+    /// (none sent, or all cut off by the capture limit), since then nothing
+    /// was. A message that does not match the schema is shown schema-less
+    /// (and named in `problems`) without changing this.
+    pub decoded_with: Option<DecodedWith>,
 }
 
 /// How the payloads of one body are turned into JSON.
@@ -342,15 +344,23 @@ pub fn decode_call(
         output,
         limits,
     );
-    for (body, direction) in [(&mut request, "request"), (&mut response, "response")] {
+    for (body, direction, captured) in [
+        (&mut request, "request", &exchange.request_body),
+        (&mut response, "response", &exchange.response_body),
+    ] {
+        // The capture limit can fall between messages (or before the
+        // first): the framing then shows no cut, yet messages are missing.
+        body.truncated |= captured.truncated();
         for problem in &mut body.problems {
             *problem = format!("{direction} {problem}");
         }
     }
+    let decoded_any = !request.messages.is_empty() || !response.messages.is_empty();
     DecodedCall {
+        decoded_with: decoded_any
+            .then(|| schema.map_or(DecodedWith::Schemaless, |s| s.source.into())),
         request,
         response,
-        decoded_with: schema.map_or(DecodedWith::Schemaless, |s| s.source.into()),
     }
 }
 

@@ -125,6 +125,7 @@ fn exchange(path: &str, request: Vec<u8>, response: Vec<u8>) -> HttpExchange {
         completed: Timestamp(2_000_000),
         error: None,
         grpc_messages: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -150,7 +151,7 @@ fn proto_files_decode_what_was_encoded() {
     let ex = get_item_exchange(&registry);
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::DescriptorSet));
     assert_eq!(
         decoded.request.to_json(),
         json!([{"sku": "SKU-42", "includeHistory": true}])
@@ -166,9 +167,70 @@ fn a_descriptor_set_decodes_the_same() {
     let ex = get_item_exchange(&proto_registry());
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
-    assert_eq!(decoded.decoded_with.as_str(), "descriptor_set");
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::DescriptorSet));
+    assert_eq!(decoded.decoded_with.unwrap().as_str(), "descriptor_set");
     assert_eq!(decoded.response.to_json(), json!([item_json()]));
+}
+
+/// Nothing was decoded, so nothing says how: a call with no message either
+/// way, and one whose messages were all cut off by the capture limit.
+#[test]
+fn decoded_with_is_none_when_no_message_was_decoded() {
+    let registry = proto_registry();
+    let empty = exchange("/shop.inventory.v1.Inventory/GetItem", vec![], vec![]);
+    let call = GrpcCall::from_exchange(&empty, None).unwrap();
+    let decoded = decode_call(&empty, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, None);
+    assert_eq!(decoded.request.to_json(), json!([]));
+    assert_eq!(decoded.response.to_json(), json!([]));
+
+    // Each body captured up to 3 bytes: within both messages' 5-byte prefix.
+    let mut cut = get_item_exchange(&registry);
+    for body in [&mut cut.request_body, &mut cut.response_body] {
+        body.data = body.data.slice(..3);
+    }
+    let call = GrpcCall::from_exchange(&cut, None).unwrap();
+    let decoded = decode_call(&cut, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, None);
+    assert!(decoded.request.truncated && decoded.response.truncated);
+    assert_eq!(
+        decoded.response.problems,
+        ["response message 1: cut off within its 5-byte prefix"]
+    );
+
+    // Nothing captured at all: no cut shows in the framing, yet the
+    // messages are missing.
+    let mut none = get_item_exchange(&registry);
+    for body in [&mut none.request_body, &mut none.response_body] {
+        body.data = Bytes::new();
+    }
+    let call = GrpcCall::from_exchange(&none, None).unwrap();
+    let decoded = decode_call(&none, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, None);
+    assert!(decoded.request.truncated && decoded.response.truncated);
+    assert!(decoded.request.problems.is_empty(), "{decoded:?}");
+
+    // One message decoded either way is enough to say how.
+    let mut half = get_item_exchange(&registry);
+    half.response_body.data = half.response_body.data.slice(..3);
+    let call = GrpcCall::from_exchange(&half, None).unwrap();
+    let decoded = decode_call(&half, &call, &registry, &DecodeLimits::default());
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::DescriptorSet));
+}
+
+/// `-bin` metadata reaches the call's metadata as base64 of its bytes,
+/// however it crossed the wire.
+#[test]
+fn binary_metadata_is_base64_of_its_bytes() {
+    let mut ex = exchange("/shop.inventory.v1.Inventory/GetItem", vec![], vec![]);
+    ex.request_headers.push("trace-bin", b"\0\xff\xfe\x80");
+    ex.request_headers.push("pair-bin", b"/wA");
+    ex.response_trailers.push("echo-bin", b"//6A");
+    let call = GrpcCall::from_exchange(&ex, None).unwrap();
+    assert_eq!(call.request_metadata.get("trace-bin"), Some("//6A"));
+    assert_eq!(call.request_metadata.get("pair-bin"), Some("/wA="));
+    assert_eq!(call.request_metadata.get("x-request-id"), Some("abc-123"));
+    assert_eq!(call.response_metadata.get("echo-bin"), Some("//6A"));
 }
 
 #[test]
@@ -216,7 +278,7 @@ fn reflection_answers_are_added_as_their_imports_arrive() {
     let ex = get_item_exchange(&proto_registry());
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::Reflection);
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::Reflection));
     assert_eq!(decoded.response.to_json(), json!([item_json()]));
 }
 
@@ -237,8 +299,8 @@ fn unknown_methods_decode_schemaless_with_the_documented_shape() {
     let ex = get_item_exchange(&proto_registry());
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &SchemaRegistry::new(), &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::Schemaless);
-    assert_eq!(decoded.decoded_with.as_str(), "schemaless");
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::Schemaless));
+    assert_eq!(decoded.decoded_with.unwrap().as_str(), "schemaless");
     assert_eq!(decoded.request.to_json(), json!([{"1": "SKU-42", "2": 1}]));
     let weight = 0.75f64.to_bits();
     // prost-reflect encodes map entries in hash order: compare them sorted.
@@ -276,7 +338,7 @@ fn a_message_that_does_not_fit_its_schema_is_shown_schemaless() {
     );
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::DescriptorSet));
     assert_eq!(decoded.request.to_json(), json!([{"1": 7}]));
     assert_eq!(decoded.request.problems.len(), 1);
     assert!(
@@ -647,7 +709,7 @@ fn the_json_codec_shows_messages_as_sent() {
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     // The registry knows the method, but the JSON codec needs no schema.
     let decoded = decode_call(&ex, &call, &proto_registry(), &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::Schemaless);
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::Schemaless));
     assert_eq!(decoded.request.to_json(), json!([{"sku": "SKU-42"}]));
     assert_eq!(
         decoded.response.to_json(),
@@ -678,7 +740,7 @@ fn a_protoc_descriptor_set_decodes_what_python_protobuf_encoded() {
     );
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::DescriptorSet);
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::DescriptorSet));
     assert_eq!(decoded.response.to_json(), json!([expected]));
 }
 
@@ -835,7 +897,7 @@ fn a_grpcio_reflection_answer_decodes_python_protobuf_messages() {
     );
     let call = GrpcCall::from_exchange(&ex, None).unwrap();
     let decoded = decode_call(&ex, &call, &registry, &DecodeLimits::default());
-    assert_eq!(decoded.decoded_with, DecodedWith::Reflection);
-    assert_eq!(decoded.decoded_with.as_str(), "reflection");
+    assert_eq!(decoded.decoded_with, Some(DecodedWith::Reflection));
+    assert_eq!(decoded.decoded_with.unwrap().as_str(), "reflection");
     assert_eq!(decoded.response.to_json(), json!([expected]));
 }

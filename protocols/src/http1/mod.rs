@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::http::{BodyCapture, HeaderBlock, HttpExchange};
+use crate::http::{warning, BodyCapture, HeaderBlock, HttpExchange};
 use crate::http2::UpgradedRequest;
 use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
@@ -67,6 +67,7 @@ struct Pending {
     response_body: BodyCapture,
     response_head_at: Option<Timestamp>,
     response_done: bool,
+    warnings: Vec<&'static str>,
 }
 
 impl Pending {
@@ -87,6 +88,7 @@ impl Pending {
             completed,
             error,
             grpc_messages: None,
+            warnings: self.warnings,
         }
     }
 }
@@ -252,6 +254,10 @@ impl Http1Decoder {
         let method = req.method.unwrap_or_default().to_string();
         let headers = owned_headers(req.headers);
         let framing = request_framing(&headers)?;
+        let mut warnings = Vec::new();
+        if framing == Framing::Chunked && has_content_length(&headers) {
+            warnings.push(warning::REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
+        }
         let upgrade =
             has_token(&headers, "connection", "upgrade") && headers.get("upgrade").is_some();
         let limit = self.config.capture_limit;
@@ -272,6 +278,7 @@ impl Http1Decoder {
                 response_body: BodyCapture::new(limit),
                 response_head_at: None,
                 response_done: false,
+                warnings,
             },
             framing,
         ))
@@ -353,6 +360,14 @@ impl Http1Decoder {
         } else {
             response_framing(&p.method, status, &headers)?
         };
+        // Close-delimited is by Transfer-Encoding only when one is present.
+        if has_content_length(&headers)
+            && (framing == Framing::Chunked
+                || (framing == Framing::UntilClose && final_transfer_coding(&headers).is_some()))
+        {
+            p.warnings
+                .push(warning::RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
+        }
         p.status = Some(status);
         p.response_headers = headers;
         p.response_head_at = Some(at);
@@ -477,6 +492,16 @@ fn final_transfer_coding(headers: &HeaderBlock) -> Option<String> {
         .flat_map(|h| h.value.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
         .rfind(|t| !t.is_empty())
+}
+
+/// Asked only of a message framed by Transfer-Encoding: with a
+/// Content-Length too, the length is ignored (RFC 9112 §6.3) and the
+/// exchange flagged, since a recipient that went by the length would cut
+/// the stream elsewhere. Forwarding stays byte for byte either way.
+fn has_content_length(headers: &HeaderBlock) -> bool {
+    headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("content-length"))
 }
 
 /// `Content-Length`, rejecting conflicting or malformed values.

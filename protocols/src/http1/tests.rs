@@ -329,6 +329,87 @@ fn conflicting_content_lengths_are_refused() {
         .contains("conflicting Content-Length"));
 }
 
+/// Content-Length and Transfer-Encoding together: framed by the chunks
+/// (RFC 9112 §6.3), as the next pipelined request shows, and flagged.
+#[test]
+fn length_and_chunked_together_are_framed_by_the_chunks_and_flagged() {
+    let request: &[u8] = b"POST /up HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+    let responses: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    for step in [1, 7, 500] {
+        let out = run(
+            Http1Config::default(),
+            &[(C, request), (S, responses)],
+            step,
+            false,
+        );
+        assert!(failures(&out).is_empty(), "{out:?}");
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 2, "step {step}");
+        assert_eq!((x[0].method.as_str(), x[0].path.as_str()), ("POST", "/up"));
+        assert_eq!(&x[0].request_body.data[..], b"abc");
+        assert_eq!(x[0].request_body.size, 3);
+        assert_eq!(&x[0].response_body.data[..], b"ok");
+        assert_eq!(
+            x[0].warnings,
+            [
+                warning::REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING,
+                warning::RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING,
+            ]
+        );
+        assert_eq!((x[1].method.as_str(), x[1].path.as_str()), ("GET", "/next"));
+        assert_eq!(&x[1].response_body.data[..], b"hi");
+        assert!(x[1].warnings.is_empty());
+    }
+}
+
+/// Only a message framed by Transfer-Encoding is flagged: a response that
+/// has no body by its status, or one framed by Content-Length alone, is not.
+#[test]
+fn no_warning_where_the_length_is_not_overridden() {
+    let out = run(
+        Http1Config::default(),
+        &[
+            (C, b"HEAD /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
+            (
+                S,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            ),
+        ],
+        100,
+        false,
+    );
+    let x = exchanges(&out);
+    assert_eq!(x.len(), 2, "{out:?}");
+    assert!(x.iter().all(|x| x.warnings.is_empty()), "{x:?}");
+}
+
+/// Content-Length values that disagree make the message's length unknowable
+/// (RFC 9112 §6.3): the decoder gives up, in either direction; identical
+/// repeats are one length.
+#[test]
+fn content_lengths_that_agree_are_one_and_those_that_do_not_a_failure() {
+    let out = run(
+        Http1Config::default(),
+        &[
+            (
+                C,
+                b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc",
+            ),
+            (
+                S,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            ),
+        ],
+        100,
+        false,
+    );
+    let f = failures(&out);
+    assert_eq!(f.len(), 1, "{out:?}");
+    assert_eq!(f[0].direction, S);
+    assert_eq!(f[0].offset, 0);
+    assert_eq!(f[0].reason, "conflicting Content-Length values");
+}
+
 #[test]
 fn connection_closed_before_the_response_is_reported() {
     let out = run(

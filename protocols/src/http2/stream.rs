@@ -86,6 +86,7 @@ impl Stream {
             completed,
             error,
             grpc_messages: self.grpc,
+            warnings: Vec::new(),
         }
     }
 }

@@ -15,7 +15,7 @@
 //! Sans-IO like the decoders: the caller (the proxy) owns the sockets and
 //! the map, which opens a listener per broker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -37,6 +37,17 @@ pub trait BrokerAddressMap {
         host: &str,
         port: i32,
     ) -> Result<(String, i32), String>;
+
+    /// Called once per response before any [`proxy_address`], with how
+    /// many distinct brokers (host and port) it names: a map that could not
+    /// give them all an address refuses here, so a response it will forward
+    /// unchanged does not leave listeners behind.
+    ///
+    /// [`proxy_address`]: BrokerAddressMap::proxy_address
+    fn admit(&mut self, brokers: usize) -> Result<(), String> {
+        let _ = brokers;
+        Ok(())
+    }
 }
 
 /// A response that could not be rewritten (it was forwarded unchanged).
@@ -316,6 +327,40 @@ impl ResponseRewriter {
     }
 }
 
+/// Whether a broker entry names a broker: an error answer (node -1, or
+/// no host) names none.
+fn names_a_broker(node_id: i32, host: &str) -> bool {
+    node_id >= 0 && !host.is_empty()
+}
+
+/// Points one broker entry at the address the map gives for it.
+fn remap(
+    map: &mut dyn BrokerAddressMap,
+    node_id: i32,
+    host: &mut StrBytes,
+    port: &mut i32,
+) -> Result<(), String> {
+    if !names_a_broker(node_id, host) {
+        return Ok(());
+    }
+    let (new_host, new_port) = map.proxy_address(node_id, host, *port)?;
+    *host = StrBytes::from_string(new_host);
+    *port = new_port;
+    Ok(())
+}
+
+/// Asks the map to admit the distinct brokers of one response.
+fn admit<'a>(
+    map: &mut dyn BrokerAddressMap,
+    named: impl Iterator<Item = (i32, &'a StrBytes, i32)>,
+) -> Result<(), String> {
+    let distinct: HashSet<(&str, i32)> = named
+        .filter(|(node_id, host, _)| names_a_broker(*node_id, host))
+        .map(|(_, host, port)| (host.as_str(), port))
+        .collect();
+    map.admit(distinct.len())
+}
+
 /// Rewrites one whole response frame (size field included).
 pub fn rewrite_frame(
     frame: &Bytes,
@@ -344,23 +389,17 @@ pub fn rewrite_frame(
         return Err("the response body does not hold together".into());
     }
     let header = ResponseHeader::decode(&mut buf, header_version).map_err(|e| e.to_string())?;
-    let mut remap = |node_id: i32, host: &mut StrBytes, port: &mut i32| -> Result<(), String> {
-        if node_id < 0 || host.is_empty() {
-            // An error answer names no broker.
-            return Ok(());
-        }
-        let (new_host, new_port) = map.proxy_address(node_id, host, *port)?;
-        *host = StrBytes::from_string(new_host);
-        *port = new_port;
-        Ok(())
-    };
     let mut body = BytesMut::new();
     match api_key {
         api::METADATA => {
             let mut m =
                 MetadataResponse::decode(&mut buf, api_version).map_err(|e| e.to_string())?;
+            admit(
+                map,
+                m.brokers.iter().map(|b| (b.node_id.0, &b.host, b.port)),
+            )?;
             for b in &mut m.brokers {
-                remap(b.node_id.0, &mut b.host, &mut b.port)?;
+                remap(map, b.node_id.0, &mut b.host, &mut b.port)?;
             }
             m.encode(&mut body, api_version)
                 .map_err(|e| e.to_string())?;
@@ -369,10 +408,16 @@ pub fn rewrite_frame(
             let mut m = FindCoordinatorResponse::decode(&mut buf, api_version)
                 .map_err(|e| e.to_string())?;
             if api_version < 4 {
-                remap(m.node_id.0, &mut m.host, &mut m.port)?;
+                admit(map, [(m.node_id.0, &m.host, m.port)].into_iter())?;
+                remap(map, m.node_id.0, &mut m.host, &mut m.port)?;
             } else {
+                let named = m
+                    .coordinators
+                    .iter()
+                    .map(|c| (c.node_id.0, &c.host, c.port));
+                admit(map, named)?;
                 for c in &mut m.coordinators {
-                    remap(c.node_id.0, &mut c.host, &mut c.port)?;
+                    remap(map, c.node_id.0, &mut c.host, &mut c.port)?;
                 }
             }
             m.encode(&mut body, api_version)
@@ -381,8 +426,12 @@ pub fn rewrite_frame(
         api::DESCRIBE_CLUSTER => {
             let mut m = DescribeClusterResponse::decode(&mut buf, api_version)
                 .map_err(|e| e.to_string())?;
+            admit(
+                map,
+                m.brokers.iter().map(|b| (b.broker_id.0, &b.host, b.port)),
+            )?;
             for b in &mut m.brokers {
-                remap(b.broker_id.0, &mut b.host, &mut b.port)?;
+                remap(map, b.broker_id.0, &mut b.host, &mut b.port)?;
             }
             m.encode(&mut body, api_version)
                 .map_err(|e| e.to_string())?;

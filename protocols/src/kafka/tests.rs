@@ -511,6 +511,72 @@ fn a_response_that_cannot_be_rewritten_goes_through_unchanged() {
     assert_eq!(failures[1].offset, failing.len() as u64);
 }
 
+/// Admits at most `cap` distinct brokers per response and records what it
+/// was asked.
+struct CappedMap {
+    cap: usize,
+    admitted: Vec<usize>,
+    mapped: usize,
+}
+
+impl BrokerAddressMap for CappedMap {
+    fn proxy_address(&mut self, node_id: i32, _: &str, port: i32) -> Result<(String, i32), String> {
+        self.mapped += 1;
+        Ok((format!("proxy-{node_id}"), port + 1000))
+    }
+
+    fn admit(&mut self, brokers: usize) -> Result<(), String> {
+        self.admitted.push(brokers);
+        if brokers > self.cap {
+            return Err(format!("{brokers} brokers, cap {}", self.cap));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_response_past_the_maps_cap_is_refused_before_any_broker_is_mapped() {
+    // Node 3 repeats node 1's address, and node -1 is an error entry: two
+    // distinct brokers.
+    let brokers = [
+        (1, "b1", 9092),
+        (2, "b2", 9092),
+        (3, "b1", 9092),
+        (-1, "", -1),
+    ];
+    let original = response_frame(3, 12, 1, &metadata_response(&brokers));
+    let mut map = CappedMap {
+        cap: 2,
+        admitted: Vec::new(),
+        mapped: 0,
+    };
+    let rewritten = rewrite::rewrite_frame(&original, 3, 12, &mut map).unwrap();
+    assert_ne!(rewritten, original);
+    assert_eq!((map.admitted.as_slice(), map.mapped), (&[2][..], 3));
+
+    let mut map = CappedMap {
+        cap: 1,
+        admitted: Vec::new(),
+        mapped: 0,
+    };
+    let err = rewrite::rewrite_frame(&original, 3, 12, &mut map).unwrap_err();
+    assert_eq!(err, "2 brokers, cap 1");
+    assert_eq!((map.admitted.as_slice(), map.mapped), (&[2][..], 0));
+
+    // Through the stream rewriter: forwarded unchanged, one failure naming why.
+    let mut rewriter = ResponseRewriter::new(1 << 20);
+    rewriter.observe_request(&request_frame(3, 12, 1, &MetadataRequest::default()));
+    let (mut out, mut failures) = (Vec::new(), Vec::new());
+    rewriter.rewrite_response(original.clone(), &mut map, &mut out, &mut failures);
+    assert_eq!(out.concat(), original);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].offset, 0);
+    assert_eq!(
+        failures[0].reason,
+        "could not rewrite the broker addresses in a Metadata v12 response: 2 brokers, cap 1"
+    );
+}
+
 #[test]
 fn large_responses_pass_and_a_large_metadata_is_not_held() {
     let mut rewriter = ResponseRewriter::new(64);
