@@ -366,7 +366,7 @@ fn every_call_shape(proxy: ProxyProcess, decoded_with: &str, shape: Shape) {
     // The caller's deadline rides in the request headers.
     assert_eq!(
         by_case("deadline")["request_metadata"]["grpc-timeout"],
-        "200000u"
+        "1000000u"
     );
     // gzip: the 8-byte request message travelled compressed (a gzip member
     // alone is 18 bytes of header and trailer), yet decoded to the same JSON.
