@@ -121,9 +121,9 @@ fn a_spec_past_the_size_limit_is_refused_unread() {
     assert!(
         err.0[0]
             .message
-            .contains("a spec may be at most 4194304 bytes"),
+            .contains("a spec may be at most 1048576 bytes"),
         "{err}"
     );
     let err = Spec::parse(&text).unwrap_err();
-    assert!(err.0[0].message.contains("at most 4194304 bytes"), "{err}");
+    assert!(err.0[0].message.contains("at most 1048576 bytes"), "{err}");
 }
