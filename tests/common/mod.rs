@@ -222,21 +222,44 @@ pub fn peer_python() -> std::path::PathBuf {
     python
 }
 
-/// Waits (up to 10 s) until none of these process groups has a process
-/// left, and fails naming the first that still has one.
+/// Waits (up to 10 s) until none of these process groups has a live
+/// process left, and fails naming the first that still has one. A zombie
+/// is not live: it has exited and waits only for its new parent (init, on
+/// some machines slow to reap orphans) to collect it.
 pub fn assert_no_process_left(groups: &[i32]) {
     assert!(!groups.is_empty(), "no process group to check");
     let deadline = Instant::now() + Duration::from_secs(10);
     for &pgid in groups {
-        // SAFETY: signal 0 only asks whether the group exists.
-        while unsafe { libc::kill(-pgid, 0) } == 0 {
+        while let Some(pid) = live_member(pgid) {
             assert!(
                 Instant::now() < deadline,
-                "process group {pgid} is still alive"
+                "process group {pgid} is still alive (pid {pid})"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A process of group `pgid` that has not exited, from /proc.
+fn live_member(pgid: i32) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state ppid pgrp …
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let live = !matches!(fields.first(), Some(&("Z" | "X" | "x")));
+        if live && fields.get(2) == Some(&pgid.to_string().as_str()) {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 /// Waits up to `within` for `child` to exit by itself; on timeout fails
