@@ -64,12 +64,12 @@ pub async fn build(
             command.args(["--example", e]);
         }
     }
-    let output = command
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
+        .kill_on_drop(true);
+    let output = super::process::output(&mut command)
         .await
         .map_err(|e| format!("running cargo: {e}"))?;
     if !output.status.success() {
@@ -140,25 +140,24 @@ fn executable_from_messages(stdout: &[u8], target: &CargoTarget) -> Option<PathB
     found
 }
 
-/// A hash of every file of the package but `target/` and dot-directories,
-/// by relative path and content.
 /// The root of the workspace `manifest` belongs to (its own directory if
 /// it is not a member of one).
 async fn workspace_root(manifest: &Path) -> Result<PathBuf, String> {
-    let output =
-        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "locate-project",
-                "--workspace",
-                "--message-format",
-                "plain",
-                "--manifest-path",
-            ])
-            .arg(manifest)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| format!("running cargo: {e}"))?;
+    let mut command =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .args([
+            "locate-project",
+            "--workspace",
+            "--message-format",
+            "plain",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .stdin(Stdio::null());
+    let output = super::process::output(&mut command)
+        .await
+        .map_err(|e| format!("running cargo: {e}"))?;
     if !output.status.success() {
         return Err(format!(
             "cargo cannot read {}: {}",

@@ -100,6 +100,7 @@ impl Guardian {
             let flags = libc::fcntl(write.as_raw_fd(), libc::F_GETFL);
             libc::fcntl(write.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
+        let _forking = super::process::forking();
         let child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(SCRIPT)

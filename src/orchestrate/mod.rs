@@ -751,8 +751,6 @@ async fn run_service(mut cx: RunnerContext) {
     let mut restarts: u32 = 0;
     let mut ever_ready = false;
     loop {
-        // The reserved ports are let go only now, just before the service binds them.
-        cx.reserved.clear();
         set_state(
             &cx,
             if restarts == 0 {
@@ -768,7 +766,10 @@ async fn run_service(mut cx: RunnerContext) {
         };
         let (matched_tx, mut matched_rx) = watch::channel(false);
         let started = Instant::now();
-        let (mut child, readers) = match process::spawn(
+        // The reserved ports are let go only now, just before the service
+        // binds them.
+        let (mut child, readers) = match process::release_and_spawn(
+            &mut cx.reserved,
             &name,
             &cx.launchable,
             &cx.log_file,

@@ -57,8 +57,61 @@ impl LogTail {
 /// guardian behind `guardian_fd`, its output going to `log_file`,
 /// `service.log` events and `tail`; each line is also offered to
 /// `matched` (a log readiness pattern), which is set once one matches.
+/// Held from a fork until its child has exec'd (std's `spawn` returns only
+/// then), and while a service's reserved port is let go. A forked child
+/// holds a copy of every descriptor until its exec closes them, so a port
+/// let go while another child sat between fork and exec stayed listening
+/// in that child: the service's readiness probe was answered by the copy
+/// and its own bind failed with EADDRINUSE (seen under load).
+static FORK: Mutex<()> = Mutex::new(());
+
+/// Takes [`FORK`]; every spawn of the orchestrator goes through it.
+pub fn forking() -> std::sync::MutexGuard<'static, ()> {
+    FORK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `command`'s output, like [`Command::output`] (stdout and stderr
+/// captured), forked under [`FORK`].
+pub async fn output(command: &mut Command) -> std::io::Result<std::process::Output> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = {
+        let _forking = forking();
+        command.spawn()
+    };
+    child?.wait_with_output().await
+}
+
+/// Lets `reserved` go and spawns the service, under [`FORK`], so no other
+/// child can be holding a copy of those ports when the service binds them.
 #[allow(clippy::too_many_arguments)]
-pub fn spawn(
+pub fn release_and_spawn(
+    reserved: &mut Vec<std::net::TcpListener>,
+    service: &Arc<str>,
+    what: &Launchable,
+    log_file: &Path,
+    events: &EventLog,
+    tail: &LogTail,
+    pattern: Option<regex::Regex>,
+    matched: watch::Sender<bool>,
+    guardian_fd: Option<std::os::fd::RawFd>,
+) -> std::io::Result<(Child, OutputReaders)> {
+    let _forking = forking();
+    reserved.clear();
+    spawn(
+        service,
+        what,
+        log_file,
+        events,
+        tail,
+        pattern,
+        matched,
+        guardian_fd,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn(
     service: &Arc<str>,
     what: &Launchable,
     log_file: &Path,
