@@ -225,27 +225,7 @@ fn rss_mib(pid: u32) -> f64 {
 
 /// A GET /environments/{id}/events whose response headers have been read.
 fn open_stream(addr: SocketAddr, id: &str, last_event_id: Option<u64>) -> BufReader<TcpStream> {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let resume = last_event_id
-        .map(|id| format!("Last-Event-ID: {id}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET /environments/{id}/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
-    )
-    .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
-    while line != "\r\n" {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-    }
-    reader
+    common::daemon::open_sse(addr, &format!("/environments/{id}/events"), last_event_id)
 }
 
 /// Milliseconds for one GET /health on a new connection.

@@ -1,8 +1,8 @@
 //! `tapmesh serve` run by a test: started on a free port with its own
 //! state directory, called with curl, terminated when dropped.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -121,4 +121,39 @@ impl Drop for Daemon {
             self.terminate();
         }
     }
+}
+
+/// `GET path` as Server-Sent Events on a connection of its own (so a test
+/// decides exactly when it goes away), resuming after `last_event_id`:
+/// the reader, past the response's headers, at the (chunked) body.
+pub fn open_sse(addr: SocketAddr, path: &str, last_event_id: Option<u64>) -> BufReader<TcpStream> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let resume = last_event_id
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut chunked = false;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+        chunked |= header
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+    }
+    assert!(chunked, "SSE comes chunked");
+    reader
 }
