@@ -185,7 +185,10 @@ impl LiveSummary {
             fold: Arc::default(),
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut events = log.subscribe(1, EventFilter::all()).with_max_lag(u64::MAX);
+            let mut events = log
+                .subscribe(1, EventFilter::all())
+                .with_max_lag(u64::MAX)
+                .unthrottled();
             let fold = Arc::downgrade(&live.fold);
             runtime.spawn(async move {
                 while let Some(first) = events.recv().await {

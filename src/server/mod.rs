@@ -86,7 +86,8 @@ impl HostedEnvironment {
         let mut events = self
             .log
             .subscribe(1, EventFilter::types(status::LIFECYCLE_TYPES))
-            .with_max_lag(u64::MAX);
+            .with_max_lag(u64::MAX)
+            .unthrottled();
         let status = Arc::downgrade(&self.status);
         runtime.spawn(async move {
             while let Some(event) = events.recv().await {

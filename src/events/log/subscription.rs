@@ -122,6 +122,8 @@ pub struct Subscription {
     max_lag: u64,
     /// Ends before this seq, if set.
     end: Option<u64>,
+    /// Takes its turn at the disk with the other readers (see `DISK_READERS`).
+    throttled: bool,
     batch: VecDeque<Arc<Event>>,
     /// Where in the file the event at this seq starts (the end of the
     /// last page read), so the next page starts there.
@@ -152,6 +154,7 @@ impl Subscription {
             live_from,
             max_lag,
             end: None,
+            throttled: true,
             batch: VecDeque::new(),
             resume: None,
             early: None,
@@ -179,6 +182,14 @@ impl Subscription {
         self
     }
 
+    /// Reads history from disk without waiting for a turn: for tapmesh's
+    /// own followers (the summary, the daemon's status), which must not
+    /// fall behind because clients are replaying.
+    pub(crate) fn unthrottled(mut self) -> Self {
+        self.throttled = false;
+        self
+    }
+
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -202,7 +213,10 @@ impl Subscription {
                 Refill::Closed => return None,
                 Refill::Wait => self.wait().await,
                 Refill::Disk { from, to, offset } => {
-                    let turn = self.shared.disk_readers.acquire().await;
+                    let turn = match self.throttled {
+                        true => Some(self.shared.disk_readers.acquire().await),
+                        false => None,
+                    };
                     let path = self.shared.readable.clone();
                     let read = tokio::task::spawn_blocking(move || {
                         read_page(path.as_deref(), offset, from, to, PAGE_EVENTS, PAGE_BYTES)
