@@ -768,7 +768,7 @@ async fn run_service(mut cx: RunnerContext) {
         let started = Instant::now();
         // The reserved ports are let go only now, just before the service
         // binds them.
-        let (mut child, readers) = match process::release_and_spawn(
+        let (mut child, readers) = match process::spawn(
             &mut cx.reserved,
             &name,
             &cx.launchable,

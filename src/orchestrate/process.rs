@@ -53,10 +53,6 @@ impl LogTail {
     }
 }
 
-/// Spawns `what` as the leader of a new session, registered with the
-/// guardian behind `guardian_fd`, its output going to `log_file`,
-/// `service.log` events and `tail`; each line is also offered to
-/// `matched` (a log readiness pattern), which is set once one matches.
 /// Held from a fork until its child has exec'd (std's `spawn` returns only
 /// then), and while a service's reserved port is let go. A forked child
 /// holds a copy of every descriptor until its exec closes them, so a port
@@ -82,36 +78,15 @@ pub async fn output(command: &mut Command) -> std::io::Result<std::process::Outp
     child?.wait_with_output().await
 }
 
-/// Lets `reserved` go and spawns the service, under [`FORK`], so no other
-/// child can be holding a copy of those ports when the service binds them.
+/// Spawns `what` as the leader of a new session, registered with the
+/// guardian behind `guardian_fd`, its output going to `log_file`,
+/// `service.log` events and `tail`; each line is also offered to
+/// `matched` (a log readiness pattern), which is set once one matches.
+/// `reserved` (the service's ports, held until now) are let go just
+/// before the fork, under [`FORK`].
 #[allow(clippy::too_many_arguments)]
-pub fn release_and_spawn(
+pub fn spawn(
     reserved: &mut Vec<std::net::TcpListener>,
-    service: &Arc<str>,
-    what: &Launchable,
-    log_file: &Path,
-    events: &EventLog,
-    tail: &LogTail,
-    pattern: Option<regex::Regex>,
-    matched: watch::Sender<bool>,
-    guardian_fd: Option<std::os::fd::RawFd>,
-) -> std::io::Result<(Child, OutputReaders)> {
-    let _forking = forking();
-    reserved.clear();
-    spawn(
-        service,
-        what,
-        log_file,
-        events,
-        tail,
-        pattern,
-        matched,
-        guardian_fd,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn spawn(
     service: &Arc<str>,
     what: &Launchable,
     log_file: &Path,
@@ -154,7 +129,14 @@ fn spawn(
             Ok(())
         });
     }
-    let mut child = command.spawn().map_err(|e| {
+    let spawned = {
+        // Under the fork lock, so no other child can be holding a copy of
+        // these ports when the service binds them.
+        let _forking = forking();
+        reserved.clear();
+        command.spawn()
+    };
+    let mut child = spawned.map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("starting {program:?} in {}: {e}", what.dir.display()),
