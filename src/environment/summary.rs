@@ -120,7 +120,6 @@ impl Fold {
                 self.events_by_type.insert(kind.to_string(), 1);
             }
         }
-        let failed_by = |error: &Option<String>| error.is_some();
         match (&event.payload, event.service.as_deref()) {
             (Payload::Lifecycle(info), Some(service)) => self
                 .services
@@ -134,7 +133,7 @@ impl Fold {
                 &r.source,
                 &r.target,
                 Call {
-                    failed: r.status_code.is_none_or(|s| s >= 500) || failed_by(&r.error),
+                    failed: r.status_code.is_none_or(|s| s >= 500) || r.error.is_some(),
                     latency_ms: r.latency_ms,
                     bytes_in: r.request_size,
                     bytes_out: r.response_size,
@@ -144,7 +143,7 @@ impl Fold {
                 &c.source,
                 &c.target,
                 Call {
-                    failed: c.grpc_status != Some(0) || failed_by(&c.error),
+                    failed: c.grpc_status != Some(0) || c.error.is_some(),
                     latency_ms: c.latency_ms,
                     bytes_in: c.request_size,
                     bytes_out: c.response_size,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -309,7 +309,6 @@ struct CreateQuery {
 async fn create_environment(
     State(daemon): State<Daemon>,
     query: Result<Query<CreateQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let Query(query) = match query {
@@ -319,20 +318,8 @@ async fn create_environment(
     if daemon.shutdown.is_cancelled() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
     }
-    // The guard has checked it already; the route keeps its own contract.
-    match super::guard::media_type(&headers) {
-        Some(t) if super::guard::SPEC_CONTENT_TYPES.contains(&t.as_str()) => {}
-        other => {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "a spec is posted as {}, not {}",
-                    super::guard::SPEC_CONTENT_TYPES.join(", "),
-                    other.as_deref().unwrap_or("no content type")
-                ),
-            )
-        }
-    }
+    // The content type was checked by the guard (`guard::refuse_web_pages`),
+    // which every route of the daemon goes through.
     if body.iter().all(u8::is_ascii_whitespace) {
         return error(
             StatusCode::BAD_REQUEST,

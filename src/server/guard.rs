@@ -37,7 +37,7 @@ use super::error;
 
 /// The content types a spec may be posted with: none of them is one a
 /// page may send cross-origin without a preflight.
-pub(crate) const SPEC_CONTENT_TYPES: [&str; 5] = [
+const SPEC_CONTENT_TYPES: [&str; 5] = [
     "application/json",
     "application/yaml",
     "application/x-yaml",
@@ -123,7 +123,7 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<(), (StatusCode, String
 }
 
 /// The media type of `content-type`, lower-cased, without parameters.
-pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -232,31 +232,27 @@ impl Subscription {
 
     /// The next event that is available now, without waiting.
     pub fn try_recv(&mut self) -> Option<Arc<Event>> {
-        loop {
-            if let Some(event) = self.next_buffered() {
-                return Some(event);
-            }
-            match self.refill() {
-                Refill::Ready => {}
-                Refill::Closed | Refill::Wait => return None,
-                Refill::Disk { from, to, offset } => {
-                    let path = self.shared.readable.as_deref();
-                    let read = read_page(path, offset, from, to, PAGE_EVENTS, PAGE_BYTES);
-                    self.take_from_disk(from, to, read);
-                }
-            }
-        }
+        self.ready_now(true)
     }
 
     /// The next event that is available without waiting or reading the
     /// file: for batching on an async task what is ready now.
     pub fn try_recv_in_memory(&mut self) -> Option<Arc<Event>> {
+        self.ready_now(false)
+    }
+
+    fn ready_now(&mut self, read_disk: bool) -> Option<Arc<Event>> {
         loop {
             if let Some(event) = self.next_buffered() {
                 return Some(event);
             }
             match self.refill() {
                 Refill::Ready => {}
+                Refill::Disk { from, to, offset } if read_disk => {
+                    let path = self.shared.readable.as_deref();
+                    let read = read_page(path, offset, from, to, PAGE_EVENTS, PAGE_BYTES);
+                    self.take_from_disk(from, to, read);
+                }
                 Refill::Closed | Refill::Wait | Refill::Disk { .. } => return None,
             }
         }
