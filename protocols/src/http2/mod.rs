@@ -84,8 +84,9 @@ struct PendingBlock {
     fragment: BytesMut,
 }
 
-/// One direction's decoding state.
-struct Side {
+/// What one endpoint sends: its frames, the HPACK table of its encoder,
+/// the header block it is midway through.
+struct Peer {
     reader: FrameReader,
     hpack: loona_hpack::Decoder<'static>,
     /// The table size the other endpoint allows this side's encoder.
@@ -93,7 +94,7 @@ struct Side {
     block: Option<PendingBlock>,
 }
 
-impl Side {
+impl Peer {
     fn new(expect_preface: bool, config: &Http2Config) -> Self {
         let mut hpack = loona_hpack::Decoder::new();
         hpack.set_max_allowed_table_size(DEFAULT_TABLE_SIZE);
@@ -127,8 +128,8 @@ impl Side {
 /// Decodes one HTTP/2 connection. See the module docs.
 pub struct Http2Decoder {
     config: Http2Config,
-    client: Side,
-    server: Side,
+    client: Peer,
+    server: Peer,
     streams: HashMap<u32, Stream>,
     /// The highest stream the client opened: a lower id is not a new stream.
     last_client_stream: u32,
@@ -139,8 +140,8 @@ impl Http2Decoder {
     /// A connection that starts with the client preface (prior knowledge).
     pub fn new(config: Http2Config) -> Self {
         Self {
-            client: Side::new(true, &config),
-            server: Side::new(false, &config),
+            client: Peer::new(true, &config),
+            server: Peer::new(false, &config),
             config,
             streams: HashMap::new(),
             last_client_stream: 0,
@@ -173,7 +174,7 @@ impl Http2Decoder {
         decoder
     }
 
-    fn side(&mut self, direction: Direction) -> &mut Side {
+    fn peer(&mut self, direction: Direction) -> &mut Peer {
         match direction {
             Direction::ClientToTarget => &mut self.client,
             Direction::TargetToClient => &mut self.server,
@@ -188,7 +189,7 @@ impl Http2Decoder {
         out: &mut Vec<Decoded>,
     ) {
         self.failed = true;
-        let offset = self.side(direction).reader.unit_start();
+        let offset = self.peer(direction).reader.unit_start();
         self.flush_all(at, &format!("decoding stopped: {reason}"), out);
         out.push(Decoded::Failure(DecodeFailure {
             protocol: PROTOCOL,
@@ -222,7 +223,7 @@ impl Http2Decoder {
     ) -> Result<(), String> {
         let mut pos = 0;
         loop {
-            let item = self.side(direction).reader.next(chunk, &mut pos, at)?;
+            let item = self.peer(direction).reader.next(chunk, &mut pos, at)?;
             match item {
                 None => return Ok(()),
                 Some(Item::Data {
@@ -247,7 +248,7 @@ impl Http2Decoder {
 
     /// A header block must not be interleaved with other frames (RFC 9113 §6.10).
     fn expect_no_block(&mut self, direction: Direction) -> Result<(), String> {
-        match &self.side(direction).block {
+        match &self.peer(direction).block {
             Some(b) => Err(format!(
                 "expected a CONTINUATION of stream {}'s header block",
                 b.stream
@@ -270,7 +271,7 @@ impl Http2Decoder {
     ) -> Result<(), String> {
         if kind == frame::CONTINUATION {
             let max = self.config.max_header_block;
-            let side = self.side(direction);
+            let side = self.peer(direction);
             let Some(block) = side.block.as_mut() else {
                 return Err("CONTINUATION without a header block to continue".into());
             };
@@ -310,7 +311,7 @@ impl Http2Decoder {
                 if flags & frame::FLAG_END_HEADERS != 0 {
                     self.on_header_block(direction, block, at, out)?;
                 } else {
-                    self.side(direction).block = Some(block);
+                    self.peer(direction).block = Some(block);
                 }
             }
             frame::SETTINGS if flags & frame::FLAG_ACK == 0 => {
@@ -346,7 +347,7 @@ impl Http2Decoder {
             if id == 0x1 {
                 // HEADER_TABLE_SIZE: the sender's decoder accepts a table
                 // this big from the other side's encoder.
-                self.side(direction.reverse())
+                self.peer(direction.reverse())
                     .allow_table_size(value, max)?;
             }
         }
@@ -432,7 +433,7 @@ impl Http2Decoder {
         let max = self.config.max_header_block;
         let mut headers = HeaderBlock::new();
         let mut list_size = 0usize;
-        let side = self.side(direction);
+        let side = self.peer(direction);
         side.hpack
             .decode_with_cb(fragment, |name, value| {
                 // RFC 9113 §6.5.2 counts 32 bytes of overhead per field.
