@@ -319,7 +319,7 @@ fn bad_requests_get_400_and_an_invalid_spec_422_with_every_problem() {
         assert!(paths.contains(&expected), "{paths:?}");
     }
     // The same spec as JSON: one schema, the same answer.
-    let as_json: Value = serde_yaml::from_str(&ten).unwrap();
+    let as_json: Value = serde_saphyr::from_str(&ten).unwrap();
     let (status, body) = daemon.call(
         "POST",
         "/environments",

@@ -28,10 +28,20 @@ pub struct UpArgs {
     /// Stop by itself after this long (e.g. 30s); default: run until Ctrl-C.
     #[arg(long, value_parser = humantime::parse_duration)]
     r#for: Option<Duration>,
+    /// Start only these services (comma-separated) and what they depend on.
+    #[arg(long, value_delimiter = ',', value_name = "SERVICE,…")]
+    only: Vec<String>,
 }
 
 pub fn run(args: UpArgs) -> Result<bool> {
-    let spec = match Spec::from_path(&args.spec) {
+    let spec = Spec::from_path(&args.spec).and_then(|spec| {
+        if args.only.is_empty() {
+            Ok(spec)
+        } else {
+            spec.only(&args.only)
+        }
+    });
+    let spec = match spec {
         Ok(spec) => spec,
         Err(errors) => {
             eprintln!(

@@ -104,9 +104,21 @@ pub struct EnvironmentBuilder {
     state_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     stall_after: Duration,
+    only: Vec<String>,
 }
 
 impl EnvironmentBuilder {
+    /// Start only these services and what they depend on (through egresses
+    /// and `depends_on`, at any depth). An unknown name is a spec error.
+    pub fn only<I, S>(mut self, services: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = services.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Its id (default: the spec's name and six random hex digits).
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
@@ -143,7 +155,10 @@ impl EnvironmentBuilder {
     /// anything, so its events can be followed while it starts. First, what
     /// a tapmesh that died left running under the state directory is
     /// killed and logged (see [`clean_up_after_crashes`]).
-    pub fn prepare(self) -> Result<PreparedEnvironment, Error> {
+    pub fn prepare(mut self) -> Result<PreparedEnvironment, Error> {
+        if !self.only.is_empty() {
+            self.spec = self.spec.only(&self.only)?;
+        }
         // Absolute: services run in the spec's directory, not ours.
         let absolute = |dir: PathBuf| {
             std::path::absolute(&dir).map_err(io_error(format!("resolving {}", dir.display())))
@@ -256,7 +271,7 @@ impl PreparedEnvironment {
             started_at,
             outcome: Some((Outcome::Stopped, "stopped while starting".to_string())),
         };
-        match orchestrate::Environment::start(&self.spec, self.log.clone(), self.options).await {
+        match orchestrate::Orchestration::start(&self.spec, self.log.clone(), self.options).await {
             Ok(running) => {
                 pending.outcome = None;
                 Ok(Environment {
@@ -328,7 +343,7 @@ pub struct Environment {
     summary: LiveSummary,
     dir: PathBuf,
     started_at: DateTime<Utc>,
-    running: Option<orchestrate::Environment>,
+    running: Option<orchestrate::Orchestration>,
 }
 
 impl Environment {
@@ -347,6 +362,7 @@ impl Environment {
             state_dir: None,
             cache_dir: None,
             stall_after: Duration::from_secs(10),
+            only: Vec::new(),
         }
     }
 
@@ -370,7 +386,7 @@ impl Environment {
         &self.log
     }
 
-    fn running(&self) -> &orchestrate::Environment {
+    fn running(&self) -> &orchestrate::Orchestration {
         self.running.as_ref().expect("running until down or drop")
     }
 

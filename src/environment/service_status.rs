@@ -3,13 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{EventKind, LifecycleInfo};
+use crate::events::{EventKind, LifecycleInfo, ServiceState};
 
 /// One service's state, from its last lifecycle event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
-    /// `building`, `starting`, `ready`, `restarting`, `failed`, `stopped`.
-    pub state: String,
+    pub state: ServiceState,
     /// Its process (and process group) while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -23,7 +22,9 @@ pub struct ServiceStatus {
 impl ServiceStatus {
     /// Folds in one of the service's lifecycle events.
     pub(crate) fn apply(&mut self, kind: EventKind, info: &LifecycleInfo) {
-        self.state = info.state.clone();
+        if let Some(state) = info.state.service() {
+            self.state = state;
+        }
         self.reason = info.reason.clone();
         if kind == EventKind::ServiceRestarting {
             self.restarts += 1;
@@ -32,7 +33,10 @@ impl ServiceStatus {
             self.exit_code = info.exit_code;
         }
         match kind {
-            EventKind::ServiceStarting | EventKind::ServiceReady => {
+            EventKind::ServiceStarting
+            | EventKind::ServiceReady
+            | EventKind::ServicePrestart
+            | EventKind::ServiceInit => {
                 if info.pid.is_some() {
                     self.pid = info.pid;
                 }

@@ -261,7 +261,7 @@ mod tests {
         let mut starting = EventDraft::now(
             EventKind::ServiceStarting,
             Payload::Lifecycle(LifecycleInfo {
-                state: "starting".into(),
+                state: crate::events::ServiceState::Starting.into(),
                 ..Default::default()
             }),
         );

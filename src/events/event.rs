@@ -114,6 +114,12 @@ pub enum EventKind {
     ServiceRestarting,
     #[serde(rename = "service.stopped")]
     ServiceStopped,
+    #[serde(rename = "service.completed")]
+    ServiceCompleted,
+    #[serde(rename = "service.prestart")]
+    ServicePrestart,
+    #[serde(rename = "service.init")]
+    ServiceInit,
     #[serde(rename = "service.log")]
     ServiceLog,
     #[serde(rename = "environment.up")]
@@ -140,6 +146,9 @@ impl EventKind {
             Self::ServiceFailed => "service.failed",
             Self::ServiceRestarting => "service.restarting",
             Self::ServiceStopped => "service.stopped",
+            Self::ServiceCompleted => "service.completed",
+            Self::ServicePrestart => "service.prestart",
+            Self::ServiceInit => "service.init",
             Self::ServiceLog => "service.log",
             Self::EnvironmentUp => "environment.up",
             Self::EnvironmentDown => "environment.down",
@@ -180,9 +189,9 @@ pub enum Payload {
 /// only where they say something for that event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleInfo {
-    /// `starting`, `ready`, `failed`, `restarting`, `stopped`, `up`, `down`,
-    /// `stalled`.
-    pub state: String,
+    /// The service's state (`starting`, `ready`, `completed`, `failed` …),
+    /// or `up`, `down`, `stalled` on the environment's events.
+    pub state: super::LifecycleState,
     /// Why, in a sentence (`exited with status 3`, `readiness: connection
     /// refused`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -591,7 +591,7 @@ mod tests {
             EventKind::ServiceReady,
             Utc::now(),
             Payload::Lifecycle(LifecycleInfo {
-                state: "ready".into(),
+                state: crate::events::ServiceState::Ready.into(),
                 ..Default::default()
             }),
         );

@@ -12,6 +12,7 @@ mod headers;
 mod json;
 mod log;
 mod signal;
+mod state;
 
 pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
@@ -23,3 +24,4 @@ pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
 pub use signal::signal_name;
+pub use state::{LifecycleState, ServiceState};

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::{ProtoSources, Protocol, Spec};
+use crate::spec::{Condition, ProtoSources, Protocol, Spec};
 
 /// The node that stands for the user: traffic from a test or a terminal.
 pub const TEST_NODE: &str = "~test";
@@ -55,6 +55,18 @@ pub fn proxy_name(source: &str, target: &str, ingress: &str) -> String {
     }
 }
 
+/// The `~test` node's egress to `service`'s `ingress`: the service's name
+/// for its default ingress, else `service/ingress`. Not `service-ingress`:
+/// service `db`'s ingress `admin` and a service `db-admin` would meet there,
+/// and `/` is in no service's name.
+pub fn test_egress(service: &str, ingress: &str) -> String {
+    if ingress == "default" {
+        service.to_string()
+    } else {
+        format!("{service}/{ingress}")
+    }
+}
+
 /// The graph that runs `spec`: with `spec.observe`, every egress edge gets a
 /// proxy, and the `~test` node gets an edge (through a proxy) to every
 /// ingress of every service.
@@ -83,11 +95,7 @@ pub fn build(spec: &Spec) -> Graph {
     graph.nodes.insert(TEST_NODE.to_string(), Node::Test);
     for (name, service) in &spec.services {
         for ingress in service.ingresses.keys() {
-            let egress = if ingress == "default" {
-                name.clone()
-            } else {
-                format!("{name}-{ingress}")
-            };
+            let egress = test_egress(name, ingress);
             edges.push((TEST_NODE.to_string(), egress, name.clone(), ingress.clone()));
         }
     }
@@ -118,8 +126,8 @@ pub fn build(spec: &Spec) -> Graph {
     graph
 }
 
-/// Services in start order: each after every service its egresses reach
-/// (the spec is acyclic once validated); ties by name.
+/// Services in start order: each after every service it depends on, by
+/// egress or `depends_on` (the spec is acyclic once validated); ties by name.
 pub fn start_order(spec: &Spec) -> Vec<String> {
     let mut order = Vec::new();
     let mut placed: BTreeSet<&str> = BTreeSet::new();
@@ -130,9 +138,9 @@ pub fn start_order(spec: &Spec) -> Vec<String> {
                 continue;
             }
             if service
-                .egresses
-                .values()
-                .all(|e| placed.contains(e.service.as_str()) || e.service == *name)
+                .dependencies()
+                .into_keys()
+                .all(|d| placed.contains(d) || d == name || !spec.services.contains_key(d))
             {
                 placed.insert(name);
                 order.push(name.clone());
@@ -152,14 +160,13 @@ pub fn start_order(spec: &Spec) -> Vec<String> {
     order
 }
 
-/// The services `name`'s egresses reach (what it waits for).
-pub fn dependencies(spec: &Spec, name: &str) -> Vec<String> {
-    let deps: BTreeSet<String> = spec.services[name]
-        .egresses
-        .values()
-        .map(|e| e.service.clone())
-        .collect();
-    deps.into_iter().collect()
+/// What `name` waits for: each service it depends on and for what.
+pub fn dependencies(spec: &Spec, name: &str) -> Vec<(String, Condition)> {
+    spec.services[name]
+        .dependencies()
+        .into_iter()
+        .map(|(d, c)| (d.to_string(), c))
+        .collect()
 }
 
 #[cfg(test)]
@@ -215,7 +222,37 @@ services:
             test,
             BTreeSet::from(["api~proxy~~test", "db~admin~proxy~~test", "db~proxy~~test"])
         );
+        let key = |e: &str| (TEST_NODE.to_string(), e.to_string());
+        assert_eq!(
+            graph.egress_targets[&key("db/admin")],
+            "db~admin~proxy~~test"
+        );
+        assert_eq!(graph.egress_targets[&key("db")], "db~proxy~~test");
         assert!(matches!(graph.nodes[TEST_NODE], Node::Test));
+    }
+
+    /// `db`'s ingress `admin` and a service `db-admin` are two edges of the
+    /// `~test` node, each reaching its own target.
+    #[test]
+    fn test_edges_of_a_named_ingress_and_a_dashed_service_stay_apart() {
+        let spec = Spec::parse(
+            r#"
+name: e
+services:
+  db: { command: [db], ingresses: { default: {}, admin: { protocol: http } } }
+  db-admin: { command: [dba], ingresses: { default: { protocol: http } } }
+"#,
+        )
+        .unwrap();
+        let graph = build(&spec);
+        let target = |e: &str| {
+            let node = &graph.egress_targets[&(TEST_NODE.to_string(), e.to_string())];
+            let p = &graph.proxies[node];
+            (p.target.clone(), p.ingress.clone())
+        };
+        assert_eq!(target("db/admin"), ("db".into(), "admin".into()));
+        assert_eq!(target("db-admin"), ("db-admin".into(), "default".into()));
+        assert_eq!(graph.proxies.len(), 3);
     }
 
     #[test]
@@ -231,6 +268,9 @@ services:
     #[test]
     fn start_order_puts_targets_first() {
         assert_eq!(start_order(&spec(true)), vec!["db", "api", "web"]);
-        assert_eq!(dependencies(&spec(true), "api"), vec!["db"]);
+        assert_eq!(
+            dependencies(&spec(true), "api"),
+            vec![("db".to_string(), Condition::Ready)]
+        );
     }
 }

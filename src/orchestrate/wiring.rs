@@ -1,10 +1,13 @@
 //! What a service is told about its place in the environment: `HOST`,
 //! `PORT`, `HOSTPORT` for its default ingress, `<INGRESS>_…` for named
-//! ones, `<EGRESS>_HOST/_PORT/_HOSTPORT` per egress, and all of it as JSON
-//! in `TAPMESH_WIRING`; and `${VAR}` expansion from the same names.
+//! ones, `<EGRESS>_HOST/_PORT/_HOSTPORT` per egress, all of it as JSON in
+//! `TAPMESH_WIRING`, and its directories (`TAPMESH_TEMP_DIR`,
+//! `TAPMESH_ENV_DIR`). `spec::wiring_names` lists the same names for
+//! validation; a test below keeps the two in step.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use crate::spec::env_name;
 
@@ -13,6 +16,10 @@ use crate::spec::env_name;
 pub struct Wiring {
     pub ingresses: BTreeMap<String, SocketAddr>,
     pub egresses: BTreeMap<String, SocketAddr>,
+    /// Its own scratch directory, removed when the environment goes down.
+    pub temp_dir: PathBuf,
+    /// The environment's directory.
+    pub env_dir: PathBuf,
 }
 
 impl Wiring {
@@ -39,41 +46,16 @@ impl Wiring {
             "egresses": self.egresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
         });
         env.insert("TAPMESH_WIRING".into(), json.to_string());
+        env.insert(
+            "TAPMESH_TEMP_DIR".into(),
+            self.temp_dir.to_string_lossy().into_owned(),
+        );
+        env.insert(
+            "TAPMESH_ENV_DIR".into(),
+            self.env_dir.to_string_lossy().into_owned(),
+        );
         env
     }
-}
-
-/// Expands `${NAME}` from `vars` (`$$` is a literal `$`). An unknown name is
-/// an error naming it, so a typo does not start a service with an empty
-/// port.
-pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(after) = after.strip_prefix('$') {
-            out.push('$');
-            rest = after;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
-            let name = &body[..end];
-            let value = vars
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok())
-                .ok_or_else(|| format!("${{{name}}} is not set (in {text:?})"))?;
-            out.push_str(&value);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -88,6 +70,8 @@ mod tests {
                 ("admin-api".into(), "127.0.0.1:7001".parse().unwrap()),
             ]),
             egresses: BTreeMap::from([("order-db".into(), "127.0.0.1:7002".parse().unwrap())]),
+            temp_dir: "/env/tmp/api".into(),
+            env_dir: "/env".into(),
         };
         let env = wiring.env();
         assert_eq!(env["PORT"], "7000");
@@ -99,13 +83,33 @@ mod tests {
         assert_eq!(json["egresses"]["order-db"], "127.0.0.1:7002");
     }
 
+    /// Validation checks `$VAR`s against `spec::wiring_names`: it must
+    /// name exactly what a service is given.
     #[test]
-    fn expansion() {
-        let vars = BTreeMap::from([("PORT".to_string(), "7000".to_string())]);
-        assert_eq!(expand("--port=${PORT}", &vars).unwrap(), "--port=7000");
-        assert_eq!(expand("cost $$5 $x", &vars).unwrap(), "cost $5 $x");
-        assert!(expand("${NOPE_NOT_SET_ANYWHERE}", &vars)
-            .unwrap_err()
-            .contains("NOPE_NOT_SET_ANYWHERE"));
+    fn validation_knows_every_name_a_service_is_given() {
+        let spec = crate::spec::Spec::parse(
+            r#"
+name: e
+services:
+  db: { command: [db], ingresses: { default: {}, admin-api: {} } }
+  api: { command: [api], egresses: { order-db: db } }
+"#,
+        )
+        .unwrap();
+        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        for (name, service) in &spec.services {
+            let wiring = Wiring {
+                ingresses: service
+                    .ingresses
+                    .keys()
+                    .map(|i| (i.clone(), addr))
+                    .collect(),
+                egresses: service.egresses.keys().map(|e| (e.clone(), addr)).collect(),
+                temp_dir: "/t".into(),
+                env_dir: "/e".into(),
+            };
+            let given: std::collections::BTreeSet<String> = wiring.env().into_keys().collect();
+            assert_eq!(given, crate::spec::wiring_names(service), "{name}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 mod connection;
 pub mod grpc;
 mod kafka;
+mod node;
 mod observe;
 mod pipe;
 mod pool;

@@ -296,10 +296,12 @@ async fn run(
     let _ = done.send(true);
 }
 
-/// `?ttl=10m&base_dir=/abs/path&wait=true`.
+/// `?ttl=10m&base_dir=/abs/path&wait=true&only=a,b`.
 #[derive(Debug, Deserialize)]
 struct CreateQuery {
     ttl: Option<String>,
+    /// Services to start (comma-separated), with what they depend on.
+    only: Option<String>,
     base_dir: Option<PathBuf>,
     #[serde(default)]
     wait: bool,
@@ -356,7 +358,24 @@ async fn create_environment(
         Some(dir) => dir,
         None => daemon.config.base_dir.clone(),
     };
-    let spec = match Spec::parse_confined(text, &base_dir) {
+    let only: Vec<&str> = query
+        .only
+        .as_deref()
+        .map(|o| {
+            o.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let spec = Spec::parse_confined(text, &base_dir).and_then(|spec| {
+        if only.is_empty() {
+            Ok(spec)
+        } else {
+            spec.only(&only)
+        }
+    });
+    let spec = match spec {
         Ok(spec) => spec,
         Err(errors) => {
             return (

@@ -11,9 +11,12 @@ pub use crate::environment::ServiceStatus;
 use crate::events::{Event, EventKind, Payload};
 
 /// The lifecycle events the status follows.
-pub(crate) const LIFECYCLE_TYPES: [&str; 7] = [
+pub(crate) const LIFECYCLE_TYPES: [&str; 10] = [
     "service.starting",
+    "service.prestart",
     "service.ready",
+    "service.init",
+    "service.completed",
     "service.failed",
     "service.restarting",
     "service.stopped",

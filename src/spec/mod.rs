@@ -4,13 +4,16 @@
 //! its path in the file (`services.api.egresses.db.service`).
 
 mod confine;
+mod expand;
 mod model;
+mod only;
 mod parse;
 mod units;
 mod validate;
 
 use std::path::Path;
 
+pub use expand::{expand, wiring_names};
 pub use model::*;
 pub use units::{parse_duration, parse_size};
 

@@ -33,6 +33,73 @@ pub struct Service {
     pub optional: bool,
     /// Between SIGTERM and SIGKILL at shutdown (default 5 s).
     pub stop_grace: Duration,
+    /// Runs to completion: exit 0 is `service.completed`, not a failure.
+    pub job: bool,
+    /// Services to wait for beyond its egresses' targets, and for what.
+    pub depends_on: BTreeMap<String, Condition>,
+    /// Runs before the service starts, with its full wiring.
+    pub prestart: Option<Hook>,
+    /// Runs once it is ready, before anything that depends on it starts.
+    pub init: Option<Hook>,
+}
+
+impl Service {
+    /// Not started by tapmesh (`type: external`).
+    pub fn is_external(&self) -> bool {
+        matches!(self.launch, Launch::External)
+    }
+
+    /// What it waits for before it starts: each egress's target `ready`,
+    /// and each `depends_on` entry as it says (which wins for a service
+    /// named in both).
+    pub fn dependencies(&self) -> BTreeMap<&str, Condition> {
+        let mut all: BTreeMap<&str, Condition> = self
+            .egresses
+            .values()
+            .map(|e| (e.service.as_str(), Condition::Ready))
+            .collect();
+        for (name, condition) in &self.depends_on {
+            all.insert(name, *condition);
+        }
+        all
+    }
+}
+
+/// What a dependent waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    /// Its process was started (for a service with nothing to wait on).
+    Started,
+    /// Its readiness probe passed and its `init` hook ran (the default).
+    Ready,
+    /// A job that exited 0.
+    Completed,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Ready => "ready",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+/// A command run at one point of a service's life (`prestart`, `init`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    pub run: HookRun,
+    /// It fails the service if still running after this (default 5 min).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HookRun {
+    /// An argv, `${VAR}` and `$VAR` expanded.
+    Command(Vec<String>),
+    /// `sh -c script`: the shell expands variables from the wiring.
+    Script(String),
 }
 
 /// How a service is started.
@@ -48,6 +115,9 @@ pub enum Launch {
         target: CargoTarget,
         args: Vec<String>,
     },
+    /// Something tapmesh does not start (a shared staging database): each
+    /// ingress has an `address`; it is probed and its edges observed.
+    External,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -84,6 +154,8 @@ pub struct Ingress {
     pub ready: ReadyCheck,
     /// `.proto` files and descriptor sets that decode its gRPC calls.
     pub proto: ProtoSources,
+    /// Where an external service's ingress listens (`host:port`).
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -101,6 +173,16 @@ pub struct ReadyCheck {
     pub interval: Duration,
     /// Give up (the service failed to start) after this long (default 60 s).
     pub timeout: Duration,
+}
+
+impl Default for ReadyCheck {
+    fn default() -> Self {
+        Self {
+            probe: ReadyProbe::Tcp,
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -126,4 +127,127 @@ fn a_spec_past_the_size_limit_is_refused_unread() {
     );
     let err = Spec::parse(&text).unwrap_err();
     assert!(err.0[0].message.contains("at most 1048576 bytes"), "{err}");
+}
+
+#[test]
+fn jobs_dependencies_hooks_and_external_services() {
+    let text = r#"
+name: real
+services:
+  db:
+    type: external
+    address: 127.0.0.1:5432
+  migrate:
+    type: script
+    script: ./migrate.sh
+    job: true
+    egresses: { db: db }
+  api:
+    command: [api, --port, $PORT]
+    ingresses: { default: { protocol: http }, admin: {} }
+    depends_on: { migrate: completed, cache: { condition: started }, mail: }
+    prestart: 'echo "$DB_HOSTPORT"'
+    init: { command: [seed, --to, "${HOSTPORT}"], timeout: 30s }
+    egresses: { db: db }
+  cache: { command: [cache], depends_on: [db] }
+  mail: { command: [mail] }
+  ldap:
+    type: external
+    ingresses: { default: { address: "ldap:389", protocol: tcp }, tls: { address: "ldap:636" } }
+"#;
+    let spec = Spec::parse_in(text, Path::new("/envs")).unwrap_or_else(|e| panic!("{e}"));
+    let db = &spec.services["db"];
+    assert!(db.is_external());
+    assert_eq!(db.ingresses["default"].address.as_deref(), Some("127.0.0.1:5432"));
+    assert_eq!(db.ingresses["default"].protocol, Protocol::Tcp);
+    assert_eq!(spec.services["ldap"].ingresses["tls"].address.as_deref(), Some("ldap:636"));
+    assert!(spec.services["migrate"].job);
+    let api = &spec.services["api"];
+    assert_eq!(
+        api.depends_on,
+        BTreeMap::from([
+            ("cache".to_string(), Condition::Started),
+            ("mail".to_string(), Condition::Ready),
+            ("migrate".to_string(), Condition::Completed),
+        ])
+    );
+    assert_eq!(
+        api.dependencies(),
+        BTreeMap::from([
+            ("cache", Condition::Started),
+            ("db", Condition::Ready),
+            ("mail", Condition::Ready),
+            ("migrate", Condition::Completed),
+        ])
+    );
+    assert_eq!(
+        api.prestart,
+        Some(Hook {
+            run: HookRun::Script("echo \"$DB_HOSTPORT\"".into()),
+            timeout: Duration::from_secs(300),
+        })
+    );
+    assert_eq!(
+        api.init,
+        Some(Hook {
+            run: HookRun::Command(vec!["seed".into(), "--to".into(), "${HOSTPORT}".into()]),
+            timeout: Duration::from_secs(30),
+        })
+    );
+    assert_eq!(
+        spec.services["cache"].depends_on,
+        BTreeMap::from([("db".to_string(), Condition::Ready)])
+    );
+}
+
+#[test]
+fn what_the_new_keys_refuse() {
+    let text = r#"
+name: bad
+services:
+  a: { command: [a], depends_on: { nope: ready, b: completed, a: started } }
+  b: { command: [b], depends_on: { c: sometime } }
+  c: { command: [c], depends_on: [d] }
+  d: { command: [d], depends_on: [c] }
+  e: { type: external, ingresses: { default: { ready: { type: log, pattern: x } } } }
+  f: { command: [f], address: "h:1", prestart: [], init: { command: [x], script: y } }
+  g: { type: external, address: "h:1", command: [g], job: true }
+"#;
+    let errors = Spec::parse(text).unwrap_err().0;
+    let found: Vec<(String, String)> = errors
+        .iter()
+        .map(|e| (e.path.clone(), e.message.clone()))
+        .collect();
+    let expect = [
+        ("services.a.depends_on.nope", "unknown service \"nope\""),
+        ("services.a.depends_on.b", "\"b\" is not a job"),
+        ("services.a.depends_on.a", "cannot depend on itself"),
+        ("services.b.depends_on.c", "unknown condition \"sometime\""),
+        ("services.c.depends_on", "dependency cycle (egresses and depends_on): c -> d -> c"),
+        ("services.e.ingresses.default.address", "missing: each ingress of an external"),
+        ("services.e.ingresses.default.ready", "not tapmesh's to read"),
+        ("services.f.address", "only an external service has an address"),
+        ("services.f.prestart", "empty: a hook needs something to run"),
+        ("services.f.init", "a command or a script, not both"),
+        ("services.g.command", "not started by tapmesh"),
+        ("services.g.job", "an external service is not started by tapmesh"),
+    ];
+    for (path, message) in expect {
+        assert!(
+            found.iter().any(|(p, m)| p == path && m.contains(message)),
+            "no {path}: …{message}… in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+#[test]
+fn yaml_1_1_booleans_stay_strings() {
+    let spec = Spec::parse("name: x\nservices:\n  a: { command: [echo, yes, no, on] }\n").unwrap();
+    assert_eq!(
+        spec.services["a"].launch,
+        Launch::Process {
+            command: vec!["echo".into(), "yes".into(), "no".into(), "on".into()]
+        }
+    );
 }

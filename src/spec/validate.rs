@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{env_name, Spec};
+use super::expand::{expand, expanded_fields, wiring_names};
+use super::model::{env_name, Condition, ReadyProbe, Service, Spec};
 use super::SpecError;
 
 pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
@@ -99,11 +100,90 @@ pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
             }
         }
     }
+    for (name, service) in &spec.services {
+        depends_on(spec, name, service, &mut push);
+        variables(name, service, &mut push);
+    }
     for cycle in cycles(spec) {
+        let calls = |pair: &[String]| {
+            spec.services[&pair[0]]
+                .egresses
+                .values()
+                .any(|e| e.service == pair[1])
+        };
+        // Named as before when every step is an egress.
+        let (path, what) = if cycle.windows(2).all(calls) {
+            ("egresses", "egress cycle")
+        } else if calls(&cycle[..2]) {
+            ("egresses", "dependency cycle (egresses and depends_on)")
+        } else {
+            ("depends_on", "dependency cycle (egresses and depends_on)")
+        };
         push(
-            format!("services.{}.egresses", cycle[0]),
-            format!("egress cycle: {}", cycle.join(" -> ")),
+            format!("services.{}.{path}", cycle[0]),
+            format!("{what}: {}", cycle.join(" -> ")),
         );
+    }
+}
+
+fn depends_on(spec: &Spec, name: &str, service: &Service, push: &mut impl FnMut(String, String)) {
+    if service.is_external() {
+        for (ingress, def) in &service.ingresses {
+            if matches!(def.ready.probe, ReadyProbe::Log { .. }) {
+                push(
+                    format!("services.{name}.ingresses.{ingress}.ready"),
+                    "an external service's output is not tapmesh's to read: use tcp, http or grpc"
+                        .into(),
+                );
+            }
+        }
+    }
+    for (dependency, condition) in &service.depends_on {
+        let path = format!("services.{name}.depends_on.{dependency}");
+        match spec.services.get(dependency) {
+            None => push(path, format!("unknown service {dependency:?}")),
+            Some(_) if dependency == name => push(path, "a service cannot depend on itself".into()),
+            Some(target) if *condition == Condition::Completed && !target.job => push(
+                path,
+                format!("{dependency:?} is not a job (job: true), so it never completes"),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Every `$VAR` tapmesh expands names wiring, a key of the service's
+/// `env` (not inside `env` itself) or a variable of tapmesh's own
+/// environment.
+fn variables(name: &str, service: &Service, push: &mut impl FnMut(String, String)) {
+    let wiring = wiring_names(service);
+    let known = |own_env: bool| {
+        let wiring = &wiring;
+        move |var: &str| {
+            (wiring.contains(var)
+                || (own_env && service.env.contains_key(var))
+                || std::env::var_os(var).is_some())
+            .then(String::new)
+        }
+    };
+    let mut check = |path: String, text: &str, own_env: bool| {
+        if let Err(e) = expand(text, known(own_env)) {
+            let hint = if own_env {
+                "wiring, this service's env, or tapmesh's own environment"
+            } else {
+                "wiring or tapmesh's own environment"
+            };
+            push(
+                format!("services.{name}.{path}"),
+                format!("{e}: use {hint}"),
+            );
+        }
+    };
+    for (key, value) in &service.env {
+        check(format!("env.{key}"), value, false);
+    }
+    for (path, text) in expanded_fields(service) {
+        check(path, text, !service.is_external());
     }
 }
 
@@ -115,7 +195,7 @@ fn usable_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-/// Each egress cycle once, as the names along it, back to the first.
+/// Each cycle through egresses and `depends_on` once, as the names along it, back to the first.
 fn cycles(spec: &Spec) -> Vec<Vec<String>> {
     let mut found: Vec<Vec<String>> = Vec::new();
     let mut seen_sets: BTreeSet<Vec<String>> = BTreeSet::new();
@@ -153,9 +233,9 @@ fn walk<'s>(
         return;
     };
     stack.push(node);
-    for egress in service.egresses.values() {
-        if egress.service != node {
-            walk(spec, &egress.service, stack, done, on_cycle);
+    for dependency in service.dependencies().into_keys() {
+        if dependency != node {
+            walk(spec, dependency, stack, done, on_cycle);
         }
     }
     stack.pop();

@@ -1,5 +1,6 @@
 //! The shop's Kafka broker: librdkafka's mock cluster (a real broker
-//! protocol implementation, in process) with the `orders` topic. The mock
+//! protocol implementation, in process); the `topics` job creates the
+//! `orders` topic once it is ready. The mock
 //! picks its own port, so this forwards `$PORT` to it; the broker addresses
 //! clients learn from Metadata are the mock's own (an observing tapmesh
 //! proxy rewrites them to its own listeners).
@@ -12,7 +13,6 @@ use tokio::net::{TcpListener, TcpStream};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = shop_services::listen_addr();
     let cluster: MockCluster<'static, DefaultProducerContext> = MockCluster::new(1)?;
-    cluster.create_topic("orders", 3, 1)?;
     let mock = cluster.bootstrap_servers();
     let listener = TcpListener::bind(addr).await?;
     eprintln!("broker: Kafka on {addr} (librdkafka mock cluster at {mock})");

@@ -82,12 +82,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = shop_services::listen_addr();
     let inventory = format!("http://{}", shop_services::wiring("INVENTORY_HOSTPORT"));
     let inventory = InventoryClient::new(Channel::from_shared(inventory)?.connect_lazy());
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", shop_services::wiring("BROKER_HOSTPORT"))
         .set("client.id", "orders")
         .set("message.timeout.ms", "10000")
-        .set("linger.ms", "5")
-        .create()?;
+        .set("linger.ms", "5");
+    // librdkafka properties (`key=value` lines) rendered by the spec's
+    // prestart hook, over the defaults above.
+    if let Ok(path) = std::env::var("ORDERS_KAFKA_PROPERTIES") {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (key, value) = line.split_once('=').ok_or_else(|| format!("{path}: not key=value: {line}"))?;
+            config.set(key.trim(), value.trim());
+        }
+        eprintln!("orders: Kafka properties from {path}");
+    }
+    let producer: FutureProducer = config.create()?;
     let orders = Arc::new(Orders { inventory, producer, next_id: AtomicU64::new(1) });
     eprintln!("orders: HTTP on {addr}");
     shop_services::serve_http(addr, move |request| {

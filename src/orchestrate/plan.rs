@@ -1,0 +1,271 @@
+//! From a validated spec and its reserved addresses to what runs: each
+//! service's wiring, command lines (its own and its hooks'), readiness
+//! probe and dependencies, the endpoints a test reaches, and the builds of
+//! `cargo` services.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::ports::Ports;
+use super::process::Launchable;
+use super::runner::{info, Dependency, PreparedHook, Probe, Progress, Runner, Shared};
+use super::wiring::Wiring;
+use super::{cargo_build, Endpoint, EnvironmentError};
+use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload, ServiceState};
+use crate::graph::{self, Graph, TEST_NODE};
+use crate::spec::{expand, Hook, HookRun, Launch, Service, Spec};
+
+/// The services' runners, in start order, and each one's progress.
+pub(super) struct Plan {
+    pub runners: Vec<Runner>,
+    pub progress: BTreeMap<String, watch::Receiver<Progress>>,
+}
+
+/// Where each ingress is reached: directly, and through its `~test` proxy.
+pub(super) fn endpoints(
+    ports: &Ports,
+    graph: &Graph,
+    proxies: &BTreeMap<String, SocketAddr>,
+) -> BTreeMap<String, BTreeMap<String, Endpoint>> {
+    let mut endpoints: BTreeMap<String, BTreeMap<String, Endpoint>> = BTreeMap::new();
+    for ((service, ingress), address) in &ports.ingress {
+        let key = (TEST_NODE.to_string(), graph::test_egress(service, ingress));
+        let observed = graph
+            .egress_targets
+            .get(&key)
+            .and_then(|node| proxies.get(node))
+            .copied();
+        endpoints.entry(service.clone()).or_default().insert(
+            ingress.clone(),
+            Endpoint {
+                address: *address,
+                observed,
+            },
+        );
+    }
+    endpoints
+}
+
+/// Builds every `cargo` service, before anything runs, so a compile error
+/// stops nothing. Their executables by service.
+pub(super) async fn build(
+    spec: &Spec,
+    order: &[String],
+    log: &EventLog,
+    cache_dir: &Path,
+) -> Result<BTreeMap<String, PathBuf>, EnvironmentError> {
+    let mut executables = BTreeMap::new();
+    for name in order {
+        let Launch::Cargo {
+            package, target, ..
+        } = &spec.services[name].launch
+        else {
+            continue;
+        };
+        let package = spec.base_dir.join(package);
+        let mut building = EventDraft::now(
+            EventKind::ServiceStarting,
+            Payload::Lifecycle(LifecycleInfo {
+                reason: Some(format!("building {} with cargo", package.display())),
+                ..info(ServiceState::Building)
+            }),
+        );
+        building.service = Some(Arc::from(name.as_str()));
+        log.append(building);
+        let (exe, outcome) = cargo_build::build(&package, target, cache_dir)
+            .await
+            .map_err(|e| EnvironmentError::new(Some(name), format!("{name}: {e}")))?;
+        tracing::info!(service = %name, executable = %exe.display(), ?outcome, "cargo service built");
+        executables.insert(name.clone(), exe);
+    }
+    Ok(executables)
+}
+
+/// What the plan is made from.
+pub(super) struct Inputs<'a> {
+    pub spec: &'a Spec,
+    pub graph: &'a Graph,
+    pub order: &'a [String],
+    pub proxies: &'a BTreeMap<String, SocketAddr>,
+    pub executables: &'a BTreeMap<String, PathBuf>,
+    /// The environment's directory.
+    pub dir: &'a Path,
+    pub shared: &'a Shared,
+}
+
+/// Every service's runner. One that cannot be launched (an address that
+/// does not resolve, a scratch directory that cannot be made) fails the
+/// start before any runner exists, or those already spawned would run on
+/// with no one to stop them.
+pub(super) fn plan(inputs: Inputs<'_>, ports: &mut Ports) -> Result<Plan, EnvironmentError> {
+    let Inputs { spec, order, .. } = inputs;
+    let mut senders = BTreeMap::new();
+    let mut progress = BTreeMap::new();
+    for name in order {
+        let (tx, rx) = watch::channel(Progress::default());
+        senders.insert(name.clone(), tx);
+        progress.insert(name.clone(), rx);
+    }
+    let mut runners = Vec::new();
+    for name in order {
+        let service = &spec.services[name];
+        let fail = |e: String| EnvironmentError::new(Some(name), format!("{name}: {e}"));
+        let wiring = wiring(&inputs, ports, name, service).map_err(fail)?;
+        let (launch, prestart, init) =
+            commands(spec, service, &wiring, inputs.executables.get(name)).map_err(fail)?;
+        let depends_on = graph::dependencies(spec, name)
+            .into_iter()
+            .map(|(dependency, condition)| Dependency {
+                calls: service.egresses.values().any(|e| e.service == dependency),
+                progress: progress[&dependency].clone(),
+                name: dependency,
+                condition,
+            })
+            .collect();
+        runners.push(Runner {
+            name: Arc::from(name.as_str()),
+            service: service.clone(),
+            launch,
+            prestart,
+            init,
+            probe: probe(service, ports, name),
+            depends_on,
+            reserved: ports.reserved.remove(name).unwrap_or_default(),
+            log_file: inputs.dir.join("logs").join(format!("{name}.log")),
+            shared: inputs.shared.clone(),
+            progress: senders
+                .remove(name)
+                .expect("a progress channel per service"),
+            stop: CancellationToken::new(),
+        });
+    }
+    Ok(Plan { runners, progress })
+}
+
+fn wiring(
+    inputs: &Inputs<'_>,
+    ports: &Ports,
+    name: &str,
+    service: &Service,
+) -> Result<Wiring, String> {
+    let temp_dir = inputs.dir.join("tmp").join(name);
+    if !service.is_external() {
+        std::fs::create_dir_all(&temp_dir)
+            .map_err(|e| format!("creating {}: {e}", temp_dir.display()))?;
+    }
+    let key = |s: &str, i: &str| (s.to_string(), i.to_string());
+    Ok(Wiring {
+        ingresses: service
+            .ingresses
+            .keys()
+            .map(|i| (i.clone(), ports.ingress[&key(name, i)]))
+            .collect(),
+        egresses: service
+            .egresses
+            .iter()
+            .map(|(egress, e)| {
+                let node = &inputs.graph.egress_targets[&key(name, egress)];
+                let addr = inputs
+                    .proxies
+                    .get(node)
+                    .copied()
+                    .unwrap_or_else(|| ports.ingress[&key(&e.service, &e.ingress)]);
+                (egress.clone(), addr)
+            })
+            .collect(),
+        temp_dir,
+        env_dir: inputs.dir.to_path_buf(),
+    })
+}
+
+/// Readiness: the default ingress (else the first) decides.
+fn probe(service: &Service, ports: &Ports, name: &str) -> Option<Probe> {
+    let (ingress, def) = service
+        .ingresses
+        .get_key_value("default")
+        .or_else(|| service.ingresses.iter().next())?;
+    Some(Probe {
+        probe: def.ready.probe.clone(),
+        addr: ports.ingress[&(name.to_string(), ingress.clone())],
+        interval: def.ready.interval,
+        timeout: def.ready.timeout,
+    })
+}
+
+type Commands = (
+    Option<Launchable>,
+    Option<PreparedHook>,
+    Option<PreparedHook>,
+);
+
+/// The service's command line and its hooks', with its environment: the
+/// wiring, then its own `env` (whose values may use the wiring and
+/// tapmesh's environment); in argv, `$VAR` looks in its `env`, then the
+/// wiring, then tapmesh's environment. Scripts go to `sh -c` as written.
+fn commands(
+    spec: &Spec,
+    service: &Service,
+    wiring: &Wiring,
+    executable: Option<&PathBuf>,
+) -> Result<Commands, String> {
+    if service.is_external() {
+        return Ok((None, None, None));
+    }
+    let wired = wiring.env();
+    let from_process = |name: &str| std::env::var(name).ok();
+    let mut own = BTreeMap::new();
+    for (key, value) in &service.env {
+        let value = expand(value, |n| wired.get(n).cloned().or_else(|| from_process(n)))?;
+        own.insert(key.clone(), value);
+    }
+    let lookup = |n: &str| {
+        own.get(n)
+            .or_else(|| wired.get(n))
+            .cloned()
+            .or_else(|| from_process(n))
+    };
+    let expand_all = |args: &[String]| -> Result<Vec<String>, String> {
+        args.iter().map(|a| expand(a, lookup)).collect()
+    };
+    let argv: Vec<String> = match &service.launch {
+        Launch::Process { command } => expand_all(command)?,
+        Launch::Script { script } => vec!["sh".into(), "-c".into(), script.clone()],
+        Launch::Cargo { args, .. } => {
+            let exe = executable.ok_or("not built")?;
+            let mut argv = vec![exe.to_string_lossy().into_owned()];
+            argv.extend(expand_all(args)?);
+            argv
+        }
+        Launch::External => unreachable!("handled above"),
+    };
+    let mut env = wired.clone();
+    env.extend(own.clone());
+    let dir = service
+        .dir
+        .as_ref()
+        .map_or_else(|| spec.base_dir.clone(), |d| spec.base_dir.join(d));
+    let launchable = |argv: Vec<String>| Launchable {
+        argv,
+        env: env.clone(),
+        dir: dir.clone(),
+    };
+    let hook = |hook: &Option<Hook>| -> Result<Option<PreparedHook>, String> {
+        let Some(hook) = hook else { return Ok(None) };
+        let argv = match &hook.run {
+            HookRun::Command(argv) => expand_all(argv)?,
+            HookRun::Script(script) => vec!["sh".into(), "-c".into(), script.clone()],
+        };
+        Ok(Some(PreparedHook {
+            hook: hook.clone(),
+            launch: launchable(argv),
+        }))
+    };
+    let prestart = hook(&service.prestart)?;
+    let init = hook(&service.init)?;
+    Ok((Some(launchable(argv)), prestart, init))
+}

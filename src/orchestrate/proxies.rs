@@ -1,0 +1,74 @@
+//! The environment's proxies: one per edge of the running graph, each
+//! listening before any service starts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::ports::{reserve_port, Ports};
+use super::EnvironmentError;
+use crate::events::EventLog;
+use crate::graph::Graph;
+use crate::proxy::{Proxy, ProxyConfig};
+use crate::spec::Spec;
+
+/// The running proxies. Dropped, they stop: whoever drops a start halfway
+/// (a signal, a DELETE while starting) leaves none listening.
+pub(super) struct Proxies {
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    /// Proxy node name → where it listens.
+    pub addrs: BTreeMap<String, SocketAddr>,
+}
+
+impl Proxies {
+    pub fn start(
+        spec: &Spec,
+        graph: &Graph,
+        ports: &Ports,
+        log: &EventLog,
+    ) -> Result<Proxies, EnvironmentError> {
+        let mut proxies = Proxies {
+            cancel: CancellationToken::new(),
+            tasks: Vec::new(),
+            addrs: BTreeMap::new(),
+        };
+        let io =
+            |what: &str, e: std::io::Error| EnvironmentError::new(None, format!("{what}: {e}"));
+        for node in graph.proxies.values() {
+            let target = ports.ingress[&(node.target.clone(), node.ingress.clone())];
+            let config = ProxyConfig::for_node(node, &spec.base_dir, target)
+                .map_err(|e| EnvironmentError::new(Some(&node.target), e))?;
+            let listener = reserve_port().map_err(|e| io("binding a proxy", e))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| io("binding a proxy", e))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| io("binding a proxy", e))?;
+            let running = Proxy::from_listener(listener, config, log.clone())
+                .map_err(|e| io("starting a proxy", e))?;
+            proxies
+                .tasks
+                .push(tokio::spawn(running.run(proxies.cancel.clone())));
+            proxies.addrs.insert(node.name.clone(), addr);
+        }
+        Ok(proxies)
+    }
+
+    /// Stops every proxy and waits for each to end.
+    pub async fn stop(&mut self) {
+        self.cancel.cancel();
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Proxies {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

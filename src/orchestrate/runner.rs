@@ -1,0 +1,611 @@
+//! One service's life, as a state machine with a method per phase: wait
+//! for what it depends on, prestart hook, spawn, await ready, init hook,
+//! run, handle its exit (restart, complete, or fail). Every failure goes
+//! through [`Runner::fail`]; every stop request ends in `Halt::Stopped`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::process::Child;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::custody::Custody;
+use super::process::{self, Launchable, LogTail, OutputReaders};
+use super::{readiness, stop, EnvironmentError};
+use crate::events::{
+    EventDraft, EventKind, EventLog, LifecycleInfo, LifecycleState, Payload, ServiceState,
+};
+use crate::spec::{Condition, Hook, ReadyProbe, Service};
+
+/// How long a service with nothing to probe must run before it counts as
+/// ready: one that dies on start (a bad config, say) must not count as up
+/// even for an instant, or the environment could report `up` between its
+/// crashes.
+const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
+
+/// What others see of a service: its state, and whether its process (or,
+/// for an external one, its probing) has started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Progress {
+    pub state: ServiceState,
+    pub spawned: bool,
+}
+
+impl Progress {
+    /// `condition` holds (`Some(true)`), may yet (`None`), or never will.
+    pub fn meets(self, condition: Condition) -> Option<bool> {
+        let met = match condition {
+            Condition::Started => self.spawned,
+            Condition::Ready => matches!(self.state, ServiceState::Ready | ServiceState::Completed),
+            Condition::Completed => self.state == ServiceState::Completed,
+        };
+        if met {
+            Some(true)
+        } else if self.state.is_final() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// What every runner of an environment shares.
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub log: EventLog,
+    pub custody: Custody,
+    pub failure: watch::Sender<Option<EnvironmentError>>,
+    /// When any service last changed state (for stall reports).
+    pub last_change: Arc<Mutex<Instant>>,
+}
+
+pub(super) struct Dependency {
+    pub name: String,
+    pub condition: Condition,
+    /// Through an egress (it calls it), not only `depends_on`.
+    pub calls: bool,
+    pub progress: watch::Receiver<Progress>,
+}
+
+pub(super) struct Probe {
+    pub probe: ReadyProbe,
+    pub addr: SocketAddr,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// A hook with its command line, ready to run.
+pub(super) struct PreparedHook {
+    pub hook: Hook,
+    pub launch: Launchable,
+}
+
+/// Everything one service's runner needs.
+pub(super) struct Runner {
+    pub name: Arc<str>,
+    pub service: Service,
+    /// None for an external service.
+    pub launch: Option<Launchable>,
+    pub prestart: Option<PreparedHook>,
+    pub init: Option<PreparedHook>,
+    pub probe: Option<Probe>,
+    pub depends_on: Vec<Dependency>,
+    /// Its ports, held until it is spawned.
+    pub reserved: Vec<TcpListener>,
+    pub log_file: PathBuf,
+    pub shared: Shared,
+    pub progress: watch::Sender<Progress>,
+    pub stop: CancellationToken,
+}
+
+/// Why a phase did not lead to the next.
+pub(super) enum Halt {
+    /// Asked to stop; what there was to say has been said.
+    Stopped,
+    Failed(Failure),
+}
+
+/// A service's end, as `service.failed` tells it.
+#[derive(Default)]
+pub(super) struct Failure {
+    pub reason: String,
+    pub log_tail: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub restarts: Option<u32>,
+    pub pid: Option<u32>,
+}
+
+impl Failure {
+    pub fn because(reason: String) -> Self {
+        Self {
+            reason,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<Failure> for Halt {
+    fn from(f: Failure) -> Self {
+        Halt::Failed(f)
+    }
+}
+
+/// A spawned service process.
+struct Running {
+    child: Child,
+    pid: i32,
+    readers: OutputReaders,
+    tail: LogTail,
+    matched: watch::Receiver<bool>,
+    started: Instant,
+}
+
+pub(super) fn info(state: impl Into<LifecycleState>) -> LifecycleInfo {
+    LifecycleInfo {
+        state: state.into(),
+        ..LifecycleInfo::default()
+    }
+}
+
+impl Runner {
+    pub async fn run(mut self) {
+        match self.drive().await {
+            Ok(()) | Err(Halt::Stopped) => {}
+            Err(Halt::Failed(failure)) => self.fail(failure),
+        }
+    }
+
+    async fn drive(&mut self) -> Result<(), Halt> {
+        self.wait_for_dependencies().await?;
+        if self.launch.is_none() {
+            return self.run_external().await;
+        }
+        self.set(ServiceState::Starting);
+        self.run_hook(HookPoint::Prestart).await?;
+        let mut restarts: u32 = 0;
+        let mut initialized = false;
+        loop {
+            let mut running = self.spawn(restarts)?;
+            let status = match self.until_ready(&mut running).await {
+                Ok(Some(status)) => status,
+                Ok(None) => {
+                    if !initialized {
+                        if let Err(halt) = self.run_hook(HookPoint::Init).await {
+                            return Err(self.end(running, halt).await);
+                        }
+                        initialized = true;
+                    }
+                    self.ready(&running);
+                    match self.until_exit(&mut running).await {
+                        Some(status) => status,
+                        None => return Err(self.end(running, Halt::Stopped).await),
+                    }
+                }
+                Err(halt) => return Err(self.end(running, halt).await),
+            };
+            if !self.after_exit(running, status, &mut restarts).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(super) fn emit(&self, kind: EventKind, info: LifecycleInfo) {
+        let mut draft = EventDraft::now(kind, Payload::Lifecycle(info));
+        draft.service = Some(self.name.clone());
+        self.shared.log.append(draft);
+    }
+
+    pub(super) fn set(&self, state: ServiceState) {
+        self.progress.send_modify(|p| p.state = state);
+        *self.shared.last_change.lock().expect("last change lock") = Instant::now();
+    }
+
+    /// The single way a service fails: `service.failed`, its state, and
+    /// for a required service the environment's failure.
+    fn fail(&self, failure: Failure) {
+        self.emit(
+            EventKind::ServiceFailed,
+            LifecycleInfo {
+                reason: Some(failure.reason.clone()),
+                pid: failure.pid,
+                exit_code: failure.exit_code,
+                signal: failure.signal,
+                restarts: failure.restarts,
+                log_tail: failure.log_tail.clone(),
+                ..info(ServiceState::Failed)
+            },
+        );
+        self.set(ServiceState::Failed);
+        if !self.service.optional {
+            self.shared.failure.send_if_modified(|f| {
+                if f.is_some() {
+                    return false;
+                }
+                *f = Some(EnvironmentError {
+                    service: Some(self.name.to_string()),
+                    message: failure.reason,
+                    log_tail: failure.log_tail,
+                });
+                true
+            });
+        }
+    }
+
+    /// Waits until each dependency meets its condition; one that never
+    /// will fails this service.
+    async fn wait_for_dependencies(&mut self) -> Result<(), Halt> {
+        let name = self.name.clone();
+        for dependency in &mut self.depends_on {
+            loop {
+                let now = *dependency.progress.borrow_and_update();
+                match now.meets(dependency.condition) {
+                    Some(true) => break,
+                    Some(false) => {
+                        let how = if dependency.calls {
+                            "which it calls"
+                        } else {
+                            "which it depends on"
+                        };
+                        let wanted = match dependency.condition {
+                            Condition::Ready => String::new(),
+                            other => format!(" (it waits for {})", other.as_str()),
+                        };
+                        return Err(Failure::because(format!(
+                            "{name} was not started: {}, {how}, {}{wanted}",
+                            dependency.name, now.state
+                        ))
+                        .into());
+                    }
+                    None => {}
+                }
+                tokio::select! {
+                    _ = self.stop.cancelled() => {
+                        self.progress.send_modify(|p| p.state = ServiceState::Stopped);
+                        return Err(Halt::Stopped);
+                    }
+                    changed = dependency.progress.changed() => if changed.is_err() {
+                        return Err(Halt::Stopped);
+                    },
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, restarts: u32) -> Result<Running, Halt> {
+        let launch = self
+            .launch
+            .as_ref()
+            .expect("a started service has a command");
+        let tail = LogTail::default();
+        let pattern = match &self.probe {
+            Some(Probe {
+                probe: ReadyProbe::Log { pattern },
+                ..
+            }) => regex::Regex::new(pattern).ok(),
+            _ => None,
+        };
+        let (matched_tx, matched) = watch::channel(false);
+        let started = Instant::now();
+        // The reserved ports are let go only now, just before it binds them.
+        let spawned = process::spawn(
+            &mut self.reserved,
+            &self.name,
+            launch,
+            &self.log_file,
+            &self.shared.log,
+            &tail,
+            pattern,
+            matched_tx,
+            self.shared.custody.guardian_fd(),
+        );
+        let (child, readers) = spawned.map_err(|e| Failure {
+            reason: format!("{} could not start: {e}", self.name),
+            restarts: Some(restarts),
+            log_tail: tail.lines(),
+            ..Failure::default()
+        })?;
+        let pid = child.id().unwrap_or_default() as i32;
+        self.shared.custody.adopt(&self.name, pid);
+        self.progress.send_modify(|p| p.spawned = true);
+        self.emit(
+            EventKind::ServiceStarting,
+            LifecycleInfo {
+                pid: Some(pid as u32),
+                restarts: (restarts > 0).then_some(restarts),
+                reason: Some(launch.argv.join(" ")),
+                ..info(ServiceState::Starting)
+            },
+        );
+        Ok(Running {
+            child,
+            pid,
+            readers,
+            tail,
+            matched,
+            started,
+        })
+    }
+
+    /// `Ok(None)` once ready; `Ok(Some(status))` if it exited first (a job
+    /// is never ready: it runs to its exit).
+    async fn until_ready(&self, running: &mut Running) -> Result<Option<ExitStatus>, Halt> {
+        let job = self.service.job;
+        let readiness = async {
+            if job {
+                std::future::pending::<()>().await;
+            }
+            probe_until_ready(self.probe.as_ref(), &mut running.matched).await
+        };
+        tokio::select! {
+            _ = self.stop.cancelled() => Err(Halt::Stopped),
+            status = running.child.wait() => Ok(Some(waited(status))),
+            ready = readiness => match ready {
+                Ok(()) => Ok(None),
+                Err(reason) => Err(Failure::because(format!("{} {reason}", self.name)).into()),
+            },
+        }
+    }
+
+    fn ready(&self, running: &Running) {
+        self.set(ServiceState::Ready);
+        self.emit(
+            EventKind::ServiceReady,
+            LifecycleInfo {
+                pid: Some(running.pid as u32),
+                reason: Some(format!(
+                    "ready after {} ms",
+                    running.started.elapsed().as_millis()
+                )),
+                ..info(ServiceState::Ready)
+            },
+        );
+    }
+
+    /// Its exit status, or None when asked to stop first.
+    async fn until_exit(&self, running: &mut Running) -> Option<ExitStatus> {
+        tokio::select! {
+            _ = self.stop.cancelled() => None,
+            status = running.child.wait() => Some(waited(status)),
+        }
+    }
+
+    /// Stops a running process for `halt`: on a stop request it is
+    /// `service.stopped`; on a failure the failure gains its pid and tail.
+    async fn end(&self, mut running: Running, halt: Halt) -> Halt {
+        let status =
+            stop::stop_child(&mut running.child, running.pid, self.service.stop_grace).await;
+        self.shared.custody.release(&self.name, running.pid);
+        match halt {
+            Halt::Stopped => {
+                self.set(ServiceState::Stopped);
+                let (exit_code, signal) =
+                    status.as_ref().map(stop::exit_fields).unwrap_or_default();
+                self.emit(
+                    EventKind::ServiceStopped,
+                    LifecycleInfo {
+                        pid: Some(running.pid as u32),
+                        reason: status
+                            .as_ref()
+                            .map(|s| format!("{} {}", self.name, stop::describe_exit(s))),
+                        exit_code,
+                        signal,
+                        ..info(ServiceState::Stopped)
+                    },
+                );
+                Halt::Stopped
+            }
+            Halt::Failed(mut failure) => {
+                failure.pid.get_or_insert(running.pid as u32);
+                if failure.log_tail.is_empty() {
+                    failure.log_tail = running.tail.lines();
+                }
+                Halt::Failed(failure)
+            }
+        }
+    }
+
+    /// It exited on its own: a job that succeeded completes; anything else
+    /// restarts under its policy (`Ok(true)`) or fails.
+    async fn after_exit(
+        &self,
+        running: Running,
+        status: ExitStatus,
+        restarts: &mut u32,
+    ) -> Result<bool, Halt> {
+        // Whatever it left in its session goes too, and its last words are
+        // read before anyone reports on it.
+        self.shared.custody.release(&self.name, running.pid);
+        running.readers.finish(Duration::from_secs(1)).await;
+        let (exit_code, signal) = stop::exit_fields(&status);
+        let how = stop::describe_exit(&status);
+        let ran = running.started.elapsed();
+        if self.service.job && status.success() {
+            self.set(ServiceState::Completed);
+            self.emit(
+                EventKind::ServiceCompleted,
+                LifecycleInfo {
+                    pid: Some(running.pid as u32),
+                    reason: Some(format!("{} completed in {} ms", self.name, ran.as_millis())),
+                    exit_code,
+                    restarts: (*restarts > 0).then_some(*restarts),
+                    ..info(ServiceState::Completed)
+                },
+            );
+            return Ok(false);
+        }
+        let policy = self.service.restart;
+        // A healthy spell wipes the slate.
+        if self.progress.borrow().state == ServiceState::Ready && ran >= policy.healthy_after {
+            *restarts = 0;
+        }
+        if *restarts < policy.max_restarts {
+            *restarts += 1;
+            self.restart_after(&how, exit_code, signal, *restarts)
+                .await?;
+            return Ok(true);
+        }
+        let after = if policy.max_restarts > 0 {
+            format!(" (after {restarts} restarts)")
+        } else {
+            String::new()
+        };
+        Err(Failure {
+            reason: format!("{} {how}{after}", self.name),
+            log_tail: running.tail.lines(),
+            exit_code,
+            signal,
+            restarts: Some(*restarts),
+            pid: Some(running.pid as u32),
+        }
+        .into())
+    }
+
+    async fn restart_after(
+        &self,
+        how: &str,
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        restarts: u32,
+    ) -> Result<(), Halt> {
+        let policy = self.service.restart;
+        let backoff = policy
+            .backoff
+            .saturating_mul(1u32 << (restarts - 1).min(16))
+            .min(Duration::from_secs(30));
+        self.emit(
+            EventKind::ServiceRestarting,
+            LifecycleInfo {
+                reason: Some(format!(
+                    "{} {how}; restart {restarts} of {} in {}",
+                    self.name,
+                    policy.max_restarts,
+                    humantime::format_duration(backoff)
+                )),
+                exit_code,
+                signal,
+                restarts: Some(restarts),
+                ..info(ServiceState::Restarting)
+            },
+        );
+        self.set(ServiceState::Restarting);
+        tokio::select! {
+            _ = self.stop.cancelled() => {
+                self.set(ServiceState::Stopped);
+                Err(Halt::Stopped)
+            }
+            _ = tokio::time::sleep(backoff) => Ok(()),
+        }
+    }
+
+    /// An external service: probed like any other, never started or
+    /// stopped by tapmesh.
+    async fn run_external(&mut self) -> Result<(), Halt> {
+        let addr = self.probe.as_ref().map(|p| p.addr);
+        let at = addr.map_or_else(String::new, |a| format!(" at {a}"));
+        self.progress.send_modify(|p| p.spawned = true);
+        self.set(ServiceState::Starting);
+        self.emit(
+            EventKind::ServiceStarting,
+            LifecycleInfo {
+                reason: Some(format!("external{at}: not started by tapmesh")),
+                ..info(ServiceState::Starting)
+            },
+        );
+        let started = Instant::now();
+        let (_never, mut unmatched) = watch::channel(false);
+        let ready = tokio::select! {
+            _ = self.stop.cancelled() => None,
+            ready = probe_until_ready(self.probe.as_ref(), &mut unmatched) => Some(ready),
+        };
+        match ready {
+            Some(Err(reason)) => {
+                return Err(
+                    Failure::because(format!("{} (external{at}) {reason}", self.name)).into(),
+                )
+            }
+            Some(Ok(())) => {
+                self.set(ServiceState::Ready);
+                self.emit(
+                    EventKind::ServiceReady,
+                    LifecycleInfo {
+                        reason: Some(format!(
+                            "external{at} ready after {} ms",
+                            started.elapsed().as_millis()
+                        )),
+                        ..info(ServiceState::Ready)
+                    },
+                );
+                self.stop.cancelled().await;
+            }
+            None => {}
+        }
+        self.set(ServiceState::Stopped);
+        self.emit(
+            EventKind::ServiceStopped,
+            LifecycleInfo {
+                reason: Some(format!(
+                    "external{at}: left running, as tapmesh did not start it"
+                )),
+                ..info(ServiceState::Stopped)
+            },
+        );
+        Err(Halt::Stopped)
+    }
+}
+
+/// Where a hook runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum HookPoint {
+    Prestart,
+    Init,
+}
+
+fn waited(status: std::io::Result<ExitStatus>) -> ExitStatus {
+    // `wait` fails only if the child was already reaped, which tapmesh
+    // never does elsewhere; read it as a kill.
+    use std::os::unix::process::ExitStatusExt;
+    status.unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
+}
+
+/// Polls `probe` until it passes (a log probe: until `matched` is set), or
+/// gives up at its timeout saying why. Nothing to probe: ready once it has
+/// run [`UNPROBED_SETTLE`].
+async fn probe_until_ready(
+    probe: Option<&Probe>,
+    matched: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let Some(probe) = probe else {
+        tokio::time::sleep(UNPROBED_SETTLE).await;
+        return Ok(());
+    };
+    let deadline = Instant::now() + probe.timeout;
+    loop {
+        let outcome = match &probe.probe {
+            ReadyProbe::Log { pattern } => {
+                if *matched.borrow_and_update() {
+                    Ok(())
+                } else {
+                    Err(format!("no output line matched /{pattern}/ yet"))
+                }
+            }
+            other => readiness::probe_once(other, probe.addr).await,
+        };
+        let last_error = match outcome {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not ready after {} (last probe: {last_error})",
+                humantime::format_duration(probe.timeout)
+            ));
+        }
+        tokio::time::sleep(probe.interval).await;
+    }
+}
