@@ -45,15 +45,50 @@ pub async fn build(
     if cached.exists() {
         return Ok((cached, BuildOutcome::Cached));
     }
-    let target_dir = cache_dir.join("target");
+    let output = cargo_build(&manifest, &cache_dir.join("target"), target).await?;
+    let executable = executable_from_messages(&output.stdout, target)
+        .ok_or_else(|| "cargo build produced no executable for that target".to_string())?;
+    // Hashed again: the build may have written the workspace's Cargo.lock,
+    // and the next start must find this executable under what it hashes.
+    let hash =
+        source_hash(&workspace).map_err(|e| format!("reading {}: {e}", workspace.display()))?;
+    let cached = cache_dir.join("bin").join(format!("{name}-{hash}"));
+    cache(&executable, &cached)?;
+    Ok((cached, BuildOutcome::Built))
+}
+
+/// Copies `executable` to `cached`: a copy (not the target dir's file), so
+/// a later build of other sources cannot change what the hash names.
+fn cache(executable: &Path, cached: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(cached.parent().expect("a bin dir")).map_err(|e| e.to_string())?;
+    // Its own partial file: environments started at once (tests, the
+    // daemon) may build and cache the same service together.
+    static PARTIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let partial = cached.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        PARTIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::copy(executable, &partial)
+        .map_err(|e| format!("caching {}: {e}", executable.display()))?;
+    std::fs::rename(&partial, cached).map_err(|e| e.to_string())
+}
+
+/// Runs `cargo build` of `target`; its output (JSON messages on stdout),
+/// or the last lines of what it said when it failed.
+async fn cargo_build(
+    manifest: &Path,
+    target_dir: &Path,
+    target: &CargoTarget,
+) -> Result<std::process::Output, String> {
     let mut command =
         tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .arg("build")
         .arg("--manifest-path")
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         .arg("--message-format=json-render-diagnostics");
     match target {
         CargoTarget::Default => {}
@@ -88,28 +123,7 @@ pub async fn build(
             tail.join("\n")
         ));
     }
-    let executable = executable_from_messages(&output.stdout, target)
-        .ok_or_else(|| "cargo build produced no executable for that target".to_string())?;
-    // Hashed again: the build may have written the workspace's Cargo.lock,
-    // and the next start must find this executable under what it hashes.
-    let hash =
-        source_hash(&workspace).map_err(|e| format!("reading {}: {e}", workspace.display()))?;
-    let cached = cache_dir.join("bin").join(format!("{name}-{hash}"));
-    std::fs::create_dir_all(cached.parent().expect("a bin dir")).map_err(|e| e.to_string())?;
-    // A copy (not the target dir's file), so a later build of other sources
-    // cannot change what this hash names.
-    // Its own partial file: environments started at once (tests, the
-    // daemon) may build and cache the same service together.
-    static PARTIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let partial = cached.with_extension(format!(
-        "partial-{}-{}",
-        std::process::id(),
-        PARTIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::copy(&executable, &partial)
-        .map_err(|e| format!("caching {}: {e}", executable.display()))?;
-    std::fs::rename(&partial, &cached).map_err(|e| e.to_string())?;
-    Ok((cached, BuildOutcome::Built))
+    Ok(output)
 }
 
 /// The executable cargo reported for the wanted target.

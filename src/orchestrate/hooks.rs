@@ -4,6 +4,7 @@
 //! forks outlives tapmesh), writes to the service's log, and either emits
 //! `service.prestart` / `service.init` or fails the service with its tail.
 
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -39,11 +40,55 @@ impl Runner {
         let Some(hook) = hook else {
             return Ok(());
         };
-        let what = point.name();
+        let (timeout, argv) = (hook.hook.timeout, hook.launch.argv.join(" "));
+        let started = Instant::now();
+        let mut running = self.start_hook(point)?;
+        let status = self.until_hook_exits(&mut running, point, timeout).await?;
+        let failed = |reason: String, exit_code, signal| Failure {
+            reason,
+            log_tail: running.tail.lines(),
+            exit_code,
+            signal,
+            pid: Some(running.pid as u32),
+            ..Failure::default()
+        };
+        let (what, name) = (point.name(), &self.name);
+        let status = status.map_err(|e| {
+            failed(
+                format!("{name}: its {what} hook could not be waited for: {e}"),
+                None,
+                None,
+            )
+        })?;
+        let (exit_code, signal) = stop::exit_fields(&status);
+        if !status.success() {
+            let how = stop::describe_exit(&status);
+            return Err(failed(format!("{name}: its {what} hook {how}"), exit_code, signal).into());
+        }
+        self.emit(
+            point.event(),
+            LifecycleInfo {
+                pid: Some(running.pid as u32),
+                exit_code,
+                reason: Some(format!(
+                    "{what} hook ran in {} ms: {argv}",
+                    started.elapsed().as_millis()
+                )),
+                ..info(ServiceState::Starting)
+            },
+        );
+        Ok(())
+    }
+
+    fn start_hook(&self, point: HookPoint) -> Result<HookProcess, Failure> {
+        let hook = match point {
+            HookPoint::Prestart => self.prestart.as_ref(),
+            HookPoint::Init => self.init.as_ref(),
+        }
+        .expect("a hook to start");
         let tail = LogTail::default();
         let (matched, _) = watch::channel(false);
-        let started = Instant::now();
-        let (mut child, readers) = process::spawn(
+        let (child, readers) = process::spawn(
             &mut Vec::new(),
             &self.name,
             &hook.launch,
@@ -56,78 +101,67 @@ impl Runner {
         )
         .map_err(|e| {
             Failure::because(format!(
-                "{}: its {what} hook could not start: {e}",
-                self.name
+                "{}: its {} hook could not start: {e}",
+                self.name,
+                point.name()
             ))
         })?;
         let pid = child.id().unwrap_or_default() as i32;
         self.shared.custody.adopt(&self.name, pid);
-        let timeout = hook.hook.timeout;
+        Ok(HookProcess {
+            child,
+            pid,
+            readers: Some(readers),
+            tail,
+        })
+    }
+
+    /// Its exit status once it exits, its output read to the end; a stop
+    /// request or its timeout stops it first.
+    async fn until_hook_exits(
+        &self,
+        running: &mut HookProcess,
+        point: HookPoint,
+        timeout: Duration,
+    ) -> Result<std::io::Result<ExitStatus>, Halt> {
         let exit = tokio::select! {
             _ = self.stop.cancelled() => None,
             _ = tokio::time::sleep(timeout) => Some(None),
-            status = child.wait() => Some(Some(status)),
+            status = running.child.wait() => Some(Some(status)),
         };
-        let status = match exit {
-            Some(Some(status)) => status,
-            other => {
-                stop::stop_child(&mut child, pid, self.service.stop_grace).await;
-                self.shared.custody.release(&self.name, pid);
-                if other.is_none() {
-                    self.set(ServiceState::Stopped);
-                    return Err(Halt::Stopped);
-                }
-                readers.finish(Duration::from_secs(1)).await;
-                return Err(Failure {
-                    reason: format!(
-                        "{}: its {what} hook did not finish within {}",
-                        self.name,
-                        humantime::format_duration(timeout)
-                    ),
-                    log_tail: tail.lines(),
-                    pid: Some(pid as u32),
-                    ..Failure::default()
-                }
-                .into());
-            }
-        };
-        self.shared.custody.release(&self.name, pid);
-        readers.finish(Duration::from_secs(1)).await;
-        let status = status.map_err(|e| {
-            Failure::because(format!(
-                "{}: its {what} hook could not be waited for: {e}",
-                self.name
-            ))
-        })?;
-        let (exit_code, signal) = stop::exit_fields(&status);
-        if !status.success() {
-            return Err(Failure {
+        if !matches!(exit, Some(Some(_))) {
+            stop::stop_child(&mut running.child, running.pid, self.service.stop_grace).await;
+        }
+        self.shared.custody.release(&self.name, running.pid);
+        if let Some(readers) = running.readers.take() {
+            readers.finish(Duration::from_secs(1)).await;
+        }
+        match exit {
+            Some(Some(status)) => Ok(status),
+            Some(None) => Err(Failure {
                 reason: format!(
-                    "{}: its {what} hook {}",
+                    "{}: its {} hook did not finish within {}",
                     self.name,
-                    stop::describe_exit(&status)
+                    point.name(),
+                    humantime::format_duration(timeout)
                 ),
-                log_tail: tail.lines(),
-                exit_code,
-                signal,
-                pid: Some(pid as u32),
+                log_tail: running.tail.lines(),
+                pid: Some(running.pid as u32),
                 ..Failure::default()
             }
-            .into());
+            .into()),
+            None => {
+                self.set(ServiceState::Stopped);
+                Err(Halt::Stopped)
+            }
         }
-        self.emit(
-            point.event(),
-            LifecycleInfo {
-                pid: Some(pid as u32),
-                exit_code,
-                reason: Some(format!(
-                    "{what} hook ran in {} ms: {}",
-                    started.elapsed().as_millis(),
-                    hook.launch.argv.join(" ")
-                )),
-                ..info(ServiceState::Starting)
-            },
-        );
-        Ok(())
     }
+}
+
+/// A hook's running process.
+struct HookProcess {
+    child: tokio::process::Child,
+    pid: i32,
+    readers: Option<process::OutputReaders>,
+    tail: LogTail,
 }

@@ -12,6 +12,8 @@
 pub mod cargo_build;
 mod crash_record;
 mod custody;
+mod exit;
+mod external;
 mod guardian;
 mod hooks;
 mod options;

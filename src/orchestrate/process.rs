@@ -96,39 +96,7 @@ pub fn spawn(
     matched: watch::Sender<bool>,
     guardian_fd: Option<std::os::fd::RawFd>,
 ) -> std::io::Result<(Child, OutputReaders)> {
-    let (program, args) = what
-        .argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("an empty command"))?;
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .envs(&what.env)
-        .current_dir(&what.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let parent = std::process::id() as i32;
-    // SAFETY: only async-signal-safe calls between fork and exec (setsid,
-    // prctl, getppid, kill, and the guardian's write).
-    unsafe {
-        command.pre_exec(move || {
-            // Not `process_group(0)`: a group leader may not call setsid.
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // tapmesh died before the prctl: no signal would ever come.
-            if libc::getppid() != parent {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            if let Some(fd) = guardian_fd {
-                super::guardian::register_self(fd);
-            }
-            Ok(())
-        });
-    }
+    let mut command = session_command(what, guardian_fd)?;
     let spawned = {
         // Under the fork lock, so no other child can be holding a copy of
         // these ports when the service binds them.
@@ -139,7 +107,7 @@ pub fn spawn(
     let mut child = spawned.map_err(|e| {
         std::io::Error::new(
             e.kind(),
-            format!("starting {program:?} in {}: {e}", what.dir.display()),
+            format!("starting {:?} in {}: {e}", what.argv[0], what.dir.display()),
         )
     })?;
     let file = std::fs::OpenOptions::new()
@@ -176,6 +144,48 @@ pub fn spawn(
         )));
     }
     Ok((child, readers))
+}
+
+/// `what` as a command whose child leads a new session, gets SIGKILL
+/// when tapmesh dies, and registers itself with the guardian.
+fn session_command(
+    what: &Launchable,
+    guardian_fd: Option<std::os::fd::RawFd>,
+) -> std::io::Result<Command> {
+    let (program, args) = what
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("an empty command"))?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(&what.env)
+        .current_dir(&what.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe calls between fork and exec (setsid,
+    // prctl, getppid, kill, and the guardian's write).
+    unsafe {
+        command.pre_exec(move || {
+            // Not `process_group(0)`: a group leader may not call setsid.
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // tapmesh died before the prctl: no signal would ever come.
+            if libc::getppid() != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            if let Some(fd) = guardian_fd {
+                super::guardian::register_self(fd);
+            }
+            Ok(())
+        });
+    }
+    Ok(command)
 }
 
 /// The tasks reading a process's output.

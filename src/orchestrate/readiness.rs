@@ -2,12 +2,58 @@
 //! service, never through a proxy, so they are not traffic in the events.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use tokio::sync::watch;
+
+use super::runner::Probe;
 use crate::spec::ReadyProbe;
+
+/// How long a service with nothing to probe must run before it counts as
+/// ready: one that dies on start (a bad config, say) must not count as up
+/// even for an instant, or the environment could report `up` between its
+/// crashes.
+const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
+
+/// Polls `probe` until it passes (a log probe: until `matched` is set), or
+/// gives up at its timeout saying why. Nothing to probe: ready once it has
+/// run [`UNPROBED_SETTLE`].
+pub async fn probe_until_ready(
+    probe: Option<&Probe>,
+    matched: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let Some(probe) = probe else {
+        tokio::time::sleep(UNPROBED_SETTLE).await;
+        return Ok(());
+    };
+    let deadline = Instant::now() + probe.timeout;
+    loop {
+        let outcome = match &probe.probe {
+            ReadyProbe::Log { pattern } => {
+                if *matched.borrow_and_update() {
+                    Ok(())
+                } else {
+                    Err(format!("no output line matched /{pattern}/ yet"))
+                }
+            }
+            other => probe_once(other, probe.addr).await,
+        };
+        let last_error = match outcome {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not ready after {} (last probe: {last_error})",
+                humantime::format_duration(probe.timeout)
+            ));
+        }
+        tokio::time::sleep(probe.interval).await;
+    }
+}
 
 /// One attempt; `Err` says why it is not ready yet. (Log probes are
 /// answered by the output reader, not here.)

@@ -15,17 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::custody::Custody;
 use super::process::{self, Launchable, LogTail, OutputReaders};
-use super::{readiness, stop, EnvironmentError};
+use super::readiness::probe_until_ready;
+use super::{stop, EnvironmentError};
 use crate::events::{
     EventDraft, EventKind, EventLog, LifecycleInfo, LifecycleState, Payload, ServiceState,
 };
 use crate::spec::{Condition, Hook, ReadyProbe, Service};
-
-/// How long a service with nothing to probe must run before it counts as
-/// ready: one that dies on start (a bad config, say) must not count as up
-/// even for an instant, or the environment could report `up` between its
-/// crashes.
-const UNPROBED_SETTLE: Duration = Duration::from_millis(250);
 
 /// What others see of a service: its state, and whether its process (or,
 /// for an external one, its probing) has started.
@@ -136,13 +131,13 @@ impl From<Failure> for Halt {
 }
 
 /// A spawned service process.
-struct Running {
-    child: Child,
-    pid: i32,
-    readers: OutputReaders,
-    tail: LogTail,
-    matched: watch::Receiver<bool>,
-    started: Instant,
+pub(super) struct Running {
+    pub child: Child,
+    pub pid: i32,
+    pub readers: OutputReaders,
+    pub tail: LogTail,
+    pub matched: watch::Receiver<bool>,
+    pub started: Instant,
 }
 
 pub(super) fn info(state: impl Into<LifecycleState>) -> LifecycleInfo {
@@ -409,154 +404,6 @@ impl Runner {
             }
         }
     }
-
-    /// It exited on its own: a job that succeeded completes; anything else
-    /// restarts under its policy (`Ok(true)`) or fails.
-    async fn after_exit(
-        &self,
-        running: Running,
-        status: ExitStatus,
-        restarts: &mut u32,
-    ) -> Result<bool, Halt> {
-        // Whatever it left in its session goes too, and its last words are
-        // read before anyone reports on it.
-        self.shared.custody.release(&self.name, running.pid);
-        running.readers.finish(Duration::from_secs(1)).await;
-        let (exit_code, signal) = stop::exit_fields(&status);
-        let how = stop::describe_exit(&status);
-        let ran = running.started.elapsed();
-        if self.service.job && status.success() {
-            self.set(ServiceState::Completed);
-            self.emit(
-                EventKind::ServiceCompleted,
-                LifecycleInfo {
-                    pid: Some(running.pid as u32),
-                    reason: Some(format!("{} completed in {} ms", self.name, ran.as_millis())),
-                    exit_code,
-                    restarts: (*restarts > 0).then_some(*restarts),
-                    ..info(ServiceState::Completed)
-                },
-            );
-            return Ok(false);
-        }
-        let policy = self.service.restart;
-        // A healthy spell wipes the slate.
-        if self.progress.borrow().state == ServiceState::Ready && ran >= policy.healthy_after {
-            *restarts = 0;
-        }
-        if *restarts < policy.max_restarts {
-            *restarts += 1;
-            self.restart_after(&how, exit_code, signal, *restarts)
-                .await?;
-            return Ok(true);
-        }
-        let after = if policy.max_restarts > 0 {
-            format!(" (after {restarts} restarts)")
-        } else {
-            String::new()
-        };
-        Err(Failure {
-            reason: format!("{} {how}{after}", self.name),
-            log_tail: running.tail.lines(),
-            exit_code,
-            signal,
-            restarts: Some(*restarts),
-            pid: Some(running.pid as u32),
-        }
-        .into())
-    }
-
-    async fn restart_after(
-        &self,
-        how: &str,
-        exit_code: Option<i32>,
-        signal: Option<String>,
-        restarts: u32,
-    ) -> Result<(), Halt> {
-        let policy = self.service.restart;
-        let backoff = policy
-            .backoff
-            .saturating_mul(1u32 << (restarts - 1).min(16))
-            .min(Duration::from_secs(30));
-        self.emit(
-            EventKind::ServiceRestarting,
-            LifecycleInfo {
-                reason: Some(format!(
-                    "{} {how}; restart {restarts} of {} in {}",
-                    self.name,
-                    policy.max_restarts,
-                    humantime::format_duration(backoff)
-                )),
-                exit_code,
-                signal,
-                restarts: Some(restarts),
-                ..info(ServiceState::Restarting)
-            },
-        );
-        self.set(ServiceState::Restarting);
-        tokio::select! {
-            _ = self.stop.cancelled() => {
-                self.set(ServiceState::Stopped);
-                Err(Halt::Stopped)
-            }
-            _ = tokio::time::sleep(backoff) => Ok(()),
-        }
-    }
-
-    /// An external service: probed like any other, never started or
-    /// stopped by tapmesh.
-    async fn run_external(&mut self) -> Result<(), Halt> {
-        let addr = self.probe.as_ref().map(|p| p.addr);
-        let at = addr.map_or_else(String::new, |a| format!(" at {a}"));
-        self.progress.send_modify(|p| p.spawned = true);
-        self.set(ServiceState::Starting);
-        self.emit(
-            EventKind::ServiceStarting,
-            LifecycleInfo {
-                reason: Some(format!("external{at}: not started by tapmesh")),
-                ..info(ServiceState::Starting)
-            },
-        );
-        let started = Instant::now();
-        let (_never, mut unmatched) = watch::channel(false);
-        let ready = tokio::select! {
-            _ = self.stop.cancelled() => None,
-            ready = probe_until_ready(self.probe.as_ref(), &mut unmatched) => Some(ready),
-        };
-        match ready {
-            Some(Err(reason)) => {
-                return Err(
-                    Failure::because(format!("{} (external{at}) {reason}", self.name)).into(),
-                )
-            }
-            Some(Ok(())) => {
-                self.set(ServiceState::Ready);
-                self.emit(
-                    EventKind::ServiceReady,
-                    LifecycleInfo {
-                        reason: Some(format!(
-                            "external{at} ready after {} ms",
-                            started.elapsed().as_millis()
-                        )),
-                        ..info(ServiceState::Ready)
-                    },
-                );
-                self.stop.cancelled().await;
-            }
-            None => {}
-        }
-        self.set(ServiceState::Stopped);
-        self.emit(
-            EventKind::ServiceStopped,
-            LifecycleInfo {
-                reason: Some(format!(
-                    "external{at}: left running, as tapmesh did not start it"
-                )),
-                ..info(ServiceState::Stopped)
-            },
-        );
-        Err(Halt::Stopped)
-    }
 }
 
 /// Where a hook runs.
@@ -571,41 +418,4 @@ fn waited(status: std::io::Result<ExitStatus>) -> ExitStatus {
     // never does elsewhere; read it as a kill.
     use std::os::unix::process::ExitStatusExt;
     status.unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
-}
-
-/// Polls `probe` until it passes (a log probe: until `matched` is set), or
-/// gives up at its timeout saying why. Nothing to probe: ready once it has
-/// run [`UNPROBED_SETTLE`].
-async fn probe_until_ready(
-    probe: Option<&Probe>,
-    matched: &mut watch::Receiver<bool>,
-) -> Result<(), String> {
-    let Some(probe) = probe else {
-        tokio::time::sleep(UNPROBED_SETTLE).await;
-        return Ok(());
-    };
-    let deadline = Instant::now() + probe.timeout;
-    loop {
-        let outcome = match &probe.probe {
-            ReadyProbe::Log { pattern } => {
-                if *matched.borrow_and_update() {
-                    Ok(())
-                } else {
-                    Err(format!("no output line matched /{pattern}/ yet"))
-                }
-            }
-            other => readiness::probe_once(other, probe.addr).await,
-        };
-        let last_error = match outcome {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "not ready after {} (last probe: {last_error})",
-                humantime::format_duration(probe.timeout)
-            ));
-        }
-        tokio::time::sleep(probe.interval).await;
-    }
 }

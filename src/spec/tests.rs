@@ -158,9 +158,15 @@ services:
     let spec = Spec::parse_in(text, Path::new("/envs")).unwrap_or_else(|e| panic!("{e}"));
     let db = &spec.services["db"];
     assert!(db.is_external());
-    assert_eq!(db.ingresses["default"].address.as_deref(), Some("127.0.0.1:5432"));
+    assert_eq!(
+        db.ingresses["default"].address.as_deref(),
+        Some("127.0.0.1:5432")
+    );
     assert_eq!(db.ingresses["default"].protocol, Protocol::Tcp);
-    assert_eq!(spec.services["ldap"].ingresses["tls"].address.as_deref(), Some("ldap:636"));
+    assert_eq!(
+        spec.services["ldap"].ingresses["tls"].address.as_deref(),
+        Some("ldap:636")
+    );
     assert!(spec.services["migrate"].job);
     let api = &spec.services["api"];
     assert_eq!(
@@ -223,14 +229,32 @@ services:
         ("services.a.depends_on.b", "\"b\" is not a job"),
         ("services.a.depends_on.a", "cannot depend on itself"),
         ("services.b.depends_on.c", "unknown condition \"sometime\""),
-        ("services.c.depends_on", "dependency cycle (egresses and depends_on): c -> d -> c"),
-        ("services.e.ingresses.default.address", "missing: each ingress of an external"),
-        ("services.e.ingresses.default.ready", "not tapmesh's to read"),
-        ("services.f.address", "only an external service has an address"),
-        ("services.f.prestart", "empty: a hook needs something to run"),
+        (
+            "services.c.depends_on",
+            "dependency cycle (egresses and depends_on): c -> d -> c",
+        ),
+        (
+            "services.e.ingresses.default.address",
+            "missing: each ingress of an external",
+        ),
+        (
+            "services.e.ingresses.default.ready",
+            "not tapmesh's to read",
+        ),
+        (
+            "services.f.address",
+            "only an external service has an address",
+        ),
+        (
+            "services.f.prestart",
+            "empty: a hook needs something to run",
+        ),
         ("services.f.init", "a command or a script, not both"),
         ("services.g.command", "not started by tapmesh"),
-        ("services.g.job", "an external service is not started by tapmesh"),
+        (
+            "services.g.job",
+            "an external service is not started by tapmesh",
+        ),
     ];
     for (path, message) in expect {
         assert!(

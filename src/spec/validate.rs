@@ -41,64 +41,7 @@ pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
                 ),
             );
         }
-        let mut wiring_names: BTreeMap<String, String> = BTreeMap::new();
-        for ingress in service.ingresses.keys() {
-            if !usable_name(ingress) {
-                push(
-                    format!("{path}.ingresses.{ingress}"),
-                    format!("{ingress:?} is not a usable name"),
-                );
-            }
-            if ingress != "default" {
-                wiring_names.insert(env_name(ingress), format!("ingress {ingress:?}"));
-            }
-        }
-        for (egress_name, egress) in &service.egresses {
-            let epath = format!("{path}.egresses.{egress_name}");
-            if !usable_name(egress_name) {
-                push(
-                    epath.clone(),
-                    format!("{egress_name:?} is not a usable name"),
-                );
-            }
-            if let Some(other) =
-                wiring_names.insert(env_name(egress_name), format!("egress {egress_name:?}"))
-            {
-                push(
-                    epath.clone(),
-                    format!(
-                        "duplicate name: egress {egress_name:?} and {other} both set {}_HOST",
-                        env_name(egress_name)
-                    ),
-                );
-            }
-            match spec.services.get(&egress.service) {
-                None => push(
-                    format!("{epath}.service"),
-                    format!("unknown service {:?}", egress.service),
-                ),
-                Some(target) if !target.ingresses.contains_key(&egress.ingress) => {
-                    let known: Vec<&str> = target.ingresses.keys().map(String::as_str).collect();
-                    let known = if known.is_empty() {
-                        "it has none".to_string()
-                    } else {
-                        format!("it has {}", known.join(", "))
-                    };
-                    push(
-                        format!("{epath}.ingress"),
-                        format!(
-                            "{:?} has no ingress {:?} ({known})",
-                            egress.service, egress.ingress
-                        ),
-                    );
-                }
-                Some(_) if egress.service == *name => push(
-                    format!("{epath}.service"),
-                    "a service cannot be its own egress".into(),
-                ),
-                Some(_) => {}
-            }
-        }
+        references(spec, name, service, &mut push);
     }
     for (name, service) in &spec.services {
         depends_on(spec, name, service, &mut push);
@@ -123,6 +66,69 @@ pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
             format!("services.{}.{path}", cycle[0]),
             format!("{what}: {}", cycle.join(" -> ")),
         );
+    }
+}
+
+/// Its ingress and egress names, and where each egress leads.
+fn references(spec: &Spec, name: &str, service: &Service, push: &mut impl FnMut(String, String)) {
+    let path = format!("services.{name}");
+    let mut wiring_names: BTreeMap<String, String> = BTreeMap::new();
+    for ingress in service.ingresses.keys() {
+        if !usable_name(ingress) {
+            push(
+                format!("{path}.ingresses.{ingress}"),
+                format!("{ingress:?} is not a usable name"),
+            );
+        }
+        if ingress != "default" {
+            wiring_names.insert(env_name(ingress), format!("ingress {ingress:?}"));
+        }
+    }
+    for (egress_name, egress) in &service.egresses {
+        let epath = format!("{path}.egresses.{egress_name}");
+        if !usable_name(egress_name) {
+            push(
+                epath.clone(),
+                format!("{egress_name:?} is not a usable name"),
+            );
+        }
+        if let Some(other) =
+            wiring_names.insert(env_name(egress_name), format!("egress {egress_name:?}"))
+        {
+            push(
+                epath.clone(),
+                format!(
+                    "duplicate name: egress {egress_name:?} and {other} both set {}_HOST",
+                    env_name(egress_name)
+                ),
+            );
+        }
+        match spec.services.get(&egress.service) {
+            None => push(
+                format!("{epath}.service"),
+                format!("unknown service {:?}", egress.service),
+            ),
+            Some(target) if !target.ingresses.contains_key(&egress.ingress) => {
+                let known: Vec<&str> = target.ingresses.keys().map(String::as_str).collect();
+                let known = if known.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    format!("it has {}", known.join(", "))
+                };
+                push(
+                    format!("{epath}.ingress"),
+                    format!(
+                        "{:?} has no ingress {:?} ({known})",
+                        egress.service, egress.ingress
+                    ),
+                );
+            }
+            Some(_) if egress.service == *name => push(
+                format!("{epath}.service"),
+                "a service cannot be its own egress".into(),
+            ),
+            Some(_) => {}
+        }
     }
 }
 

@@ -54,22 +54,7 @@ impl Reader {
         let launch = self.launch(path, map);
         let external = matches!(launch, Some(Launch::External));
 
-        let env = match map.get("env") {
-            None => BTreeMap::new(),
-            Some(Value::Object(vars)) => vars
-                .iter()
-                .filter_map(|(k, v)| {
-                    Some((k.clone(), self.string(&join(&join(path, "env"), k), v)?))
-                })
-                .collect(),
-            Some(other) => {
-                self.error(
-                    &join(path, "env"),
-                    format!("expected a mapping, found {}", type_name(other)),
-                );
-                BTreeMap::new()
-            }
-        };
+        let env = self.env(path, map);
         let dir = map
             .get("dir")
             .and_then(|v| self.string(&join(path, "dir"), v))
@@ -99,21 +84,7 @@ impl Reader {
         let prestart = self.hook(&join(path, "prestart"), map.get("prestart"));
         let init = self.hook(&join(path, "init"), map.get("init"));
         if external {
-            for key in [
-                "job",
-                "prestart",
-                "init",
-                "restart",
-                "egresses",
-                "depends_on",
-            ] {
-                if map.contains_key(key) {
-                    self.error(
-                        &join(path, key),
-                        "an external service is not started by tapmesh, so it has no jobs, hooks, restarts, egresses or dependencies",
-                    );
-                }
-            }
+            self.refuse_for_external(path, map);
         }
         Some(Service {
             name: name.to_string(),
@@ -134,6 +105,43 @@ impl Reader {
             prestart,
             init,
         })
+    }
+
+    fn env(&mut self, path: &str, map: &Map<String, Value>) -> BTreeMap<String, String> {
+        match map.get("env") {
+            None => BTreeMap::new(),
+            Some(Value::Object(vars)) => vars
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((k.clone(), self.string(&join(&join(path, "env"), k), v)?))
+                })
+                .collect(),
+            Some(other) => {
+                self.error(
+                    &join(path, "env"),
+                    format!("expected a mapping, found {}", type_name(other)),
+                );
+                BTreeMap::new()
+            }
+        }
+    }
+
+    fn refuse_for_external(&mut self, path: &str, map: &Map<String, Value>) {
+        for key in [
+            "job",
+            "prestart",
+            "init",
+            "restart",
+            "egresses",
+            "depends_on",
+        ] {
+            if map.contains_key(key) {
+                self.error(
+                &join(path, key),
+                "an external service is not started by tapmesh, so it has no jobs, hooks, restarts, egresses or dependencies",
+            );
+            }
+        }
     }
 
     /// Each entry of the mapping `key`, read by `read`.

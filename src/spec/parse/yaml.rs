@@ -97,7 +97,11 @@ impl<'de> Visitor<'de> for Node<'_> {
         while let Some(key) = map.next_key::<Key>()? {
             let key = key.0;
             if out.contains_key(&key) {
-                let at = if self.path.is_empty() { "the top" } else { self.path };
+                let at = if self.path.is_empty() {
+                    "the top"
+                } else {
+                    self.path
+                };
                 return Err(de::Error::custom(format!(
                     "{at}: duplicate entry with key {key:?}"
                 )));
@@ -137,7 +141,10 @@ mod tests {
         let err = from_str("a:\n  b: {c: 1, c: 2}\n").unwrap_err();
         assert!(err.contains("a.b: duplicate entry with key \"c\""), "{err}");
         let err = from_str("x: 1\nx: 2\n").unwrap_err();
-        assert!(err.contains("the top: duplicate entry with key \"x\""), "{err}");
+        assert!(
+            err.contains("the top: duplicate entry with key \"x\""),
+            "{err}"
+        );
     }
 
     #[test]
