@@ -12,6 +12,7 @@ mod headers;
 mod json;
 mod log;
 mod signal;
+mod wire;
 
 pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
