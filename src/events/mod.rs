@@ -24,3 +24,4 @@ pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
 pub use signal::signal_name;
+pub use wire::UnknownPayload;
