@@ -7,6 +7,8 @@
 
 mod event;
 mod filter;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod grpc;
 mod headers;
 mod json;
@@ -19,7 +21,7 @@ pub use event::{
     Payload, RequestInfo,
 };
 pub use event::{KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo};
-pub use filter::EventFilter;
+pub use filter::{EventFilter, StatusClass};
 pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
