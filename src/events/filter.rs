@@ -264,4 +264,86 @@ mod tests {
         assert!("6xx".parse::<StatusClass>().is_err());
         assert!(EventFilter::parse_edge("api").is_err());
     }
+
+    /// Conditions on the edge, on the type and on protocol outcomes
+    /// together, over traffic, lifecycle and unknown events.
+    #[test]
+    fn combinations_over_every_kind_of_event() {
+        let events = [
+            http(1, "api", "db", 200),
+            fixtures::event(json!({"seq": 2, "type": "service.ready", "service": "db",
+                "lifecycle": {"state": "ready"}})),
+            fixtures::event(json!({"seq": 3, "type": "postgres.query.completed",
+                "query": {"source": "api", "target": "db", "sql": "select 1"}})),
+            fixtures::event(
+                json!({"seq": 4, "type": "fault.injected", "fault": {"edge": "api->db"}}),
+            ),
+            fixtures::event(json!({"seq": 5, "type": "connection.opened",
+                "connection": {"source": "web", "target": "api"}})),
+            http(6, "web", "api", 502),
+        ];
+        let seqs = |f: EventFilter| -> Vec<u64> {
+            events
+                .iter()
+                .filter(|e| f.matches(e))
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs(EventFilter::all()), [1, 2, 3, 4, 5, 6]);
+        // `*` on both sides: every event with an edge, a newer
+        // protocol's included; none without one.
+        assert_eq!(seqs(on_edge("*->*")), [1, 3, 5, 6]);
+        assert_eq!(seqs(on_edge("*->api")), [5, 6]);
+        // The daemon's `?source=` alone.
+        let from_api = EventFilter {
+            source: Some("api".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(seqs(from_api.clone()), [1, 3]);
+        // Unknown types by name, exact or by family.
+        assert_eq!(seqs(EventFilter::types(["fault.injected"])), [4]);
+        assert_eq!(
+            seqs(EventFilter::types(["postgres.*", "service.*"])),
+            [2, 3]
+        );
+        assert_eq!(
+            seqs(EventFilter {
+                types: vec!["postgres.*".into()],
+                ..from_api.clone()
+            }),
+            [3]
+        );
+        // A protocol condition keeps only its protocol's events.
+        let server_errors = EventFilter {
+            status: Some(StatusClass(5)),
+            ..EventFilter::default()
+        };
+        assert_eq!(seqs(server_errors.clone()), [6]);
+        assert_eq!(
+            seqs(EventFilter {
+                target: Some("api".into()),
+                since: Some(5),
+                ..server_errors.clone()
+            }),
+            [6]
+        );
+        assert!(seqs(EventFilter {
+            source: Some("api".into()),
+            ..server_errors
+        })
+        .is_empty());
+        assert!(seqs(EventFilter {
+            grpc_status: Some("OK".into()),
+            kafka_api: Some("Produce".into()),
+            ..EventFilter::default()
+        })
+        .is_empty());
+        assert_eq!(
+            seqs(EventFilter {
+                since: Some(3),
+                ..EventFilter::types(["connection.*", "fault.*"])
+            }),
+            [4, 5]
+        );
+    }
 }
