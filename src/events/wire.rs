@@ -32,9 +32,9 @@ pub struct UnknownPayload {
     type_name: Option<Box<str>>,
     name: Box<str>,
     json: Box<RawValue>,
-    /// A traffic payload's edge, when the JSON is an object with string
-    /// `source` and `target` (as every traffic payload has), so that
-    /// filters and summaries by edge see the traffic of newer protocols.
+    /// The payload's `source` and `target` strings, where it has them (as
+    /// every traffic payload does), so that edge filters and one-line
+    /// views show the traffic of protocols newer than this version.
     source: Option<Arc<str>>,
     target: Option<Arc<str>>,
 }
