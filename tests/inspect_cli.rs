@@ -164,3 +164,85 @@ fn events_filters_and_traffic_summary() {
         serde_json::from_str(&tapmesh(&["traffic", events, "--detail", &seq])).unwrap();
     assert_eq!(detail, errors[0]);
 }
+
+/// Events of a type this version does not know (from a newer tapmesh)
+/// between known ones: shown with a generic line, written back as read,
+/// and no obstacle to summaries and exports.
+#[test]
+fn unknown_event_types_pass_through() {
+    let lines = [
+        r#"{"seq":1,"type":"connection.opened","timestamp":"2026-11-23T10:00:00.100Z","environment":"e","connection":{"id":1,"source":"a","target":"b","ingress":"default","client_addr":"127.0.0.1:5000","bytes_in":0,"bytes_out":0,"duration_ms":0.0}}"#,
+        r#"{"seq":2,"type":"request.completed","timestamp":"2026-11-23T10:00:01.250Z","environment":"e","request":{"connection":1,"source":"a","target":"b","ingress":"default","version":"HTTP/1.1","method":"GET","path":"/items","status_code":200,"latency_ms":3.06,"request_size":0,"response_size":3,"request_headers":{"host":"b"},"response_headers":{},"request_body":"","request_body_encoding":"utf8","request_body_truncated":false,"response_body":"ok\n","response_body_encoding":"utf8","response_body_truncated":false}}"#,
+        r#"{"seq":3,"type":"fault.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","fault":{"edge":"a->b","delay_ms":1.50}}"#,
+        r#"{"seq":4,"type":"service.ready","timestamp":"2026-11-23T10:00:03Z","environment":"e","service":"b","health":{"probe":"grpc"}}"#,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, &text).unwrap();
+    let file = file.to_str().unwrap();
+
+    let table = tapmesh(&["events", file]);
+    let fault = table.lines().nth(2).unwrap();
+    assert!(
+        fault.contains("fault.injected") && fault.contains("delay_ms=1.5 edge=a->b"),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(3).unwrap().contains("probe=grpc"),
+        "{table}"
+    );
+    assert_eq!(tapmesh(&["events", file, "--json"]), text);
+    assert_eq!(
+        tapmesh(&["events", file, "--type", "fault.*", "--json"]),
+        format!("{}\n", lines[2])
+    );
+
+    let summary: Value = serde_json::from_str(&tapmesh(&["traffic", file, "--json"])).unwrap();
+    assert_eq!(summary.as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(
+        (
+            summary[0]["calls"].as_u64(),
+            summary[0]["connections"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(tapmesh(&["traffic", file]).contains("a->b"));
+    let detail: Value =
+        serde_json::from_str(&tapmesh(&["traffic", file, "--detail", "3"])).unwrap();
+    assert_eq!(detail, serde_json::from_str::<Value>(lines[2]).unwrap());
+
+    let har = dir.path().join("out.har");
+    let jsonl = dir.path().join("out.jsonl");
+    let (har, jsonl) = (har.to_str().unwrap(), jsonl.to_str().unwrap());
+    tapmesh(&["export", file, "--har", har, "--jsonl", jsonl]);
+    assert_eq!(std::fs::read_to_string(jsonl).unwrap(), text);
+    let har: Value = serde_json::from_slice(&std::fs::read(har).unwrap()).unwrap();
+    check_har_1_2(&har);
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 1);
+}
+
+/// A known event type whose payload does not read is still an error,
+/// naming its line.
+#[test]
+fn a_malformed_known_event_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"seq":1,"type":"fault.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","fault":{}}"#,
+            "\n",
+            r#"{"seq":2,"type":"request.completed","timestamp":"2026-11-23T10:00:02Z","environment":"e","request":{"source":"a"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tapmesh"))
+        .args(["events", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2: not an event"), "{stderr}");
+}

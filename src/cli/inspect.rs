@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use serde_json::Value;
 
 use super::source::EventSource;
-use crate::inspect::{self, Query, StatusClass};
+use crate::events::{Event, EventFilter, StatusClass};
+use crate::inspect;
 
 /// Filters shared by the reading commands.
 #[derive(Debug, Args)]
@@ -19,7 +19,7 @@ pub(crate) struct Filters {
     #[arg(long = "type", value_name = "TYPE")]
     types: Vec<String>,
     /// Only this edge: `SOURCE->TARGET` (`*` matches any side).
-    #[arg(long, value_parser = Query::parse_edge)]
+    #[arg(long, value_parser = EventFilter::parse_edge)]
     edge: Option<(String, String)>,
     /// HTTP responses of this status class (`2xx` … `5xx`).
     #[arg(long)]
@@ -36,10 +36,12 @@ pub(crate) struct Filters {
 }
 
 impl Filters {
-    fn query(&self) -> Query {
-        Query {
+    fn query(&self) -> EventFilter {
+        let (source, target) = self.edge.clone().unzip();
+        EventFilter {
             types: self.types.clone(),
-            edge: self.edge.clone(),
+            source,
+            target,
             status: self.status,
             grpc_status: self.grpc_status.clone(),
             kafka_api: self.kafka_api.clone(),
@@ -100,10 +102,10 @@ pub(crate) fn events(args: EventsArgs) -> Result<()> {
     let query = args.filters.query();
     let mut out = std::io::stdout().lock();
     let json = args.json;
-    let mut print = |e: &Value| -> Result<()> {
+    let mut print = |e: &Event| -> Result<()> {
         if query.matches(e) {
             if json {
-                writeln!(out, "{e}")?;
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
             } else {
                 writeln!(out, "{}", inspect::one_line(e))?;
             }
@@ -142,7 +144,7 @@ pub(crate) fn events(args: EventsArgs) -> Result<()> {
 
 /// Prints the file's events, then polls for appended lines (until Ctrl-C);
 /// a partial last line waits for its newline.
-fn follow_file(path: &PathBuf, print: &mut impl FnMut(&Value) -> Result<()>) -> Result<()> {
+fn follow_file(path: &PathBuf, print: &mut impl FnMut(&Event) -> Result<()>) -> Result<()> {
     let mut offset = 0u64;
     let mut file =
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
@@ -176,12 +178,12 @@ fn follow_file(path: &PathBuf, print: &mut impl FnMut(&Value) -> Result<()>) -> 
 pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
     let events = args.source.read_all()?;
     let query = args.filters.query();
-    let events: Vec<Value> = events.into_iter().filter(|e| query.matches(e)).collect();
+    let events: Vec<Event> = events.into_iter().filter(|e| query.matches(e)).collect();
     let mut out = std::io::stdout().lock();
     if let Some(seq) = args.detail {
         let event = events
             .iter()
-            .find(|e| e["seq"].as_u64() == Some(seq))
+            .find(|e| e.seq == seq)
             .with_context(|| format!("no event with seq {seq} in {}", args.source.describe()))?;
         writeln!(out, "{}", serde_json::to_string_pretty(event)?)?;
         return Ok(());
@@ -220,7 +222,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<()> {
     }
     let events = args.source.read_all()?;
     let query = args.filters.query();
-    let events: Vec<Value> = events.into_iter().filter(|e| query.matches(e)).collect();
+    let events: Vec<Event> = events.into_iter().filter(|e| query.matches(e)).collect();
     if let Some(path) = &args.har {
         let har = inspect::to_har(&events);
         std::fs::write(path, serde_json::to_vec_pretty(&har)?)
@@ -231,7 +233,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<()> {
     if let Some(path) = &args.jsonl {
         let mut text = String::new();
         for e in &events {
-            text.push_str(&e.to_string());
+            text.push_str(&serde_json::to_string(e)?);
             text.push('\n');
         }
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::header;
 use serde_json::Value;
 
+use crate::events::Event;
 use crate::inspect;
 
 /// A file or a daemon environment.
@@ -68,7 +69,7 @@ impl EventSource {
     }
 
     /// Every event so far (a file's complete lines; a daemon's log up to now).
-    pub(crate) fn read_all(&self) -> Result<Vec<Value>> {
+    pub(crate) fn read_all(&self) -> Result<Vec<Event>> {
         match self {
             Self::File(path) => {
                 let text = std::fs::read_to_string(path)
@@ -101,7 +102,7 @@ impl EventSource {
         authority: &str,
         environment: Option<&str>,
         since: u64,
-        each: impl FnMut(Value) -> Result<()>,
+        each: impl FnMut(Event) -> Result<()>,
     ) -> Result<()> {
         block_on(async {
             let id = resolve(authority, environment).await?;
@@ -156,7 +157,7 @@ async fn resolve(authority: &str, environment: Option<&str>) -> Result<String> {
 async fn stream_lines(
     authority: &str,
     path: &str,
-    mut each: impl FnMut(Value) -> Result<()>,
+    mut each: impl FnMut(Event) -> Result<()>,
 ) -> Result<()> {
     let mut pending: Vec<u8> = Vec::new();
     stream_body(authority, path, |chunk| {

@@ -161,10 +161,7 @@ async fn print_events(log: EventLog, logs: bool) {
                 }
                 text
             }
-            _ => match serde_json::to_value(&*event) {
-                Ok(value) => crate::inspect::line::one_line(&value),
-                Err(_) => continue,
-            },
+            _ => crate::inspect::one_line(&event),
         };
         let _ = writeln!(out, "{line}");
     }

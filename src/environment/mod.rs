@@ -456,8 +456,7 @@ impl Environment {
                     .since(self.log.last_seq())
                     .ok()
                     .and_then(|e| e.last().cloned())
-                    .and_then(|e| serde_json::to_value(&*e).ok())
-                    .map_or_else(|| "none".to_string(), |v| crate::inspect::one_line(&v));
+                    .map_or_else(|| "none".to_string(), |e| crate::inspect::one_line(&e));
                 Err(Error::Timeout {
                     environment: self.name.clone(),
                     waited,

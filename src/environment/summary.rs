@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ServiceStatus;
-use crate::events::{Event, EventFilter, EventKind, EventLog, Payload};
-use crate::inspect::{Call, EdgeStats, EdgeSummary};
+use crate::events::{Event, EventFilter, EventLog, Payload};
+use crate::inspect::{EdgeStats, EdgeSummary};
 
 /// How an environment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,54 +113,22 @@ struct Fold {
 impl Fold {
     fn add(&mut self, event: &Event) {
         self.last_seq = event.seq;
-        let kind = event.kind.as_str();
+        let kind = event.type_name();
         match self.events_by_type.get_mut(kind) {
             Some(n) => *n += 1,
             None => {
                 self.events_by_type.insert(kind.to_string(), 1);
             }
         }
-        match (&event.payload, event.service.as_deref()) {
-            (Payload::Lifecycle(info), Some(service)) => self
-                .services
+        if let (Payload::Lifecycle(info), Some(service)) =
+            (&event.payload, event.service.as_deref())
+        {
+            self.services
                 .entry(service.to_string())
                 .or_default()
-                .apply(event.kind, info),
-            (Payload::Connection(c), _) if event.kind == EventKind::ConnectionOpened => {
-                self.edges.add_connection(&c.source, &c.target)
-            }
-            (Payload::Request(r), _) => self.edges.add_call(
-                &r.source,
-                &r.target,
-                Call {
-                    failed: r.status_code.is_none_or(|s| s >= 500) || r.error.is_some(),
-                    latency_ms: r.latency_ms,
-                    bytes_in: r.request_size,
-                    bytes_out: r.response_size,
-                },
-            ),
-            (Payload::GrpcCall(c), _) => self.edges.add_call(
-                &c.source,
-                &c.target,
-                Call {
-                    failed: c.grpc_status != Some(0) || c.error.is_some(),
-                    latency_ms: c.latency_ms,
-                    bytes_in: c.request_size,
-                    bytes_out: c.response_size,
-                },
-            ),
-            (Payload::KafkaRequest(k), _) => self.edges.add_call(
-                &k.source,
-                &k.target,
-                Call {
-                    failed: k.error_code.is_some_and(|c| c != 0),
-                    latency_ms: k.latency_ms,
-                    bytes_in: k.request_size,
-                    bytes_out: k.response_size.unwrap_or_default(),
-                },
-            ),
-            _ => {}
+                .apply(event.kind, info);
         }
+        self.edges.add(event);
     }
 }
 
@@ -231,7 +199,7 @@ impl LiveSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{ConnectionInfo, EventDraft, LifecycleInfo, RequestInfo};
+    use crate::events::{ConnectionInfo, EventDraft, EventKind, LifecycleInfo, RequestInfo};
 
     fn request(status: u16, latency_ms: f64) -> EventDraft {
         let request = RequestInfo {

@@ -12,24 +12,34 @@ use tapmesh_protocols::content::{decode_content, DecodedContent};
 ///
 /// The envelope (`seq`, `type`, `timestamp`, `environment`, `service`) is the
 /// same for every event; traffic events carry exactly one payload object,
-/// named after what it describes (`"connection": {…}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// named after what it describes (`"connection": {…}`). Its JSON is read and
+/// written by hand (see `wire.rs`), so that events this version does not
+/// know survive a round trip.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// 1, 2, 3 … per environment, with no gaps.
     pub seq: u64,
-    #[serde(rename = "type")]
+    /// The `type`; [`EventKind::Unknown`] for one this version does not
+    /// know, whose name [`Event::type_name`] gives.
     pub kind: EventKind,
     /// When the event completed.
     pub timestamp: DateTime<Utc>,
     pub environment: Arc<str>,
     /// The service a lifecycle event is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Arc<str>>,
-    #[serde(flatten)]
     pub payload: Payload,
 }
 
 impl Event {
+    /// The `type` as written: the kind's name, or for an event of a type
+    /// this version does not know, the name it was read with.
+    pub fn type_name(&self) -> &str {
+        match (self.kind, &self.payload) {
+            (EventKind::Unknown, Payload::Unknown(u)) => u.type_name().unwrap_or("unknown"),
+            (kind, _) => kind.as_str(),
+        }
+    }
+
     /// The `source` of a traffic event's edge, if it has one.
     pub fn source(&self) -> Option<&str> {
         match &self.payload {
@@ -38,6 +48,7 @@ impl Event {
             Payload::GrpcCall(g) => Some(&g.source),
             Payload::KafkaRequest(k) => Some(&k.source),
             Payload::DecodeError(d) => Some(&d.source),
+            Payload::Unknown(u) => u.source(),
             _ => None,
         }
     }
@@ -82,12 +93,19 @@ impl Event {
             Payload::GrpcCall(g) => Some(&g.target),
             Payload::KafkaRequest(k) => Some(&k.target),
             Payload::DecodeError(d) => Some(&d.target),
+            Payload::Unknown(u) => u.target(),
             _ => None,
         }
     }
 }
 
 /// The event's `type`.
+///
+/// A type this version does not know is [`EventKind::Unknown`], its name
+/// kept in the event's [`Payload::Unknown`] rather than here: a name read
+/// from a file would make the kind a `String`, not `Copy`, and every
+/// `match` on kinds across the crate would change for events that only
+/// files from newer versions hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventKind {
     #[serde(rename = "connection.opened")]
@@ -128,6 +146,10 @@ pub enum EventKind {
     EnvironmentDown,
     #[serde(rename = "progress.stall")]
     ProgressStall,
+    /// A type this version does not know (read from a newer tapmesh's
+    /// events): see [`Event::type_name`].
+    #[serde(skip)]
+    Unknown,
 }
 
 impl EventKind {
@@ -153,8 +175,37 @@ impl EventKind {
             Self::EnvironmentUp => "environment.up",
             Self::EnvironmentDown => "environment.down",
             Self::ProgressStall => "progress.stall",
+            Self::Unknown => "unknown",
         }
     }
+
+    /// The kind named `name` in `type`, if this version knows it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::KNOWN.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Every kind this version knows.
+    pub const KNOWN: [Self; 19] = [
+        Self::ConnectionOpened,
+        Self::ConnectionClosed,
+        Self::RequestCompleted,
+        Self::GrpcCallCompleted,
+        Self::KafkaRequestCompleted,
+        Self::DecodeError,
+        Self::EventsDropped,
+        Self::ServiceStarting,
+        Self::ServiceReady,
+        Self::ServiceFailed,
+        Self::ServiceRestarting,
+        Self::ServiceStopped,
+        Self::ServiceCompleted,
+        Self::ServicePrestart,
+        Self::ServiceInit,
+        Self::ServiceLog,
+        Self::EnvironmentUp,
+        Self::EnvironmentDown,
+        Self::ProgressStall,
+    ];
 }
 
 impl std::fmt::Display for EventKind {
@@ -163,9 +214,9 @@ impl std::fmt::Display for EventKind {
     }
 }
 
-/// What an event is about, serialized as one named object beside the envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What an event is about, serialized as one named object beside the
+/// envelope (`"grpc_call": {…}`: the variant's name in snake case).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// `connection.opened` / `connection.closed`.
     Connection(ConnectionInfo),
@@ -183,6 +234,9 @@ pub enum Payload {
     Lifecycle(LifecycleInfo),
     /// `service.log`: one line a service wrote.
     Log(ServiceLogInfo),
+    /// An event of a type, or a payload, this version does not know, kept
+    /// as read.
+    Unknown(super::UnknownPayload),
 }
 
 /// A service's or the environment's change of state. Fields are present

@@ -13,12 +13,14 @@
 //! the timestamp digit by digit, and strings scanned eight bytes at a time
 //! for the few bytes JSON must escape. The output is byte for byte what
 //! `serde_json::to_writer` writes for the same event (the tests compare the
-//! two, tricky strings included); every other payload, and any timestamp
-//! outside the common range, goes through serde_json unchanged.
+//! two, tricky strings included), and an unknown payload (read from a
+//! newer tapmesh's file) as its JSON was read; every other payload, and
+//! any timestamp outside the common range, goes through serde_json
+//! unchanged.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use super::{BodyEncoding, ConnectionInfo, Event, HeaderMap, Payload, RequestInfo};
+use super::{BodyEncoding, ConnectionInfo, Event, EventKind, HeaderMap, Payload, RequestInfo};
 
 impl Event {
     /// Appends the event's JSON (no newline): exactly what serde_json
@@ -29,12 +31,20 @@ impl Event {
         }
         match &self.payload {
             Payload::Request(r) => {
-                write_envelope(out, self, b"\"request\":");
+                write_envelope(out, self);
+                out.extend_from_slice(b"\"request\":");
                 write_request(out, r);
             }
             Payload::Connection(c) => {
-                write_envelope(out, self, b"\"connection\":");
+                write_envelope(out, self);
+                out.extend_from_slice(b"\"connection\":");
                 write_connection(out, c);
+            }
+            Payload::Unknown(u) => {
+                write_envelope(out, self);
+                write_str(out, u.name());
+                out.push(b':');
+                out.extend_from_slice(u.json().get().as_bytes());
             }
             _ => return serde_fallback(out, self),
         }
@@ -42,14 +52,20 @@ impl Event {
     }
 }
 
-/// Opens the event's object: the envelope's fields, then `payload_key`.
-fn write_envelope(out: &mut Vec<u8>, event: &Event, payload_key: &[u8]) {
+/// Opens the event's object: the envelope's fields, up to the payload's.
+fn write_envelope(out: &mut Vec<u8>, event: &Event) {
     out.extend_from_slice(b"{\"seq\":");
     write_u64(out, event.seq);
-    out.extend_from_slice(b",\"type\":\"");
-    // Event type names are plain ASCII: nothing to escape.
-    out.extend_from_slice(event.kind.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"timestamp\":");
+    out.extend_from_slice(b",\"type\":");
+    if event.kind == EventKind::Unknown {
+        write_str(out, event.type_name());
+    } else {
+        // Known type names are plain ASCII: nothing to escape.
+        out.push(b'"');
+        out.extend_from_slice(event.kind.as_str().as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b",\"timestamp\":");
     write_timestamp(out, &event.timestamp);
     out.extend_from_slice(b",\"environment\":");
     write_str(out, &event.environment);
@@ -58,7 +74,6 @@ fn write_envelope(out: &mut Vec<u8>, event: &Event, payload_key: &[u8]) {
         write_str(out, service);
     }
     out.push(b',');
-    out.extend_from_slice(payload_key);
 }
 
 fn serde_fallback(out: &mut Vec<u8>, event: &Event) {

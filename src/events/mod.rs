@@ -7,21 +7,25 @@
 
 mod event;
 mod filter;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod grpc;
 mod headers;
 mod json;
 mod log;
 mod signal;
 mod state;
+mod wire;
 
 pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
     Payload, RequestInfo,
 };
 pub use event::{KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo};
-pub use filter::EventFilter;
+pub use filter::{EventFilter, StatusClass};
 pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
 pub use signal::signal_name;
 pub use state::{LifecycleState, ServiceState};
+pub use wire::UnknownPayload;

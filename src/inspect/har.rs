@@ -1,16 +1,16 @@
 //! HTTP exchanges as a HAR 1.2 log, openable in a browser's devtools.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::{json, Map, Value};
 
-use super::payload;
+use crate::events::{BodyEncoding, Event, EventKind, HeaderMap, RequestInfo};
 
 /// A HAR 1.2 document with one entry per `request.completed`, in order.
-pub fn to_har(events: &[Value]) -> Value {
+pub fn to_har(events: &[Event]) -> Value {
     let entries: Vec<Value> = events
         .iter()
-        .filter(|e| e["type"] == "request.completed")
-        .filter_map(|e| entry(e, payload(e)?))
+        .filter(|e| e.kind == EventKind::RequestCompleted)
+        .filter_map(|e| Some(entry(e, e.request()?)))
         .collect();
     json!({
         "log": {
@@ -22,18 +22,14 @@ pub fn to_har(events: &[Value]) -> Value {
     })
 }
 
-fn entry(event: &Value, r: &Value) -> Option<Value> {
-    let completed: DateTime<Utc> = event["timestamp"].as_str()?.parse().ok()?;
-    let latency = r["latency_ms"].as_f64().unwrap_or(0.0).max(0.0);
-    let started = completed - Duration::microseconds((latency * 1000.0) as i64);
-    let version = r["version"].as_str().unwrap_or("HTTP/1.1");
-    let request_headers = headers(&r["request_headers"]);
+fn entry(event: &Event, r: &RequestInfo) -> Value {
+    let latency = r.latency_ms.unwrap_or(0.0).max(0.0);
+    let started = event.timestamp - Duration::microseconds((latency * 1000.0) as i64);
     let host = ["host", ":authority"]
         .iter()
-        .find_map(|h| r["request_headers"][*h].as_str())
-        .or_else(|| r["target"].as_str())
-        .unwrap_or("localhost");
-    let path = r["path"].as_str().unwrap_or("/");
+        .find_map(|h| r.request_headers.get(h))
+        .unwrap_or(&r.target);
+    let path = r.path.as_str();
     let url = if path.starts_with('/') {
         format!("http://{host}{path}")
     } else {
@@ -41,39 +37,39 @@ fn entry(event: &Value, r: &Value) -> Option<Value> {
         path.to_string()
     };
     let mut request = json!({
-        "method": r["method"].as_str().unwrap_or(""),
+        "method": r.method,
         "url": url,
-        "httpVersion": version,
+        "httpVersion": r.version,
         "cookies": [],
-        "headers": request_headers,
+        "headers": headers(&r.request_headers),
         "queryString": query_string(path),
         "headersSize": -1,
-        "bodySize": r["request_size"].as_u64().unwrap_or(0),
+        "bodySize": r.request_size,
     });
-    if r["request_size"].as_u64().unwrap_or(0) > 0 {
+    if r.request_size > 0 {
         let mut post = Map::new();
         post.insert(
             "mimeType".into(),
-            json!(r["request_headers"]["content-type"].as_str().unwrap_or("")),
+            json!(r.request_headers.get("content-type").unwrap_or("")),
         );
-        post.insert("text".into(), r["request_body"].clone());
-        if r["request_body_encoding"] == "base64" {
+        post.insert("text".into(), json!(r.request_body));
+        if r.request_body_encoding == BodyEncoding::Base64 {
             post.insert("comment".into(), json!("text is base64"));
         }
         request["postData"] = Value::Object(post);
     }
     let mut content = json!({
-        "size": r["response_size"].as_u64().unwrap_or(0),
-        "mimeType": r["response_headers"]["content-type"].as_str().unwrap_or(""),
-        "text": r["response_body"].clone(),
+        "size": r.response_size,
+        "mimeType": r.response_headers.get("content-type").unwrap_or(""),
+        "text": r.response_body,
     });
-    if r["response_body_encoding"] == "base64" {
+    if r.response_body_encoding == BodyEncoding::Base64 {
         content["encoding"] = json!("base64");
     }
-    if r["response_body_truncated"] == true {
+    if r.response_body_truncated {
         content["comment"] = json!("truncated at the capture limit");
     }
-    let status = r["status_code"].as_u64().unwrap_or(0);
+    let status = r.status_code.unwrap_or(0);
     let mut entry = json!({
         "startedDateTime": started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "time": latency,
@@ -81,32 +77,28 @@ fn entry(event: &Value, r: &Value) -> Option<Value> {
         "response": {
             "status": status,
             "statusText": status_text(status),
-            "httpVersion": version,
+            "httpVersion": r.version,
             "cookies": [],
-            "headers": headers(&r["response_headers"]),
+            "headers": headers(&r.response_headers),
             "content": content,
-            "redirectURL": r["response_headers"]["location"].as_str().unwrap_or(""),
+            "redirectURL": r.response_headers.get("location").unwrap_or(""),
             "headersSize": -1,
-            "bodySize": r["response_size"].as_u64().unwrap_or(0),
+            "bodySize": r.response_size,
         },
         "cache": {},
         "timings": {"send": 0, "wait": latency, "receive": 0},
-        "connection": r["connection"].to_string(),
+        "connection": r.connection.to_string(),
     });
-    if let Some(error) = r["error"].as_str() {
+    if let Some(error) = &r.error {
         entry["comment"] = json!(error);
     }
-    Some(entry)
+    entry
 }
 
-fn headers(map: &Value) -> Vec<Value> {
-    map.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| json!({"name": k, "value": v.as_str().unwrap_or("")}))
-                .collect()
-        })
-        .unwrap_or_default()
+fn headers(map: &HeaderMap) -> Vec<Value> {
+    map.iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect()
 }
 
 fn query_string(path: &str) -> Vec<Value> {
@@ -123,7 +115,7 @@ fn query_string(path: &str) -> Vec<Value> {
         .collect()
 }
 
-fn status_text(status: u64) -> &'static str {
+fn status_text(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
@@ -146,20 +138,23 @@ fn status_text(status: u64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::fixtures::event;
 
     #[test]
     fn an_exchange_becomes_an_entry() {
-        let e = json!({"seq": 1, "type": "request.completed", "timestamp": "2026-11-23T10:00:01.010Z",
+        let e = event(
+            json!({"seq": 1, "type": "request.completed", "timestamp": "2026-11-23T10:00:01.010Z",
             "environment": "e", "request": {"connection": 3, "source": "c", "target": "web",
             "version": "HTTP/1.1", "method": "POST", "path": "/a?x=1&y=", "status_code": 201,
             "latency_ms": 10.0, "request_size": 2, "response_size": 3,
             "request_headers": {"host": "h:80", "content-type": "text/plain"},
             "response_headers": {"content-type": "text/plain"},
             "request_body": "hi", "request_body_encoding": "utf8", "request_body_truncated": false,
-            "response_body": "ok\n", "response_body_encoding": "utf8", "response_body_truncated": false}});
+            "response_body": "ok\n", "response_body_encoding": "utf8", "response_body_truncated": false}}),
+        );
         let har = to_har(&[
             e,
-            json!({"seq": 2, "type": "connection.closed", "connection": {}}),
+            event(json!({"seq": 2, "type": "connection.closed", "connection": {}})),
         ]);
         let entries = har["log"]["entries"].as_array().unwrap();
         assert_eq!(entries.len(), 1);

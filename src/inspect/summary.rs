@@ -1,12 +1,11 @@
 //! Per-edge traffic summaries (`tapmesh traffic`, `summary.json`): one
-//! [`EdgeStats`] per edge, fed a call at a time, in bounded memory.
+//! [`EdgeStats`] per edge, fed an event at a time, in bounded memory.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::payload;
+use crate::events::{Event, EventKind, Payload};
 
 /// Calls across one edge, whatever their protocol.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,11 +28,11 @@ pub struct EdgeSummary {
 
 /// One call, as the summary counts it.
 #[derive(Debug, Clone, Copy)]
-pub struct Call {
-    pub failed: bool,
-    pub latency_ms: Option<f64>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+struct Call {
+    failed: bool,
+    latency_ms: Option<f64>,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// Every edge's running figures.
@@ -66,11 +65,49 @@ impl EdgeStats {
         targets.get_mut(target).expect("just inserted")
     }
 
-    pub fn add_connection(&mut self, source: &str, target: &str) {
-        self.edge(source, target).connections += 1;
+    /// Folds in one event: a `connection.opened` counts a connection on
+    /// its edge; an HTTP exchange, a gRPC call or a Kafka request counts a
+    /// call; other events count nothing.
+    pub fn add(&mut self, event: &Event) {
+        match &event.payload {
+            Payload::Connection(c) if event.kind == EventKind::ConnectionOpened => {
+                self.edge(&c.source, &c.target).connections += 1;
+            }
+            Payload::Request(r) => self.add_call(
+                &r.source,
+                &r.target,
+                Call {
+                    failed: r.status_code.is_none_or(|s| s >= 500) || r.error.is_some(),
+                    latency_ms: r.latency_ms,
+                    bytes_in: r.request_size,
+                    bytes_out: r.response_size,
+                },
+            ),
+            Payload::GrpcCall(c) => self.add_call(
+                &c.source,
+                &c.target,
+                Call {
+                    failed: c.grpc_status != Some(0) || c.error.is_some(),
+                    latency_ms: c.latency_ms,
+                    bytes_in: c.request_size,
+                    bytes_out: c.response_size,
+                },
+            ),
+            Payload::KafkaRequest(k) => self.add_call(
+                &k.source,
+                &k.target,
+                Call {
+                    failed: k.error_code.is_some_and(|c| c != 0),
+                    latency_ms: k.latency_ms,
+                    bytes_in: k.request_size,
+                    bytes_out: k.response_size.unwrap_or_default(),
+                },
+            ),
+            _ => {}
+        }
     }
 
-    pub fn add_call(&mut self, source: &str, target: &str, call: Call) {
+    fn add_call(&mut self, source: &str, target: &str, call: Call) {
         let acc = self.edge(source, target);
         acc.calls += 1;
         acc.errors += u64::from(call.failed);
@@ -190,36 +227,12 @@ impl Latencies {
     }
 }
 
-/// How one traffic event counts, read from its JSON.
-fn call_of(kind: &str, p: &Value) -> Option<Call> {
-    let failed = match kind {
-        "request.completed" => p["status_code"].as_u64().is_none_or(|s| s >= 500),
-        "grpc.call.completed" => p["grpc_status"].as_u64() != Some(0),
-        "kafka.request.completed" => p["error_code"].as_i64().is_some_and(|c| c != 0),
-        _ => return None,
-    };
-    Some(Call {
-        failed: failed || p.get("error").is_some_and(|e| !e.is_null()),
-        latency_ms: p["latency_ms"].as_f64(),
-        bytes_in: p["request_size"].as_u64().unwrap_or_default(),
-        bytes_out: p["response_size"].as_u64().unwrap_or_default(),
-    })
-}
-
-/// One summary per edge, sorted by edge.
-pub fn summarize(events: &[Value]) -> Vec<EdgeSummary> {
+/// One summary per edge, sorted by edge: the fold the live summary of an
+/// environment keeps (see [`EdgeStats::add`]), over `events`.
+pub fn summarize(events: &[Event]) -> Vec<EdgeSummary> {
     let mut stats = EdgeStats::default();
     for event in events {
-        let kind = event["type"].as_str().unwrap_or_default();
-        let Some(p) = payload(event) else { continue };
-        let (Some(source), Some(target)) = (p["source"].as_str(), p["target"].as_str()) else {
-            continue;
-        };
-        if kind == "connection.opened" {
-            stats.add_connection(source, target);
-        } else if let Some(call) = call_of(kind, p) {
-            stats.add_call(source, target, call);
-        }
+        stats.add(event);
     }
     stats.summaries()
 }
@@ -227,23 +240,24 @@ pub fn summarize(events: &[Value]) -> Vec<EdgeSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::fixtures::event;
     use serde_json::json;
 
     #[test]
     fn percentiles_errors_and_bytes_per_edge() {
-        let mut events = vec![json!({"type": "connection.opened",
-            "connection": {"source": "a", "target": "b"}})];
+        let mut events = vec![event(json!({"type": "connection.opened",
+            "connection": {"source": "a", "target": "b"}}))];
         for i in 1..=100u64 {
-            events.push(
+            events.push(event(
                 json!({"type": "request.completed", "request": {"source": "a", "target": "b",
                 "status_code": if i % 10 == 0 { 503 } else { 200 }, "latency_ms": i as f64,
                 "request_size": 1, "response_size": 10}}),
-            );
+            ));
         }
-        events.push(
+        events.push(event(
             json!({"type": "grpc.call.completed", "grpc_call": {"source": "a", "target": "c",
             "grpc_status": 5, "latency_ms": 2.0, "request_size": 7, "response_size": 0}}),
-        );
+        ));
         let s = summarize(&events);
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].calls, s[0].errors, s[0].connections), (100, 10, 1));

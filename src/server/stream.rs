@@ -50,6 +50,9 @@ impl StreamQuery {
                 .unwrap_or_default(),
             source: self.source.clone(),
             target: self.target.clone(),
+            // `since` starts the subscription instead (and `Last-Event-ID`
+            // may override it).
+            ..EventFilter::default()
         }
     }
 }
