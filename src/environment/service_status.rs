@@ -33,14 +33,13 @@ impl ServiceStatus {
             self.exit_code = info.exit_code;
         }
         match kind {
-            EventKind::ServiceStarting
-            | EventKind::ServiceReady
-            | EventKind::ServicePrestart
-            | EventKind::ServiceInit => {
+            EventKind::ServiceStarting | EventKind::ServiceReady => {
                 if info.pid.is_some() {
                     self.pid = info.pid;
                 }
             }
+            // A hook's pid is its own, not the service's process.
+            EventKind::ServicePrestart | EventKind::ServiceInit => {}
             _ => self.pid = None,
         }
     }

@@ -1,6 +1,6 @@
 //! The shop's Kafka broker: librdkafka's mock cluster (a real broker
-//! protocol implementation, in process); the `topics` job creates the
-//! `orders` topic once it is ready. The mock
+//! protocol implementation, in process); the `topics` job has it create
+//! the `orders` topic once it is ready. The mock
 //! picks its own port, so this forwards `$PORT` to it; the broker addresses
 //! clients learn from Metadata are the mock's own (an observing tapmesh
 //! proxy rewrites them to its own listeners).

@@ -1,32 +1,41 @@
-//! A job: creates the shop's `orders` topic (3 partitions) on the broker,
-//! through its observed edge, so the CreateTopics call is an event too.
-//! Exits 0 once the topic exists (also when it already did), non-zero with
-//! the broker's reason otherwise.
+//! A job: makes sure the broker has the shop's `orders` topic before
+//! `orders` starts, then exits 0. It asks for the topic's metadata with
+//! topic creation allowed, through its observed edge (so the Metadata call
+//! is an event too), and checks every partition has a leader. (The shop's
+//! broker, librdkafka's mock cluster, creates topics that way but does not
+//! implement CreateTopics.)
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::BaseProducer;
 use rdkafka::ClientConfig;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+const TOPIC: &str = "orders";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let broker = shop_services::wiring("BROKER_HOSTPORT");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+    let client: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker)
         .set("client.id", "topics")
+        .set("allow.auto.create.topics", "true")
         .create()?;
-    let topic = NewTopic::new("orders", 3, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics([&topic], &options).await? {
-        match result {
-            Ok(name) => eprintln!("topics: created {name} (3 partitions) on {broker}"),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                eprintln!("topics: {name} already exists on {broker}")
-            }
-            Err((name, code)) => return Err(format!("creating {name}: {code}").into()),
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metadata = client.fetch_metadata(Some(TOPIC), Duration::from_secs(5))?;
+        let ready = metadata.topics().iter().find(|t| t.name() == TOPIC).and_then(|t| {
+            let partitions = t.partitions();
+            let led = t.error().is_none()
+                && !partitions.is_empty()
+                && partitions.iter().all(|p| p.leader() >= 0);
+            led.then_some(partitions.len())
+        });
+        if let Some(partitions) = ready {
+            eprintln!("topics: {TOPIC} is ready on {broker} with {partitions} partitions");
+            return Ok(());
         }
+        if Instant::now() >= deadline {
+            return Err(format!("{TOPIC} has no leader on {broker} after 20 s").into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
-    Ok(())
 }
