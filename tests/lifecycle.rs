@@ -497,3 +497,27 @@ services:
     assert!(String::from_utf8_lossy(&out.stderr).contains("CACHE_HOSTPORTT"));
     assert!(!dir.path().join("env/events.jsonl").exists());
 }
+
+/// A start that fails before any service runs (here a `cargo` service with
+/// no package) still ends in `environment.down`, so a reader waiting for
+/// `environment.up` is not left waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_fails_before_any_service_runs_says_down() {
+    let state = tempfile::tempdir().unwrap();
+    let spec = "name: nobuild\nservices:\n  api: { type: cargo, package: nowhere }\n";
+    let prepared = builder(spec, state.path()).prepare().unwrap();
+    let log = prepared.log().clone();
+    let Err(Error::Start { error, .. }) = prepared.start().await else {
+        panic!("a cargo service without a package must not start");
+    };
+    assert_eq!(error.service.as_deref(), Some("api"));
+    assert!(error.message.contains("no Cargo.toml"), "{}", error.message);
+    let events = log.since(1).unwrap();
+    let down = events.last().unwrap();
+    assert_eq!(down.kind, EventKind::EnvironmentDown);
+    let reason = down.lifecycle().unwrap().reason.clone().unwrap();
+    assert!(
+        reason.starts_with("did not start: api: no Cargo.toml"),
+        "{reason}"
+    );
+}

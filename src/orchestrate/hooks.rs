@@ -40,7 +40,7 @@ impl Runner {
         let Some(hook) = hook else {
             return Ok(());
         };
-        let (timeout, argv) = (hook.hook.timeout, hook.launch.argv.join(" "));
+        let timeout = hook.hook.timeout;
         let started = Instant::now();
         let mut running = self.start_hook(point)?;
         let status = self.until_hook_exits(&mut running, point, timeout).await?;
@@ -70,8 +70,9 @@ impl Runner {
             LifecycleInfo {
                 pid: Some(running.pid as u32),
                 exit_code,
+                // Not its command line: a script may be many lines.
                 reason: Some(format!(
-                    "{what} hook ran in {} ms: {argv}",
+                    "{what} hook ran in {} ms",
                     started.elapsed().as_millis()
                 )),
                 ..info(ServiceState::Starting)

@@ -83,6 +83,13 @@ struct ServiceHandle {
     task: JoinHandle<()>,
 }
 
+fn did_not_start(error: &EnvironmentError) -> LifecycleInfo {
+    LifecycleInfo {
+        reason: Some(format!("did not start: {}", error.message)),
+        ..info(LifecycleState::Down)
+    }
+}
+
 fn environment_event(log: &EventLog, kind: EventKind, info: LifecycleInfo) {
     log.append(EventDraft::now(kind, Payload::Lifecycle(info)));
 }
@@ -95,6 +102,26 @@ impl Orchestration {
     /// with the first required service's failure (everything started then
     /// stopped).
     pub async fn start(
+        spec: &Spec,
+        log: EventLog,
+        options: EnvironmentOptions,
+    ) -> Result<Orchestration, EnvironmentError> {
+        let mut running = match Self::launch(spec, log.clone(), options).await {
+            Ok(running) => running,
+            Err(error) => {
+                // A build error, a schema that does not compile, an address
+                // that does not resolve: nothing ran, and readers waiting
+                // for `environment.up` learn it will not come.
+                environment_event(&log, EventKind::EnvironmentDown, did_not_start(&error));
+                return Err(error);
+            }
+        };
+        running.until_up(spec).await?;
+        Ok(running)
+    }
+
+    /// Everything up to the runners started.
+    async fn launch(
         spec: &Spec,
         log: EventLog,
         options: EnvironmentOptions,
@@ -146,7 +173,7 @@ impl Orchestration {
             log.clone(),
             options.stall_after,
         ));
-        let mut running = Orchestration {
+        Ok(Orchestration {
             log,
             endpoints,
             start_order: order,
@@ -157,9 +184,7 @@ impl Orchestration {
             stall_monitor,
             dir: options.dir.clone(),
             down_logged: false,
-        };
-        running.until_up(spec).await?;
-        Ok(running)
+        })
     }
 
     /// Up once every required service is ready and every required job has
@@ -170,14 +195,7 @@ impl Orchestration {
             let failed = self.failure.borrow().clone();
             if let Some(error) = failed {
                 self.stop_all().await;
-                environment_event(
-                    &self.log,
-                    EventKind::EnvironmentDown,
-                    LifecycleInfo {
-                        reason: Some(format!("did not start: {}", error.message)),
-                        ..info(LifecycleState::Down)
-                    },
-                );
+                environment_event(&self.log, EventKind::EnvironmentDown, did_not_start(&error));
                 self.down_logged = true;
                 return Err(error);
             }

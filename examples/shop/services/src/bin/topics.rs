@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::BaseProducer;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
 
 const TOPIC: &str = "orders";
@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let metadata = client.fetch_metadata(Some(TOPIC), Duration::from_secs(5))?;
+        let metadata = client.client().fetch_metadata(Some(TOPIC), Duration::from_secs(5))?;
         let ready = metadata.topics().iter().find(|t| t.name() == TOPIC).and_then(|t| {
             let partitions = t.partitions();
             let led = t.error().is_none()
