@@ -54,6 +54,18 @@ fn log_lines(events: &[Arc<Event>], service: &str) -> Vec<String> {
         .collect()
 }
 
+/// The HTTP exchange whose path is `path`, once its proxy has seen it.
+async fn request_to(env: &Environment, path: &str) -> tapmesh::events::RequestInfo {
+    let event = env
+        .wait_for(
+            |e| e.request().is_some_and(|r| r.path == path),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    event.request().unwrap().clone()
+}
+
 const HTTP_SERVER: &str = "exec python3 -m http.server --bind 127.0.0.1 $PORT";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,14 +195,7 @@ services:
     );
     // The prestart hook reached db through its egress: the edge's proxy
     // saw the call, from api.
-    let call = env
-        .wait_for(
-            |e| e.request().is_some_and(|r| r.path == "/?from-prestart"),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    let request = call.request().unwrap();
+    let request = request_to(&env, "/?from-prestart").await;
     assert_eq!((&*request.source, &*request.target), ("api", "db"));
     assert_eq!(
         (request.method.as_str(), request.status_code),
@@ -304,14 +309,7 @@ services:
         port = staging.1
     );
     let env = builder(&spec, state.path()).up().await.unwrap();
-    let call = env
-        .wait_for(
-            |e| e.request().is_some_and(|r| r.path == "/?from-client"),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    let request = call.request().unwrap();
+    let request = request_to(&env, "/?from-client").await;
     assert_eq!((&*request.source, &*request.target), ("client", "staging"));
     assert_eq!(request.method, "GET");
     assert_eq!(request.status_code, Some(200));
