@@ -12,6 +12,7 @@
 pub mod cargo_build;
 mod crash_record;
 mod custody;
+mod dependencies;
 mod exit;
 mod external;
 mod guardian;
@@ -44,12 +45,13 @@ use crate::graph;
 use crate::spec::Spec;
 pub use crash_record::{clean_up_after_crashes, CleanedUp};
 use custody::Custody;
+use dependencies::Progress;
 pub use options::{default_cache_dir, default_state_dir, EnvironmentError, EnvironmentOptions};
 use plan::{Inputs, Plan};
 use ports::Ports;
 pub use process::LOG_TAIL_LINES;
 use proxies::Proxies;
-use runner::{info, Progress, Shared};
+use runner::{info, Shared};
 
 /// The addresses of one ingress.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

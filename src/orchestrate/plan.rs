@@ -11,9 +11,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::dependencies::{Dependency, Progress};
 use super::ports::Ports;
 use super::process::Launchable;
-use super::runner::{info, Dependency, PreparedHook, Probe, Progress, Runner, Shared};
+use super::runner::{info, PreparedHook, Probe, Runner, Shared};
 use super::wiring::Wiring;
 use super::{cargo_build, Endpoint, EnvironmentError};
 use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload, ServiceState};

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::runner::{info, Progress};
+use super::dependencies::Progress;
+use super::runner::info;
 use crate::events::ServiceState;
 use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, LifecycleState, Payload};
 use crate::graph;
