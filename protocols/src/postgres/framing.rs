@@ -109,6 +109,11 @@ impl MessageReader {
         }
     }
 
+    /// Bytes held for a message cut across chunks (bounded by `keep`).
+    pub fn held_capacity(&self) -> usize {
+        self.kept.capacity()
+    }
+
     /// Stream offset of the byte at `pos` in the current chunk.
     pub fn offset_of(&self, pos: usize) -> u64 {
         self.base + pos as u64
