@@ -16,6 +16,19 @@ fn show(tag: u8) -> String {
     char::from(tag).escape_default().to_string()
 }
 
+/// How CommandComplete, EmptyQueryResponse, PortalSuspended or
+/// FunctionCallResponse ends a request.
+fn completion(tag: u8, body: &[u8], at: Timestamp) -> Outcome {
+    let mut outcome = Outcome::empty(at);
+    match tag {
+        b'C' => outcome.tag = Some(messages::command_tag(body)),
+        b'I' => outcome.empty = true,
+        b's' => outcome.suspended = true,
+        _ => {}
+    }
+    outcome
+}
+
 impl PostgresDecoder {
     pub(super) fn server_message(
         &mut self,
@@ -49,28 +62,9 @@ impl PostgresDecoder {
                 }
             }
             b'A' => self.notification(&m, at, out),
-            b'C' => {
-                let outcome = Outcome {
-                    tag: Some(messages::command_tag(&m.body)),
-                    ..Outcome::empty(at)
-                };
-                return self.complete(tag, outcome, size, out);
+            b'C' | b'I' | b's' | b'V' => {
+                return self.complete(tag, completion(tag, &m.body, at), size, out)
             }
-            b'I' => {
-                let outcome = Outcome {
-                    empty: true,
-                    ..Outcome::empty(at)
-                };
-                return self.complete(tag, outcome, size, out);
-            }
-            b's' => {
-                let outcome = Outcome {
-                    suspended: true,
-                    ..Outcome::empty(at)
-                };
-                return self.complete(tag, outcome, size, out);
-            }
-            b'V' => return self.complete(tag, Outcome::empty(at), size, out),
             b'D' => {
                 let acc = self.head_acc(tag)?;
                 acc.rows_seen += 1;
@@ -87,32 +81,36 @@ impl PostgresDecoder {
                 _ => return Err("ParameterDescription with no Describe awaiting it".into()),
             },
             b'1' | b'2' | b'3' | b'n' => return self.step_done(tag, size),
-            b'G' | b'H' | b'W' => {
-                let direction = match tag {
-                    b'G' => CopyDirection::In,
-                    b'H' => CopyDirection::Out,
-                    _ => CopyDirection::Both,
-                };
-                let acc = self.head_acc(tag)?;
-                acc.response_size += size;
-                acc.copy = Some(PgCopy {
-                    direction,
-                    messages: 0,
-                    bytes: 0,
-                    failed: false,
-                });
-            }
-            b'd' | b'c' => {
-                let acc = self.head_acc(tag)?;
-                acc.response_size += size;
+            b'G' | b'H' | b'W' | b'd' | b'c' => return self.copy_message(tag, &m),
+            // NegotiateProtocolVersion: the session goes on at the older minor.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// CopyInResponse, CopyOutResponse, CopyBothResponse, and the
+    /// server's CopyData and CopyDone: counted on the request copying.
+    fn copy_message(&mut self, tag: u8, m: &Message) -> Result<(), String> {
+        let acc = self.head_acc(tag)?;
+        acc.response_size += m.wire_size();
+        let direction = match tag {
+            b'G' => CopyDirection::In,
+            b'H' => CopyDirection::Out,
+            b'W' => CopyDirection::Both,
+            _ => {
                 if let (Some(copy), b'd') = (acc.copy.as_mut(), tag) {
                     copy.messages += 1;
                     copy.bytes += m.body_len() as u64;
                 }
+                return Ok(());
             }
-            // NegotiateProtocolVersion: the session goes on at the older minor.
-            _ => {}
-        }
+        };
+        acc.copy = Some(PgCopy {
+            direction,
+            messages: 0,
+            bytes: 0,
+            failed: false,
+        });
         Ok(())
     }
 

@@ -119,7 +119,8 @@ impl PostgresDecoder {
             protocol: QueryProtocol::FunctionCall { oid },
             sql: Arc::from(""),
             sql_truncated: false,
-            statements: vec![0..0],
+            // One answer expected: the empty statement stands for the call.
+            statements: std::iter::once(0..0).collect(),
             answered: 0,
             ended_by_error: false,
             started: m.started,
