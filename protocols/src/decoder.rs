@@ -76,6 +76,9 @@ pub enum Decoded {
     Http(Box<crate::http::HttpExchange>),
     /// A Kafka request and its response.
     Kafka(Box<crate::kafka::KafkaExchange>),
+    /// A PostgreSQL session, query, notification or the end of decoding
+    /// (an encrypted connection).
+    Postgres(Box<crate::postgres::PostgresOutput>),
     /// The decoder cannot follow this connection any further. It is reported
     /// once, as the decoder's last output; the traffic itself is unaffected.
     Failure(DecodeFailure),
