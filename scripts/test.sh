@@ -8,12 +8,14 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
-# h2load and nghttp, and kcat.
+# h2load and nghttp, kcat, and PostgreSQL (server, psql, pgbench).
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v h2load >/dev/null 2>&1 && command -v nghttp >/dev/null 2>&1 || missing+=(nghttp2-client)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && command -v psql >/dev/null 2>&1 \
+  && command -v pgbench >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing test peers: ${missing[*]}"
   sudo_=""

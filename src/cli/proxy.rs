@@ -24,6 +24,8 @@ pub(crate) enum ProtocolArg {
     /// Kafka: one `kafka.request.completed` per request; broker addresses
     /// in responses are rewritten to proxy listeners, one per broker.
     Kafka,
+    /// PostgreSQL: one `postgres.query.completed` per statement.
+    Postgres,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +136,12 @@ async fn serve(args: ProxyArgs) -> Result<()> {
             args.capture_limit,
         )
         .with_max_brokers(args.max_brokers),
+        ProtocolArg::Postgres => ProxyConfig::postgres(
+            args.source.as_str(),
+            target_name.as_str(),
+            target_addr,
+            args.capture_limit,
+        ),
     }
     .with_connect_timeout(args.connect_timeout);
     let proxy = Proxy::bind(args.listen, config, log.clone())

@@ -47,6 +47,8 @@ impl Event {
             Payload::Request(r) => Some(&r.source),
             Payload::GrpcCall(g) => Some(&g.source),
             Payload::KafkaRequest(k) => Some(&k.source),
+            Payload::Query(q) => Some(&q.source),
+            Payload::Notification(n) => Some(&n.source),
             Payload::DecodeError(d) => Some(&d.source),
             Payload::Unknown(u) => u.source(),
             _ => None,
@@ -77,6 +79,14 @@ impl Event {
         }
     }
 
+    /// The statement of a `postgres.query.completed`.
+    pub fn query(&self) -> Option<&super::QueryInfo> {
+        match &self.payload {
+            Payload::Query(q) => Some(q),
+            _ => None,
+        }
+    }
+
     /// The change of state of a lifecycle event (`service.*`, `environment.*`).
     pub fn lifecycle(&self) -> Option<&LifecycleInfo> {
         match &self.payload {
@@ -92,6 +102,8 @@ impl Event {
             Payload::Request(r) => Some(&r.target),
             Payload::GrpcCall(g) => Some(&g.target),
             Payload::KafkaRequest(k) => Some(&k.target),
+            Payload::Query(q) => Some(&q.target),
+            Payload::Notification(n) => Some(&n.target),
             Payload::DecodeError(d) => Some(&d.target),
             Payload::Unknown(u) => u.target(),
             _ => None,
@@ -118,6 +130,10 @@ pub enum EventKind {
     GrpcCallCompleted,
     #[serde(rename = "kafka.request.completed")]
     KafkaRequestCompleted,
+    #[serde(rename = "postgres.query.completed")]
+    PostgresQueryCompleted,
+    #[serde(rename = "postgres.notification")]
+    PostgresNotification,
     #[serde(rename = "decode.error")]
     DecodeError,
     #[serde(rename = "events.dropped")]
@@ -161,6 +177,8 @@ impl EventKind {
             Self::RequestCompleted => "request.completed",
             Self::GrpcCallCompleted => "grpc.call.completed",
             Self::KafkaRequestCompleted => "kafka.request.completed",
+            Self::PostgresQueryCompleted => "postgres.query.completed",
+            Self::PostgresNotification => "postgres.notification",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
             Self::ServiceStarting => "service.starting",
@@ -185,12 +203,14 @@ impl EventKind {
     }
 
     /// Every kind this version knows.
-    pub const KNOWN: [Self; 19] = [
+    pub const KNOWN: [Self; 21] = [
         Self::ConnectionOpened,
         Self::ConnectionClosed,
         Self::RequestCompleted,
         Self::GrpcCallCompleted,
         Self::KafkaRequestCompleted,
+        Self::PostgresQueryCompleted,
+        Self::PostgresNotification,
         Self::DecodeError,
         Self::EventsDropped,
         Self::ServiceStarting,
@@ -226,6 +246,10 @@ pub enum Payload {
     GrpcCall(super::grpc::GrpcCallInfo),
     /// `kafka.request.completed`.
     KafkaRequest(KafkaRequestInfo),
+    /// `postgres.query.completed`.
+    Query(super::QueryInfo),
+    /// `postgres.notification`.
+    Notification(super::NotificationInfo),
     /// `decode.error`.
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.

@@ -14,6 +14,7 @@ mod headers;
 mod json;
 mod log;
 mod signal;
+mod sql;
 mod state;
 mod wire;
 
@@ -27,5 +28,6 @@ pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
 pub use signal::signal_name;
+pub use sql::{CopyInfo, NotificationInfo, QueryInfo, SqlError};
 pub use state::{LifecycleState, ServiceState};
 pub use wire::UnknownPayload;

@@ -93,11 +93,13 @@ impl PartialEq for UnknownPayload {
 }
 
 /// The payload objects this version knows, by their field name.
-const PAYLOAD_NAMES: [&str; 8] = [
+const PAYLOAD_NAMES: [&str; 10] = [
     "connection",
     "request",
     "grpc_call",
     "kafka_request",
+    "query",
+    "notification",
     "decode_error",
     "dropped",
     "lifecycle",
@@ -112,6 +114,8 @@ impl Payload {
             Payload::Request(_) => "request",
             Payload::GrpcCall(_) => "grpc_call",
             Payload::KafkaRequest(_) => "kafka_request",
+            Payload::Query(_) => "query",
+            Payload::Notification(_) => "notification",
             Payload::DecodeError(_) => "decode_error",
             Payload::Dropped(_) => "dropped",
             Payload::Lifecycle(_) => "lifecycle",
@@ -137,6 +141,8 @@ impl Serialize for Event {
             Payload::Request(r) => map.serialize_entry(name, r),
             Payload::GrpcCall(g) => map.serialize_entry(name, g),
             Payload::KafkaRequest(k) => map.serialize_entry(name, k),
+            Payload::Query(q) => map.serialize_entry(name, q),
+            Payload::Notification(n) => map.serialize_entry(name, n),
             Payload::DecodeError(d) => map.serialize_entry(name, d),
             Payload::Dropped(d) => map.serialize_entry(name, d),
             Payload::Lifecycle(l) => map.serialize_entry(name, l),
@@ -228,6 +234,8 @@ impl<'de> DeserializeSeed<'de> for KnownPayload<'_> {
             "request" => Payload::Request(Deserialize::deserialize(d)?),
             "grpc_call" => Payload::GrpcCall(Deserialize::deserialize(d)?),
             "kafka_request" => Payload::KafkaRequest(Deserialize::deserialize(d)?),
+            "query" => Payload::Query(Deserialize::deserialize(d)?),
+            "notification" => Payload::Notification(Deserialize::deserialize(d)?),
             "decode_error" => Payload::DecodeError(Deserialize::deserialize(d)?),
             "dropped" => Payload::Dropped(Deserialize::deserialize(d)?),
             "lifecycle" => Payload::Lifecycle(Deserialize::deserialize(d)?),

@@ -65,6 +65,21 @@ fn describe(event: &Event) -> String {
                 .unwrap_or_default(),
             latency(k.latency_ms),
         ),
+        Payload::Query(q) => {
+            let outcome = match (&q.error, &q.command) {
+                (Some(e), _) => format!("{} {}: {}", e.severity, e.code, e.message),
+                (None, Some(command)) => match q.rows {
+                    Some(rows) => format!("{command} {rows}"),
+                    None => command.clone(),
+                },
+                (None, None) => "-".to_string(),
+            };
+            format!(
+                "{} → {outcome}{}",
+                one_line_sql(&q.sql),
+                latency(Some(q.latency_ms))
+            )
+        }
         Payload::Connection(c) if event.kind == EventKind::ConnectionOpened => {
             format!("from {}", c.client_addr)
         }
@@ -80,6 +95,16 @@ fn describe(event: &Event) -> String {
             d.protocol, d.direction, d.offset, d.reason,
         ),
         _ => scalars(event),
+    }
+}
+
+/// A statement on one line: whitespace runs as one space, at most 80
+/// characters.
+fn one_line_sql(sql: &str) -> String {
+    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &flat[..at]),
+        None => flat,
     }
 }
 

@@ -103,6 +103,16 @@ impl EdgeStats {
                     bytes_out: k.response_size.unwrap_or_default(),
                 },
             ),
+            Payload::Query(q) => self.add_call(
+                &q.source,
+                &q.target,
+                Call {
+                    failed: q.error.is_some(),
+                    latency_ms: Some(q.latency_ms),
+                    bytes_in: q.request_size,
+                    bytes_out: q.response_size,
+                },
+            ),
             _ => {}
         }
     }

@@ -44,6 +44,8 @@ struct ConnectionEvents {
     ingress: Arc<str>,
     log: EventLog,
     kafka_brokers: Option<Arc<Brokers>>,
+    /// A PostgreSQL connection's database and user, once its startup is seen.
+    sql_session: std::sync::OnceLock<super::sql::SqlSession>,
 }
 
 impl Connection {
@@ -66,6 +68,7 @@ impl Connection {
                 config,
                 log,
                 kafka_brokers,
+                sql_session: std::sync::OnceLock::new(),
             },
         }
     }
@@ -208,6 +211,12 @@ impl ConnectionEvents {
                 EventKind::KafkaRequestCompleted,
                 Payload::KafkaRequest(kafka_request_info(&self.edge(), &exchange)),
             ),
+            Decoded::Postgres(output) => {
+                match super::sql::event(&self.edge(), &self.sql_session, *output) {
+                    Some(event) => event,
+                    None => return,
+                }
+            }
             Decoded::Failure(failure) => {
                 tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
                 (

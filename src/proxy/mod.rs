@@ -15,6 +15,7 @@ mod pipe;
 mod pool;
 mod relay;
 mod shards;
+mod sql;
 
 use std::io;
 use std::net::SocketAddr;
@@ -143,6 +144,28 @@ impl ProxyConfig {
         }));
         edge.rewrite_kafka_brokers = true;
         edge
+    }
+
+    /// A `postgres` edge: every statement becomes a
+    /// `postgres.query.completed` (its text, parameters, command, rows,
+    /// error and transaction state), statement text and parameters
+    /// captured up to `capture_limit` bytes; authentication secrets never
+    /// are.
+    pub fn postgres(
+        source: impl Into<Arc<str>>,
+        target: impl Into<Arc<str>>,
+        target_addr: SocketAddr,
+        capture_limit: usize,
+    ) -> Self {
+        let config = tapmesh_protocols::postgres::PostgresConfig {
+            capture_limit,
+            ..Default::default()
+        };
+        Self::tcp(source, target, target_addr).with_decoder(Arc::new(move || {
+            Box::new(tapmesh_protocols::postgres::PostgresDecoder::new(
+                config.clone(),
+            )) as Box<dyn Decoder>
+        }))
     }
 
     pub fn with_decoder(mut self, factory: DecoderFactory) -> Self {

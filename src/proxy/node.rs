@@ -24,6 +24,7 @@ impl ProxyConfig {
                     .with_grpc(registry, true)
             }
             Protocol::Kafka => ProxyConfig::kafka(source, name, target, node.capture_limit),
+            Protocol::Postgres => ProxyConfig::postgres(source, name, target, node.capture_limit),
         };
         config.ingress = node.ingress.as_str().into();
         Ok(config)

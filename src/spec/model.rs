@@ -135,6 +135,7 @@ pub enum Protocol {
     Http,
     Grpc,
     Kafka,
+    Postgres,
 }
 
 impl Protocol {
@@ -144,6 +145,7 @@ impl Protocol {
             Self::Http => "http",
             Self::Grpc => "grpc",
             Self::Kafka => "kafka",
+            Self::Postgres => "postgres",
         }
     }
 }

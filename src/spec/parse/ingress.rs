@@ -23,10 +23,11 @@ impl Reader {
                 Some("http") => Some(Protocol::Http),
                 Some("grpc") => Some(Protocol::Grpc),
                 Some("kafka") => Some(Protocol::Kafka),
+                Some("postgres") => Some(Protocol::Postgres),
                 Some(other) => {
                     self.error(
                         &join(path, "protocol"),
-                        format!("unknown protocol {other:?} (tcp, http, grpc or kafka)"),
+                        format!("unknown protocol {other:?} (tcp, http, grpc, kafka or postgres)"),
                     );
                     None
                 }
@@ -102,7 +103,10 @@ impl Reader {
         check.probe = match kind.as_str() {
             "tcp" => ReadyProbe::Tcp,
             "http" => {
-                if matches!(protocol, Some(Protocol::Grpc | Protocol::Kafka)) {
+                if matches!(
+                    protocol,
+                    Some(Protocol::Grpc | Protocol::Kafka | Protocol::Postgres)
+                ) {
                     self.error(path, format!(
                         "no way to become ready: an http check cannot probe a {} ingress (use tcp{})",
                         protocol.map_or("", |p| p.as_str()),
@@ -114,7 +118,10 @@ impl Reader {
                 }
             }
             "grpc" => {
-                if matches!(protocol, Some(Protocol::Tcp | Protocol::Kafka)) {
+                if matches!(
+                    protocol,
+                    Some(Protocol::Tcp | Protocol::Kafka | Protocol::Postgres)
+                ) {
                     self.error(
                         path,
                         "no way to become ready: a grpc health check needs a grpc or http ingress",
