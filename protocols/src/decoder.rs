@@ -76,6 +76,9 @@ pub enum Decoded {
     Http(Box<crate::http::HttpExchange>),
     /// A Kafka request and its response.
     Kafka(Box<crate::kafka::KafkaExchange>),
+    /// A Redis command and its reply, a pushed message, or a run of
+    /// commands counted past the pending limit.
+    Redis(Box<crate::redis::RedisOutput>),
     /// The decoder cannot follow this connection any further. It is reported
     /// once, as the decoder's last output; the traffic itself is unaffected.
     Failure(DecodeFailure),

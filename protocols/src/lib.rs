@@ -16,6 +16,7 @@ pub mod http;
 pub mod http1;
 pub mod http2;
 pub mod kafka;
+pub mod redis;
 pub mod sniff;
 
 pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
