@@ -247,7 +247,11 @@ impl Render {
                 self.value(msg, c);
             }
         }
-        let declared = if pairs { node.len * 2 } else { node.len };
+        let declared = if pairs {
+            node.len.saturating_mul(2)
+        } else {
+            node.len
+        };
         let missing = declared.saturating_sub(elements.len() as u64);
         if missing > 0 {
             self.cut = true;

@@ -17,76 +17,7 @@
 use crate::Timestamp;
 
 use super::inline;
-
-/// A RESP type, as a reply or a value inside one has it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RespType {
-    /// `+OK`
-    SimpleString,
-    /// `-ERR …` or a RESP3 bulk error (`!`).
-    Error,
-    /// `:42`
-    Integer,
-    /// `$5\r\nhello`
-    Bulk,
-    /// `_`, and RESP2's null bulk (`$-1`) and null array (`*-1`).
-    Null,
-    /// `*`
-    Array,
-    /// `%` (RESP3)
-    Map,
-    /// `~` (RESP3)
-    Set,
-    /// `,` (RESP3)
-    Double,
-    /// `#` (RESP3)
-    Boolean,
-    /// `(` (RESP3)
-    BigNumber,
-    /// `=` (RESP3): a bulk string with a three-letter format (`txt`, `mkd`).
-    Verbatim,
-    /// `|` (RESP3): out-of-band key-value pairs before a value.
-    Attribute,
-    /// `>` (RESP3): data the server sends unasked.
-    Push,
-}
-
-impl RespType {
-    /// The lower-case name events use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::SimpleString => "simple_string",
-            Self::Error => "error",
-            Self::Integer => "integer",
-            Self::Bulk => "bulk",
-            Self::Null => "null",
-            Self::Array => "array",
-            Self::Map => "map",
-            Self::Set => "set",
-            Self::Double => "double",
-            Self::Boolean => "boolean",
-            Self::BigNumber => "big_number",
-            Self::Verbatim => "verbatim",
-            Self::Attribute => "attribute",
-            Self::Push => "push",
-        }
-    }
-
-    pub fn is_aggregate(self) -> bool {
-        matches!(
-            self,
-            Self::Array | Self::Map | Self::Set | Self::Attribute | Self::Push
-        )
-    }
-
-    /// Elements that follow an aggregate of `count` entries.
-    fn children(self, count: u64) -> u64 {
-        match self {
-            Self::Map | Self::Attribute => count.saturating_mul(2),
-            _ => count,
-        }
-    }
-}
+pub use super::types::RespType;
 
 /// One value of a message, in pre-order; children follow their aggregate
 /// at `depth + 1`.

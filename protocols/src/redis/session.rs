@@ -87,6 +87,10 @@ impl Subscriptions {
     }
 }
 
+/// Bytes of a command kept however small the limits: enough for its name
+/// and subcommand, which every output needs.
+const MIN_KEEP: usize = 64;
+
 /// Pending entries past the limit that are kept anyway because they change
 /// how replies pair (subscribe, MULTI …); past this many more, give up.
 const SPECIAL_EXTRA: usize = 1024;
@@ -145,14 +149,14 @@ impl Session {
 
     /// Bytes of strings to keep of the next command: the capture limit,
     /// less once many pending commands hold their arguments (a deep
-    /// pipeline must not hold `max_pending` × `capture_limit`). The name
-    /// and a subcommand always fit.
+    /// pipeline must not hold `max_pending` × `capture_limit`), but never
+    /// less than [`MIN_KEEP`].
     pub fn keep_for_next(&self) -> usize {
         let left = self
             .config
             .max_pending_bytes
             .saturating_sub(self.held_bytes);
-        self.config.capture_limit.min(left).max(256)
+        self.config.capture_limit.min(left).max(MIN_KEEP)
     }
 
     /// A command arrived. `Err` when even the commands that must be kept

@@ -3,8 +3,6 @@
 
 use crate::Timestamp;
 
-pub use super::resp::RespType;
-
 /// One output of the Redis decoder, inside [`crate::Decoded::Redis`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum RedisOutput {
@@ -135,4 +133,74 @@ pub struct SkippedCommands {
     pub commands: u64,
     pub request_size: u64,
     pub response_size: u64,
+}
+
+/// A RESP type, as a reply or a value inside one has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RespType {
+    /// `+OK`
+    SimpleString,
+    /// `-ERR …` or a RESP3 bulk error (`!`).
+    Error,
+    /// `:42`
+    Integer,
+    /// `$5\r\nhello`
+    Bulk,
+    /// `_`, and RESP2's null bulk (`$-1`) and null array (`*-1`).
+    Null,
+    /// `*`
+    Array,
+    /// `%` (RESP3)
+    Map,
+    /// `~` (RESP3)
+    Set,
+    /// `,` (RESP3)
+    Double,
+    /// `#` (RESP3)
+    Boolean,
+    /// `(` (RESP3)
+    BigNumber,
+    /// `=` (RESP3): a bulk string with a three-letter format (`txt`, `mkd`).
+    Verbatim,
+    /// `|` (RESP3): out-of-band key-value pairs before a value.
+    Attribute,
+    /// `>` (RESP3): data the server sends unasked.
+    Push,
+}
+
+impl RespType {
+    /// The lower-case name events use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SimpleString => "simple_string",
+            Self::Error => "error",
+            Self::Integer => "integer",
+            Self::Bulk => "bulk",
+            Self::Null => "null",
+            Self::Array => "array",
+            Self::Map => "map",
+            Self::Set => "set",
+            Self::Double => "double",
+            Self::Boolean => "boolean",
+            Self::BigNumber => "big_number",
+            Self::Verbatim => "verbatim",
+            Self::Attribute => "attribute",
+            Self::Push => "push",
+        }
+    }
+
+    pub fn is_aggregate(self) -> bool {
+        matches!(
+            self,
+            Self::Array | Self::Map | Self::Set | Self::Attribute | Self::Push
+        )
+    }
+
+    /// Elements that follow an aggregate of `count` entries.
+    pub(crate) fn children(self, count: u64) -> u64 {
+        match self {
+            Self::Map | Self::Attribute => count.saturating_mul(2),
+            _ => count,
+        }
+    }
 }
