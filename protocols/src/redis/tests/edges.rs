@@ -309,3 +309,34 @@ fn many_values_in_one_reply_are_counted_past_the_cap() {
     assert!(r.truncated);
     assert!(r.rendered.ends_with("\"…(991 more)\"]"), "{}", r.rendered);
 }
+
+#[test]
+fn resp2_invalidations_by_redirect_and_shard_channels() {
+    let out = exchange(
+        RedisConfig::default(),
+        &[
+            (
+                b"SUBSCRIBE __redis__:invalidate\r\n",
+                b"*3\r\n$9\r\nsubscribe\r\n$20\r\n__redis__:invalidate\r\n:1\r\n",
+            ),
+            (
+                b"",
+                b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$3\r\nkey\r\n",
+            ),
+            (
+                b"SSUBSCRIBE s1\r\n",
+                b"*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n*3\r\n$8\r\nsmessage\r\n$2\r\ns1\r\n$2\r\nhi\r\n",
+            ),
+            // The slot moved away: the server unsubscribes unasked.
+            (b"", b"*3\r\n$12\r\nsunsubscribe\r\n$2\r\ns1\r\n:0\r\n"),
+            (b"PING\r\n", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"),
+        ],
+    );
+    assert!(failure(&out).is_none(), "{out:?}");
+    let p = pushes(&out);
+    let kinds: Vec<&str> = p.iter().map(|p| p.kind.as_str()).collect();
+    assert_eq!(kinds, ["invalidate", "smessage", "sunsubscribe"]);
+    assert_eq!(p[0].payload.as_ref().unwrap().text, r#"["key"]"#);
+    assert_eq!(p[1].payload.as_ref().unwrap().text, "hi");
+    assert_eq!(commands(&out).len(), 3);
+}
