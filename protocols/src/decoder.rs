@@ -79,6 +79,9 @@ pub enum Decoded {
     /// A PostgreSQL session, query, notification or the end of decoding
     /// (an encrypted connection).
     Postgres(Box<crate::postgres::PostgresOutput>),
+    /// A Redis command and its reply, a pushed message, or a run of
+    /// commands counted past the pending limit.
+    Redis(Box<crate::redis::RedisOutput>),
     /// The decoder cannot follow this connection any further. It is reported
     /// once, as the decoder's last output; the traffic itself is unaffected.
     Failure(DecodeFailure),

@@ -17,6 +17,7 @@ pub mod http1;
 pub mod http2;
 pub mod kafka;
 pub mod postgres;
+pub mod redis;
 pub mod sniff;
 
 pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
