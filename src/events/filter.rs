@@ -273,8 +273,8 @@ mod tests {
             http(1, "api", "db", 200),
             fixtures::event(json!({"seq": 2, "type": "service.ready", "service": "db",
                 "lifecycle": {"state": "ready"}})),
-            fixtures::event(json!({"seq": 3, "type": "postgres.query.completed",
-                "query": {"source": "api", "target": "db", "sql": "select 1"}})),
+            fixtures::event(json!({"seq": 3, "type": "mysql.query.completed",
+                "statement": {"source": "api", "target": "db", "sql": "select 1"}})),
             fixtures::event(
                 json!({"seq": 4, "type": "fault.injected", "fault": {"edge": "api->db"}}),
             ),
@@ -302,13 +302,10 @@ mod tests {
         assert_eq!(seqs(from_api.clone()), [1, 3]);
         // Unknown types by name, exact or by family.
         assert_eq!(seqs(EventFilter::types(["fault.injected"])), [4]);
-        assert_eq!(
-            seqs(EventFilter::types(["postgres.*", "service.*"])),
-            [2, 3]
-        );
+        assert_eq!(seqs(EventFilter::types(["mysql.*", "service.*"])), [2, 3]);
         assert_eq!(
             seqs(EventFilter {
-                types: vec!["postgres.*".into()],
+                types: vec!["mysql.*".into()],
                 ..from_api.clone()
             }),
             [3]
