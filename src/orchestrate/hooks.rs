@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::process::{self, LogTail};
-use super::runner::{info, Failure, Halt, HookPoint, Runner};
+use super::runner::{info, Failure, Halt, HookPoint, PreparedHook, Runner};
 use super::stop;
 use crate::events::{EventKind, LifecycleInfo, ServiceState};
 
@@ -33,11 +33,7 @@ impl HookPoint {
 impl Runner {
     /// Runs the hook at `point`, if the service has one, to its end.
     pub(super) async fn run_hook(&mut self, point: HookPoint) -> Result<(), Halt> {
-        let hook = match point {
-            HookPoint::Prestart => self.prestart.as_ref(),
-            HookPoint::Init => self.init.as_ref(),
-        };
-        let Some(hook) = hook else {
+        let Some(hook) = self.hook(point) else {
             return Ok(());
         };
         let timeout = hook.hook.timeout;
@@ -81,12 +77,15 @@ impl Runner {
         Ok(())
     }
 
-    fn start_hook(&self, point: HookPoint) -> Result<HookProcess, Failure> {
-        let hook = match point {
+    fn hook(&self, point: HookPoint) -> Option<&PreparedHook> {
+        match point {
             HookPoint::Prestart => self.prestart.as_ref(),
             HookPoint::Init => self.init.as_ref(),
         }
-        .expect("a hook to start");
+    }
+
+    fn start_hook(&self, point: HookPoint) -> Result<HookProcess, Failure> {
+        let hook = self.hook(point).expect("a hook to start");
         let tail = LogTail::default();
         let (matched, _) = watch::channel(false);
         let (child, readers) = process::spawn(
