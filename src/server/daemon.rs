@@ -399,7 +399,21 @@ async fn create_environment(
             1,
             crate::events::EventFilter::types(["environment.up", "environment.down"]),
         );
-        let _ = events.recv().await;
+        let first = events.recv().await;
+        let done = daemon
+            .running
+            .lock()
+            .expect("running lock")
+            .iter()
+            .find(|(i, _)| *i == hosted.id)
+            .map(|(_, done)| done.clone());
+        // Not up: answer with the run's verdict (failed, and why), which
+        // is set once the start has returned, after `environment.down`.
+        if first.is_some_and(|e| e.kind == crate::events::EventKind::EnvironmentDown) {
+            if let Some(mut done) = done {
+                let _ = done.wait_for(|finished| *finished).await;
+            }
+        }
         // The status follows the same events: let it catch up.
         for _ in 0..100 {
             if hosted.status().state != RunState::Starting {
