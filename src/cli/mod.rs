@@ -1,6 +1,7 @@
 //! The `tapmesh` command line.
 
 mod inspect;
+mod kafka_mock;
 mod proxy;
 mod serve;
 mod source;
@@ -39,6 +40,9 @@ enum Command {
     Traffic(inspect::TrafficArgs),
     /// Export events: HTTP exchanges as HAR 1.2, or JSON Lines.
     Export(inspect::ExportArgs),
+    /// Run librdkafka's mock Kafka cluster on a port (what a `kafka`
+    /// service with `engine: mock` runs).
+    KafkaMock(kafka_mock::KafkaMockArgs),
 }
 
 /// Parses the command line, runs the command and turns its result into the
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Events(args) => inspect::events(args),
         Command::Traffic(args) => inspect::traffic(args),
         Command::Export(args) => inspect::export(args),
+        Command::KafkaMock(args) => kafka_mock::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

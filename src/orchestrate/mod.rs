@@ -17,9 +17,11 @@ mod exit;
 mod external;
 mod guardian;
 mod hooks;
+mod managed;
 mod options;
 mod plan;
 mod ports;
+mod probes;
 mod process;
 mod procfs;
 mod proxies;
@@ -299,8 +301,10 @@ impl Orchestration {
         self.remove_scratch();
     }
 
-    /// `TAPMESH_TEMP_DIR`s go with the environment.
+    /// `TAPMESH_TEMP_DIR`s go with the environment, and data directories
+    /// kept outside it.
     fn remove_scratch(&self) {
+        managed::remove_linked(&self.dir);
         let tmp = self.dir.join("tmp");
         if let Err(e) = std::fs::remove_dir_all(&tmp) {
             if e.kind() != std::io::ErrorKind::NotFound {

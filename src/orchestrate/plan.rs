@@ -16,10 +16,10 @@ use super::ports::Ports;
 use super::process::Launchable;
 use super::runner::{info, PreparedHook, Probe, Runner, Shared};
 use super::wiring::Wiring;
-use super::{cargo_build, Endpoint, EnvironmentError};
+use super::{cargo_build, managed, Endpoint, EnvironmentError};
 use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload, ServiceState};
 use crate::graph::{self, Graph, TEST_NODE};
-use crate::spec::{expand, Hook, HookRun, Launch, Service, Spec};
+use crate::spec::{env_name, expand, Hook, HookRun, Launch, Service, Spec};
 
 /// The services' runners, in start order, and each one's progress.
 pub(super) struct Plan {
@@ -160,28 +160,47 @@ fn wiring(
             .map_err(|e| format!("creating {}: {e}", temp_dir.display()))?;
     }
     let key = |s: &str, i: &str| (s.to_string(), i.to_string());
+    let egresses: BTreeMap<String, SocketAddr> = service
+        .egresses
+        .iter()
+        .map(|(egress, e)| {
+            let node = &inputs.graph.egress_targets[&key(name, egress)];
+            let addr = inputs
+                .proxies
+                .get(node)
+                .copied()
+                .unwrap_or_else(|| ports.ingress[&key(&e.service, &e.ingress)]);
+            (egress.clone(), addr)
+        })
+        .collect();
     Ok(Wiring {
         ingresses: service
             .ingresses
             .keys()
             .map(|i| (i.clone(), ports.ingress[&key(name, i)]))
             .collect(),
-        egresses: service
-            .egresses
-            .iter()
-            .map(|(egress, e)| {
-                let node = &inputs.graph.egress_targets[&key(name, egress)];
-                let addr = inputs
-                    .proxies
-                    .get(node)
-                    .copied()
-                    .unwrap_or_else(|| ports.ingress[&key(&e.service, &e.ingress)]);
-                (egress.clone(), addr)
-            })
-            .collect(),
+        extra: managed_variables(inputs, service, &egresses),
+        egresses,
         temp_dir,
         env_dir: inputs.dir.to_path_buf(),
     })
+}
+
+/// `DB_URL`, `BROKER_BROKERS`…: for each egress to a managed server, its
+/// ready-made address (through the edge's proxy when observed).
+fn managed_variables(
+    inputs: &Inputs<'_>,
+    service: &Service,
+    egresses: &BTreeMap<String, SocketAddr>,
+) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    for (egress, e) in &service.egresses {
+        if let Launch::Managed(target) = &inputs.spec.services[&e.service].launch {
+            let (suffix, value) = target.egress_variable(&egresses[egress].to_string());
+            vars.insert(format!("{}_{suffix}", env_name(egress)), value);
+        }
+    }
+    vars
 }
 
 /// Readiness: the default ingress (else the first) decides.
@@ -243,6 +262,8 @@ fn commands(
             argv
         }
         Launch::External => unreachable!("handled above"),
+        // Its command line is tapmesh's, made below.
+        Launch::Managed(_) => Vec::new(),
     };
     let mut env = wired.clone();
     env.extend(own.clone());
@@ -254,6 +275,8 @@ fn commands(
         argv,
         env: env.clone(),
         dir: dir.clone(),
+        run_as: None,
+        stdin: None,
     };
     let hook = |hook: &Option<Hook>| -> Result<Option<PreparedHook>, String> {
         let Some(hook) = hook else { return Ok(None) };
@@ -268,5 +291,24 @@ fn commands(
     };
     let prestart = hook(&service.prestart)?;
     let init = hook(&service.init)?;
+    if let Launch::Managed(managed) = &service.launch {
+        let port = wiring
+            .ingresses
+            .get("default")
+            .ok_or("a managed server without its ingress")?
+            .port();
+        let data_dir = wiring.env_dir.join("data").join(&service.name);
+        let server = managed::commands(
+            managed,
+            managed::Setting {
+                port,
+                data_dir: &data_dir,
+                base_dir: &spec.base_dir,
+                env,
+                user_init: init.as_ref(),
+            },
+        )?;
+        return Ok((Some(server.launch), server.prestart, server.init));
+    }
     Ok((Some(launchable(argv)), prestart, init))
 }

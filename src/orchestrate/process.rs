@@ -22,12 +22,41 @@ pub const LOG_TAIL_LINES: usize = 50;
 /// A longer line is cut here in events and the tail (the log file keeps it whole).
 const MAX_LINE: usize = 8 << 10;
 
-/// What to run: argv, environment, directory.
+/// What to run: argv, environment, directory, and as whom.
 #[derive(Debug, Clone)]
 pub struct Launchable {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub dir: PathBuf,
+    /// Another user than tapmesh's (a server that refuses root).
+    pub run_as: Option<RunAs>,
+    /// Written to its standard input, which then closes (a secret that
+    /// must not sit in a file or show in its command line); none: no input.
+    pub stdin: Option<String>,
+}
+
+/// A user (and its primary group) a process runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl RunAs {
+    /// The account `name`, if the system has it.
+    pub fn named(name: &str) -> Option<Self> {
+        let name = std::ffi::CString::new(name).ok()?;
+        // SAFETY: getpwnam reads a NUL-terminated name and returns null or a
+        // pointer to a static record, read at once (nothing else here calls
+        // the getpw* functions concurrently with this short read).
+        unsafe {
+            let entry = libc::getpwnam(name.as_ptr());
+            (!entry.is_null()).then(|| Self {
+                uid: (*entry).pw_uid,
+                gid: (*entry).pw_gid,
+            })
+        }
+    }
 }
 
 /// The last lines a service wrote, shared by its output readers.
@@ -143,6 +172,13 @@ pub fn spawn(
             matched,
         )));
     }
+    if let (Some(input), Some(mut stdin)) = (what.stdin.clone(), child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            // A process that exits without reading it is its own failure.
+            let _ = stdin.write_all(input.as_bytes()).await;
+        });
+    }
     Ok((child, readers))
 }
 
@@ -161,10 +197,18 @@ fn session_command(
         .args(args)
         .envs(&what.env)
         .current_dir(&what.dir)
-        .stdin(Stdio::null())
+        .stdin(if what.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(user) = what.run_as {
+        // std drops root's supplementary groups with this.
+        command.uid(user.uid).gid(user.gid);
+    }
     let parent = std::process::id() as i32;
     // SAFETY: only async-signal-safe calls between fork and exec (setsid,
     // prctl, getppid, kill, and the guardian's write).

@@ -66,6 +66,11 @@ pub async fn probe_once(probe: &ReadyProbe, addr: SocketAddr) -> Result<(), Stri
                 .map_err(|e| e.to_string()),
             ReadyProbe::Http { path } => http(addr, path).await,
             ReadyProbe::Grpc => grpc(addr).await,
+            ReadyProbe::Postgres { user, password } => {
+                super::probes::postgres(addr, user, password).await
+            }
+            ReadyProbe::Redis { password } => super::probes::redis(addr, password.as_deref()).await,
+            ReadyProbe::Kafka => super::probes::kafka(addr).await,
         }
     };
     tokio::time::timeout(Duration::from_secs(2), attempt)

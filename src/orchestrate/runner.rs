@@ -239,7 +239,7 @@ impl Runner {
             LifecycleInfo {
                 pid: Some(pid as u32),
                 restarts: (restarts > 0).then_some(restarts),
-                reason: Some(launch.argv.join(" ")),
+                reason: Some(without_passwords(&launch.argv.join(" "))),
                 ..info(ServiceState::Starting)
             },
         );
@@ -339,9 +339,56 @@ pub(super) enum HookPoint {
     Init,
 }
 
+/// `scheme://user:secret@host` as `scheme://user:***@host`: a command line
+/// may carry a `$DB_URL`, and events never hold a password.
+fn without_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(userinfo_end), Some(colon)) if colon < userinfo_end => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[userinfo_end..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn waited(status: std::io::Result<ExitStatus>) -> ExitStatus {
     // `wait` fails only if the child was already reaped, which tapmesh
     // never does elsewhere; read it as a kill.
     use std::os::unix::process::ExitStatusExt;
     status.unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_passwords;
+
+    #[test]
+    fn passwords_in_urls_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            without_passwords("psql postgres://shop:s3cret@127.0.0.1:5432/shop -c 'select 1'"),
+            "psql postgres://shop:***@127.0.0.1:5432/shop -c 'select 1'"
+        );
+        assert_eq!(
+            without_passwords("redis-cli -u redis://:pw@h:1 x http://h:80/a"),
+            "redis-cli -u redis://:***@h:1 x http://h:80/a"
+        );
+        assert_eq!(
+            without_passwords("curl http://user@h/"),
+            "curl http://user@h/"
+        );
+    }
 }

@@ -20,6 +20,9 @@ pub struct Wiring {
     pub temp_dir: PathBuf,
     /// The environment's directory.
     pub env_dir: PathBuf,
+    /// Ready-made addresses of managed servers its egresses reach
+    /// (`DB_URL`, `BROKER_BROKERS`).
+    pub extra: BTreeMap<String, String>,
 }
 
 impl Wiring {
@@ -45,6 +48,7 @@ impl Wiring {
             "ingresses": self.ingresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
             "egresses": self.egresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
         });
+        env.extend(self.extra.clone());
         env.insert("TAPMESH_WIRING".into(), json.to_string());
         env.insert(
             "TAPMESH_TEMP_DIR".into(),
@@ -72,6 +76,7 @@ mod tests {
             egresses: BTreeMap::from([("order-db".into(), "127.0.0.1:7002".parse().unwrap())]),
             temp_dir: "/env/tmp/api".into(),
             env_dir: "/env".into(),
+            extra: BTreeMap::new(),
         };
         let env = wiring.env();
         assert_eq!(env["PORT"], "7000");
@@ -107,9 +112,10 @@ services:
                 egresses: service.egresses.keys().map(|e| (e.clone(), addr)).collect(),
                 temp_dir: "/t".into(),
                 env_dir: "/e".into(),
+                extra: BTreeMap::new(),
             };
             let given: std::collections::BTreeSet<String> = wiring.env().into_keys().collect();
-            assert_eq!(given, crate::spec::wiring_names(service), "{name}");
+            assert_eq!(given, crate::spec::wiring_names(&spec, service), "{name}");
         }
     }
 }

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{env_name, Launch, Service};
+use super::model::{env_name, Launch, Service, Spec};
 
 /// The names a service's wiring sets, as the orchestrator sets them:
 /// `HOST`/`PORT`/`HOSTPORT` for the default ingress, `<INGRESS>_…` for
-/// named ones, `<EGRESS>_…` per egress, and tapmesh's own.
-pub fn wiring_names(service: &Service) -> BTreeSet<String> {
+/// named ones, `<EGRESS>_…` per egress (and `_URL` or `_BROKERS` to a
+/// managed server), and tapmesh's own.
+pub fn wiring_names(spec: &Spec, service: &Service) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut put = |prefix: &str| {
         for suffix in ["HOST", "PORT", "HOSTPORT"] {
@@ -24,9 +25,14 @@ pub fn wiring_names(service: &Service) -> BTreeSet<String> {
                 put(&format!("{}_", env_name(ingress)));
             }
         }
-        for egress in service.egresses.keys() {
+        let mut ready_made = Vec::new();
+        for (egress, e) in &service.egresses {
             put(&format!("{}_", env_name(egress)));
+            if let Some(Launch::Managed(m)) = spec.services.get(&e.service).map(|t| &t.launch) {
+                ready_made.push(format!("{}_{}", env_name(egress), m.egress_variable("").0));
+            }
         }
+        names.extend(ready_made);
         for own in ["TAPMESH_WIRING", "TAPMESH_TEMP_DIR", "TAPMESH_ENV_DIR"] {
             names.insert(own.to_string());
         }
@@ -102,7 +108,7 @@ pub fn expanded_fields(service: &Service) -> Vec<(String, &str)> {
                 fields.push((format!("args[{i}]"), a));
             }
         }
-        Launch::Script { .. } | Launch::External => {}
+        Launch::Script { .. } | Launch::External | Launch::Managed(_) => {}
     }
     for (hook, name) in [(&service.prestart, "prestart"), (&service.init, "init")] {
         if let Some(super::Hook {

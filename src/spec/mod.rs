@@ -5,6 +5,7 @@
 
 mod confine;
 mod expand;
+mod managed;
 mod model;
 mod only;
 mod parse;
@@ -14,6 +15,7 @@ mod validate;
 use std::path::Path;
 
 pub use expand::{expand, wiring_names};
+pub use managed::*;
 pub use model::*;
 pub use units::{parse_duration, parse_size};
 

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::managed::Managed;
+
 /// A whole environment: `name`, `observe`, `capture_limit` and services.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
@@ -118,6 +120,9 @@ pub enum Launch {
     /// Something tapmesh does not start (a shared staging database): each
     /// ingress has an `address`; it is probed and its edges observed.
     External,
+    /// A server tapmesh runs and sets up itself (`postgres`, `redis`,
+    /// `kafka`), with a fresh data directory and a protocol probe.
+    Managed(Managed),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -136,6 +141,7 @@ pub enum Protocol {
     Grpc,
     Kafka,
     Postgres,
+    Redis,
 }
 
 impl Protocol {
@@ -146,6 +152,7 @@ impl Protocol {
             Self::Grpc => "grpc",
             Self::Kafka => "kafka",
             Self::Postgres => "postgres",
+            Self::Redis => "redis",
         }
     }
 }
@@ -197,6 +204,13 @@ pub enum ReadyProbe {
     Grpc,
     /// A line of the service's output matches.
     Log { pattern: String },
+    /// A PostgreSQL login to the `postgres` database reaches ReadyForQuery
+    /// (a managed server's probe).
+    Postgres { user: String, password: String },
+    /// `PING` answers `PONG` (after `AUTH` if there is a password).
+    Redis { password: Option<String> },
+    /// `ApiVersions` and `Metadata` answer, with a broker.
+    Kafka,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -45,7 +45,7 @@ pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
     }
     for (name, service) in &spec.services {
         depends_on(spec, name, service, &mut push);
-        variables(name, service, &mut push);
+        variables(spec, name, service, &mut push);
     }
     for cycle in cycles(spec) {
         let calls = |pair: &[String]| {
@@ -161,8 +161,8 @@ fn depends_on(spec: &Spec, name: &str, service: &Service, push: &mut impl FnMut(
 /// Every `$VAR` tapmesh expands names wiring, a key of the service's
 /// `env` (not inside `env` itself) or a variable of tapmesh's own
 /// environment.
-fn variables(name: &str, service: &Service, push: &mut impl FnMut(String, String)) {
-    let wiring = wiring_names(service);
+fn variables(spec: &Spec, name: &str, service: &Service, push: &mut impl FnMut(String, String)) {
+    let wiring = wiring_names(spec, service);
     let known = |own_env: bool| {
         let wiring = &wiring;
         move |var: &str| {

@@ -14,6 +14,7 @@ use super::units::{parse_duration, parse_size};
 use super::{SpecError, SpecErrors};
 
 mod ingress;
+mod managed;
 mod service;
 mod yaml;
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::managed::MANAGED;
 use super::{join, type_name, Reader};
 use crate::spec::model::*;
+use crate::spec::Managed;
 
 const COMMON: [&str; 14] = [
     "type",
@@ -33,15 +35,23 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Reader {
     pub(super) fn service(&mut self, path: &str, name: &str, value: &Value) -> Option<Service> {
-        let known: Vec<&str> = COMMON.iter().chain(LAUNCH.iter()).copied().collect();
+        let known: Vec<&str> = COMMON
+            .iter()
+            .chain(LAUNCH.iter())
+            .chain(MANAGED.iter())
+            .copied()
+            .collect();
         let map = self.object(path, value, &known)?;
-        // rig's wire shape nests the type's settings under `config`.
+        // rig's wire shape nests the type's settings under `config` (a
+        // mapping; a redis service's `config` lines are a list).
         let mut merged = map.clone();
-        if let Some(config) = map.get("config") {
+        if let Some(config) = map.get("config").filter(|c| c.is_object()) {
+            merged.remove("config");
             let config_path = join(path, "config");
             let known_config: Vec<&str> = LAUNCH
                 .iter()
-                .chain(["env", "dir", "address"].iter())
+                .chain(MANAGED.iter())
+                .chain(["env", "dir", "address", "init", "config"].iter())
                 .copied()
                 .collect();
             if let Some(config) = self.object(&config_path, config, &known_config) {
@@ -53,6 +63,20 @@ impl Reader {
         let map = &merged;
         let launch = self.launch(path, map);
         let external = matches!(launch, Some(Launch::External));
+        let managed = match &launch {
+            Some(Launch::Managed(m)) => Some(m.clone()),
+            _ => None,
+        };
+        if managed.is_none() {
+            for key in MANAGED {
+                if map.contains_key(key) {
+                    self.error(
+                        &join(path, key),
+                        "only a postgres, redis or kafka service has this setting",
+                    );
+                }
+            }
+        }
 
         let env = self.env(path, map);
         let dir = map
@@ -60,6 +84,9 @@ impl Reader {
             .and_then(|v| self.string(&join(path, "dir"), v))
             .map(PathBuf::from);
         let mut ingresses = self.named(path, "ingresses", map, |r, p, _, v| r.ingress(p, v));
+        if let Some(managed) = &managed {
+            ingresses = Self::managed_ingress(managed);
+        }
         if external {
             self.external_address(path, map, &mut ingresses);
         } else if map.contains_key("address") {
@@ -82,7 +109,11 @@ impl Reader {
         let job = self.boolean(&join(path, "job"), map.get("job"), false);
         let depends_on = self.depends_on(&join(path, "depends_on"), map.get("depends_on"));
         let prestart = self.hook(&join(path, "prestart"), map.get("prestart"));
-        let init = self.hook(&join(path, "init"), map.get("init"));
+        // A postgres service's `init` is its SQL files, read with its settings.
+        let init = match &managed {
+            Some(Managed::Postgres(_)) => None,
+            _ => self.hook(&join(path, "init"), map.get("init")),
+        };
         if external {
             self.refuse_for_external(path, map);
         }
@@ -211,6 +242,7 @@ impl Reader {
                 }
             }
             "cargo" => self.cargo(path, map, args),
+            "postgres" | "redis" | "kafka" => self.managed(path, &kind, map).map(Launch::Managed),
             "external" => {
                 for key in LAUNCH {
                     if map.contains_key(key) {
@@ -225,7 +257,7 @@ impl Reader {
             other => {
                 self.error(
                     &join(path, "type"),
-                    format!("unknown service type {other:?} (process, script, cargo or external)"),
+                    format!("unknown service type {other:?} (process, script, cargo, external, postgres, redis or kafka)"),
                 );
                 None
             }
