@@ -28,6 +28,9 @@ subcommands:
          with its access log; and a 1 GiB download direct vs tapmesh
   grpc   unary calls/s of a tonic client loop (peers/grpc-rs) direct vs
          tapmesh --protocol grpc with decoding (reflection) on
+  redis  redis-benchmark SET/GET requests/s, not pipelined and -P 16:
+         direct vs tapmesh --protocol redis (REQUESTS per run, default
+         100000; ROUNDS, default 3)
   kafka  an rdkafka producer sending 1 KiB messages to librdkafka's mock
          broker: direct vs tapmesh --protocol kafka, alternating rounds
          (MESSAGES per run, default 200000; ROUNDS, default 3)
@@ -669,12 +672,84 @@ cmd_kafka() {
     TAPMESH_BIN="$bin" cargo bench --bench kafka_compare
 }
 
+# ---------------------------------------------------------------------------
+# redis: redis-benchmark SET/GET requests/s, not pipelined and pipelined
+# (-P 16), direct vs through tapmesh --protocol redis, interleaved rounds.
+
+cmd_redis() {
+    local requests="${REQUESTS:-100000}" rounds="${ROUNDS:-3}"
+    local bin ports server_port tapmesh_port tool
+    for tool in redis-server redis-benchmark; do
+        command -v "$tool" >/dev/null || die "$tool is missing: apt-get install redis-server redis-tools"
+    done
+    bin="$(tapmesh_bin)"
+    TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
+    ports="$(free_ports 2)"
+    read -r server_port tapmesh_port <<<"$ports"
+    spawn "$TMP_DIR/redis.log" redis-server --port "$server_port" --bind 127.0.0.1 \
+        --save '' --appendonly no --daemonize no
+    wait_listening "$server_port" "$SPAWNED_PID" "redis-server" "$TMP_DIR/redis.log"
+    local events="$TMP_DIR/tapmesh-events.jsonl"
+    spawn "$TMP_DIR/tapmesh.log" "$bin" proxy \
+        --listen "127.0.0.1:$tapmesh_port" --target "127.0.0.1:$server_port" \
+        --protocol redis --events "$events"
+    local tapmesh_pid="$SPAWNED_PID"
+    wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+
+    local round pipeline where port results="$TMP_DIR/results.csv"
+    for round in $(seq "$rounds"); do
+        for pipeline in 1 16; do
+            for where in direct tapmesh; do
+                port="$server_port"
+                [[ "$where" == tapmesh ]] && port="$tapmesh_port"
+                log "redis-benchmark: $where, -P $pipeline (round $round, $requests requests x SET, GET)"
+                timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$requests" \
+                    -c 50 -P "$pipeline" --csv 2>/dev/null |
+                    awk -F'"' -v w="$where" -v p="$pipeline" 'NR > 1 { print w "," p "," $2 "," $4 }' >>"$results"
+            done
+        done
+    done
+    stop "$tapmesh_pid" TERM
+    [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
+
+    python3 - "$results" "$events" "$requests" "$rounds" <<'PY' || FAILED=1
+import sys
+from collections import defaultdict
+results, events_path, requests, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rates = defaultdict(list)
+for line in open(results):
+    where, pipeline, test, rps = line.strip().split(",")
+    rates[(test, int(pipeline), where)].append(float(rps))
+print()
+print(f"redis-benchmark requests/s (50 clients, {requests} requests, {rounds} interleaved rounds)")
+for test in ("SET", "GET"):
+    for pipeline in (1, 16):
+        d, t = rates[(test, pipeline, "direct")], rates[(test, pipeline, "tapmesh")]
+        if not d or not t:
+            sys.exit(f"no result for {test} -P {pipeline}")
+        avg_d, avg_t = sum(d) / len(d), sum(t) / len(t)
+        runs = " ".join(f"{x:,.0f}" for x in t)
+        print(f"{test:3} -P {pipeline:<2}  direct {avg_d:>11,.0f}  tapmesh {avg_t:>11,.0f}  {avg_t / avg_d:.2f}x   (tapmesh runs: {runs})")
+commands = 0
+with open(events_path) as f:
+    for line in f:
+        if '"type":"redis.command.completed"' in line:
+            commands += 1
+expected = rounds * 2 * 2 * requests
+print(f"\ntapmesh events: {commands} redis.command.completed (the benchmark sent {expected} SET/GET plus its CONFIG calls)")
+if commands < expected:
+    sys.exit("tapmesh reported fewer commands than were sent")
+PY
+    return "$FAILED"
+}
+
 main() {
     case "${1:-}" in
         tcp) cmd_tcp ;;
         http) cmd_http ;;
         grpc) cmd_grpc ;;
         kafka) cmd_kafka ;;
+        redis) cmd_redis ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

@@ -88,6 +88,8 @@ services:
       redis-cli --no-auth-warning -u "$CACHE_URL" SET greeting hello > {out}.set
       redis-cli --no-auth-warning -u "$CACHE_URL" CONFIG GET maxmemory > {out}.maxmemory
       kcat -b "$BROKER_BROKERS" -L -J > {out}.metadata
+      echo "order-1" | kcat -b "$BROKER_BROKERS" -t orders -p 2 -P
+      kcat -b "$BROKER_BROKERS" -t orders -p 2 -o beginning -c 1 -e -C > {out}.consumed
       echo "$BROKER_BROKERS" > {out}.brokers
 "#,
         out = out.display()
@@ -122,6 +124,7 @@ services:
     };
     assert_eq!(partitions("orders"), Some(3), "{metadata}");
     assert_eq!(partitions("payments"), Some(1), "{metadata}");
+    assert_eq!(read("consumed").trim(), "order-1");
 
     // The wiring pointed at the edges' proxies: each client's traffic is an
     // event on its edge.
@@ -137,18 +140,35 @@ services:
     assert_eq!(query.user.as_deref(), Some("shop"));
     assert_eq!(query.command.as_deref(), Some("SELECT"));
     assert_eq!(query.rows, Some(1));
+    // redis-cli -u authenticates with the URL's credentials (redacted),
+    // then its SET is decoded on app → cache.
+    let redis: Vec<_> = events.iter().filter_map(|e| e.redis_command()).collect();
+    let auth = redis
+        .iter()
+        .find(|c| c.command == "AUTH")
+        .unwrap_or_else(|| panic!("no AUTH on app → cache: {redis:#?}"));
+    assert_eq!(auth.args, ["default", "[redacted]"]);
+    let set = redis
+        .iter()
+        .find(|c| c.command == "SET")
+        .unwrap_or_else(|| panic!("no SET on app → cache: {redis:#?}"));
+    assert_eq!((&*set.source, &*set.target), ("app", "cache"));
+    assert_eq!(set.args, ["greeting", "hello"]);
+    assert_eq!(set.reply.as_ref().map(|r| r.value.as_str()), Some("\"OK\""));
     let brokers: std::net::SocketAddr = read("brokers").trim().parse().unwrap();
     assert_ne!(
         brokers,
         env.endpoints()["broker"]["default"].address,
         "BROKER_BROKERS is the broker itself, not its edge's proxy"
     );
-    assert!(
-        events.iter().any(|e| e
-            .kafka_request()
-            .is_some_and(|k| &*k.source == "app" && k.api_key == 3)),
-        "no Metadata request from app on its edge: {events:#?}"
-    );
+    for (api, name) in [(3, "Metadata"), (0, "Produce"), (1, "Fetch")] {
+        assert!(
+            events.iter().any(|e| e
+                .kafka_request()
+                .is_some_and(|k| &*k.source == "app" && k.api_key == api)),
+            "no {name} request from app on its edge: {events:#?}"
+        );
+    }
     let states = env.service_states();
     for server in ["db", "cache", "broker"] {
         assert_eq!(states[server], ServiceState::Ready, "{server}: {states:?}");

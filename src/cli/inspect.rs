@@ -30,6 +30,9 @@ pub(crate) struct Filters {
     /// Kafka requests of this API (`Produce` or `0`).
     #[arg(long)]
     kafka_api: Option<String>,
+    /// PostgreSQL statements whose SQL contains this text (any case).
+    #[arg(long)]
+    sql: Option<String>,
     /// Only events after this seq.
     #[arg(long)]
     since: Option<u64>,
@@ -45,6 +48,7 @@ impl Filters {
             status: self.status,
             grpc_status: self.grpc_status.clone(),
             kafka_api: self.kafka_api.clone(),
+            sql: self.sql.clone(),
             since: self.since,
         }
     }
@@ -212,6 +216,15 @@ pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
             s.bytes_in,
             s.bytes_out
         )?;
+        for slow in &s.slowest {
+            writeln!(
+                out,
+                "    slow {:>9}  #{:<6} {}",
+                ms(Some(slow.latency_ms)),
+                slow.seq,
+                slow.what.replace('\n', " ")
+            )?;
+        }
     }
     Ok(())
 }

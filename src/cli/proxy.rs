@@ -26,6 +26,9 @@ pub(crate) enum ProtocolArg {
     Kafka,
     /// PostgreSQL: one `postgres.query.completed` per statement.
     Postgres,
+    /// Redis: one `redis.command.completed` per command, one `redis.push`
+    /// per message the server pushes.
+    Redis,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +140,12 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         )
         .with_max_brokers(args.max_brokers),
         ProtocolArg::Postgres => ProxyConfig::postgres(
+            args.source.as_str(),
+            target_name.as_str(),
+            target_addr,
+            args.capture_limit,
+        ),
+        ProtocolArg::Redis => ProxyConfig::redis(
             args.source.as_str(),
             target_name.as_str(),
             target_addr,

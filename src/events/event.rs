@@ -49,6 +49,8 @@ impl Event {
             Payload::KafkaRequest(k) => Some(&k.source),
             Payload::Query(q) => Some(&q.source),
             Payload::Notification(n) => Some(&n.source),
+            Payload::RedisCommand(c) => Some(&c.source),
+            Payload::RedisPush(p) => Some(&p.source),
             Payload::DecodeError(d) => Some(&d.source),
             Payload::Unknown(u) => u.source(),
             _ => None,
@@ -87,6 +89,14 @@ impl Event {
         }
     }
 
+    /// The command of a `redis.command.completed`.
+    pub fn redis_command(&self) -> Option<&super::RedisCommandInfo> {
+        match &self.payload {
+            Payload::RedisCommand(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The change of state of a lifecycle event (`service.*`, `environment.*`).
     pub fn lifecycle(&self) -> Option<&LifecycleInfo> {
         match &self.payload {
@@ -104,6 +114,8 @@ impl Event {
             Payload::KafkaRequest(k) => Some(&k.target),
             Payload::Query(q) => Some(&q.target),
             Payload::Notification(n) => Some(&n.target),
+            Payload::RedisCommand(c) => Some(&c.target),
+            Payload::RedisPush(p) => Some(&p.target),
             Payload::DecodeError(d) => Some(&d.target),
             Payload::Unknown(u) => u.target(),
             _ => None,
@@ -134,6 +146,10 @@ pub enum EventKind {
     PostgresQueryCompleted,
     #[serde(rename = "postgres.notification")]
     PostgresNotification,
+    #[serde(rename = "redis.command.completed")]
+    RedisCommandCompleted,
+    #[serde(rename = "redis.push")]
+    RedisPush,
     #[serde(rename = "decode.error")]
     DecodeError,
     #[serde(rename = "events.dropped")]
@@ -179,6 +195,8 @@ impl EventKind {
             Self::KafkaRequestCompleted => "kafka.request.completed",
             Self::PostgresQueryCompleted => "postgres.query.completed",
             Self::PostgresNotification => "postgres.notification",
+            Self::RedisCommandCompleted => "redis.command.completed",
+            Self::RedisPush => "redis.push",
             Self::DecodeError => "decode.error",
             Self::EventsDropped => "events.dropped",
             Self::ServiceStarting => "service.starting",
@@ -203,7 +221,7 @@ impl EventKind {
     }
 
     /// Every kind this version knows.
-    pub const KNOWN: [Self; 21] = [
+    pub const KNOWN: [Self; 23] = [
         Self::ConnectionOpened,
         Self::ConnectionClosed,
         Self::RequestCompleted,
@@ -211,6 +229,8 @@ impl EventKind {
         Self::KafkaRequestCompleted,
         Self::PostgresQueryCompleted,
         Self::PostgresNotification,
+        Self::RedisCommandCompleted,
+        Self::RedisPush,
         Self::DecodeError,
         Self::EventsDropped,
         Self::ServiceStarting,
@@ -250,6 +270,10 @@ pub enum Payload {
     Query(super::QueryInfo),
     /// `postgres.notification`.
     Notification(super::NotificationInfo),
+    /// `redis.command.completed`.
+    RedisCommand(super::RedisCommandInfo),
+    /// `redis.push`.
+    RedisPush(super::RedisPushInfo),
     /// `decode.error`.
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.

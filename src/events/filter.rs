@@ -25,6 +25,9 @@ pub struct EventFilter {
     /// Keep only Kafka requests of this API, by name (`Produce`, any case)
     /// or key (`0`).
     pub kafka_api: Option<String>,
+    /// Keep only PostgreSQL statements whose SQL contains this text, in
+    /// any case (`orders`, `UPDATE`, `RETURNING`).
+    pub sql: Option<String>,
     /// Keep only events after this seq.
     pub since: Option<u64>,
 }
@@ -111,6 +114,14 @@ impl EventFilter {
                 return false;
             }
         }
+        if let Some(wanted) = &self.sql {
+            let Payload::Query(q) = payload else {
+                return false;
+            };
+            if !contains_ignoring_case(&q.sql, wanted) {
+                return false;
+            }
+        }
         if let Some(wanted) = &self.kafka_api {
             let Payload::KafkaRequest(k) = payload else {
                 return false;
@@ -122,6 +133,15 @@ impl EventFilter {
         }
         true
     }
+}
+
+fn contains_ignoring_case(text: &str, wanted: &str) -> bool {
+    let wanted = wanted.as_bytes();
+    wanted.is_empty()
+        || text
+            .as_bytes()
+            .windows(wanted.len())
+            .any(|w| w.eq_ignore_ascii_case(wanted))
 }
 
 /// `wanted` is `name` (in any case) or `number`.
@@ -342,5 +362,21 @@ mod tests {
             }),
             [4, 5]
         );
+    }
+
+    #[test]
+    fn sql_keeps_statements_containing_the_text_in_any_case() {
+        let query = |sql: &str| {
+            fixtures::event(json!({"seq": 1, "type": "postgres.query.completed",
+                "timestamp": "2026-11-23T00:00:00Z", "environment": "e",
+                "query": {"source": "orders", "target": "db", "sql": sql}}))
+        };
+        let update = EventFilter {
+            sql: Some("update orders".into()),
+            ..EventFilter::default()
+        };
+        assert!(update.matches(&query("UPDATE orders SET status = 'placed' WHERE id = $1")));
+        assert!(!update.matches(&query("SELECT * FROM orders")));
+        assert!(!update.matches(&http(1, "orders", "db", 200)));
     }
 }

@@ -93,13 +93,15 @@ impl PartialEq for UnknownPayload {
 }
 
 /// The payload objects this version knows, by their field name.
-const PAYLOAD_NAMES: [&str; 10] = [
+const PAYLOAD_NAMES: [&str; 12] = [
     "connection",
     "request",
     "grpc_call",
     "kafka_request",
     "query",
     "notification",
+    "command",
+    "push",
     "decode_error",
     "dropped",
     "lifecycle",
@@ -116,6 +118,8 @@ impl Payload {
             Payload::KafkaRequest(_) => "kafka_request",
             Payload::Query(_) => "query",
             Payload::Notification(_) => "notification",
+            Payload::RedisCommand(_) => "command",
+            Payload::RedisPush(_) => "push",
             Payload::DecodeError(_) => "decode_error",
             Payload::Dropped(_) => "dropped",
             Payload::Lifecycle(_) => "lifecycle",
@@ -143,6 +147,8 @@ impl Serialize for Event {
             Payload::KafkaRequest(k) => map.serialize_entry(name, k),
             Payload::Query(q) => map.serialize_entry(name, q),
             Payload::Notification(n) => map.serialize_entry(name, n),
+            Payload::RedisCommand(c) => map.serialize_entry(name, c),
+            Payload::RedisPush(p) => map.serialize_entry(name, p),
             Payload::DecodeError(d) => map.serialize_entry(name, d),
             Payload::Dropped(d) => map.serialize_entry(name, d),
             Payload::Lifecycle(l) => map.serialize_entry(name, l),
@@ -236,6 +242,8 @@ impl<'de> DeserializeSeed<'de> for KnownPayload<'_> {
             "kafka_request" => Payload::KafkaRequest(Deserialize::deserialize(d)?),
             "query" => Payload::Query(Deserialize::deserialize(d)?),
             "notification" => Payload::Notification(Deserialize::deserialize(d)?),
+            "command" => Payload::RedisCommand(Deserialize::deserialize(d)?),
+            "push" => Payload::RedisPush(Deserialize::deserialize(d)?),
             "decode_error" => Payload::DecodeError(Deserialize::deserialize(d)?),
             "dropped" => Payload::Dropped(Deserialize::deserialize(d)?),
             "lifecycle" => Payload::Lifecycle(Deserialize::deserialize(d)?),
@@ -370,6 +378,9 @@ mod tests {
         r#"{"seq":16,"type":"postgres.query.completed","timestamp":"2026-11-22T10:00:09Z","environment":"shop","query":{"connection":6,"source":"orders","target":"db","ingress":"default","database":"shop","user":"app","protocol":"extended","sql":"UPDATE stock SET qty = qty - $1 WHERE sku = $2","params":[1,"A-7"],"statement":"s1","command":"UPDATE","rows":1,"error":null,"transaction":"in_transaction","latency_ms":0.412,"request_size":96,"response_size":30}}"#,
         r#"{"seq":17,"type":"postgres.query.completed","timestamp":"2026-11-22T10:00:10Z","environment":"shop","query":{"connection":6,"source":"orders","target":"db","ingress":"default","database":"shop","user":"app","protocol":"simple","sql":"SELECT 1/0","statement":null,"command":null,"rows":null,"error":{"severity":"ERROR","code":"22012","message":"division by zero"},"notices":1,"copy":{"direction":"in","messages":2,"bytes":12},"transaction":"failed","latency_ms":0.2,"request_size":16,"response_size":90}}"#,
         r#"{"seq":18,"type":"postgres.notification","timestamp":"2026-11-22T10:00:11Z","environment":"shop","notification":{"connection":7,"source":"worker","target":"db","ingress":"default","channel":"orders","payload":"42","pid":311}}"#,
+        r#"{"seq":19,"type":"redis.command.completed","timestamp":"2026-11-22T10:00:12Z","environment":"shop","command":{"connection":8,"source":"orders","target":"cache","ingress":"default","command":"SET","args":["item:sku-1","/w==","EX","5"],"binary_args":[1],"arg_count":4,"transaction":true,"reply":{"type":"simple_string","value":"\"OK\""},"error":null,"resp3":true,"latency_ms":0.12,"request_size":48,"response_size":5}}"#,
+        r#"{"seq":20,"type":"redis.command.completed","timestamp":"2026-11-22T10:00:13Z","environment":"shop","command":{"connection":8,"source":"orders","target":"cache","ingress":"default","command":"AUTH","args":["[redacted]"],"arg_count":1,"args_truncated":true,"inline":true,"reply":{"type":"error","value":"{\"error\":\"WRONGPASS x\"}","truncated":true,"replies":2},"error":{"code":"WRONGPASS","message":"x"},"latency_ms":null,"request_size":20,"response_size":12}}"#,
+        r#"{"seq":21,"type":"redis.push","timestamp":"2026-11-22T10:00:14Z","environment":"shop","push":{"connection":9,"source":"worker","target":"cache","ingress":"default","kind":"pmessage","channel":"orders.1","pattern":"orders.*","payload":"/w==","payload_encoding":"base64","payload_truncated":true,"resp3":true,"size":60}}"#,
         r#"{"seq":11,"type":"decode.error","timestamp":"2026-11-22T10:00:04Z","environment":"shop","decode_error":{"connection":5,"source":"orders","target":"kafka","ingress":"default","protocol":"kafka","direction":"client_to_target","offset":17,"reason":"bad size"}}"#,
         r#"{"seq":12,"type":"events.dropped","timestamp":"2026-11-22T10:00:05Z","environment":"shop","dropped":{"subscriber":"127.0.0.1:9","subscriber_id":2,"count":3,"first_seq":4,"last_seq":6}}"#,
         r#"{"seq":13,"type":"service.failed","timestamp":"2026-11-22T10:00:06Z","environment":"shop","service":"orders","lifecycle":{"state":"failed","reason":"exited with status 3"}}"#,

@@ -80,6 +80,22 @@ fn describe(event: &Event) -> String {
                 latency(Some(q.latency_ms))
             )
         }
+        Payload::RedisCommand(c) => {
+            let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+            let call = one_line_sql(&format!("{} {}", c.command, args.join(" ")));
+            let outcome = match (&c.error, &c.reply) {
+                (Some(e), _) => format!("{} {}", e.code.as_deref().unwrap_or("error"), e.message),
+                (None, Some(r)) => one_line_sql(&r.value),
+                (None, None) => "-".to_string(),
+            };
+            format!("{call} → {outcome}{}", latency(c.latency_ms))
+        }
+        Payload::RedisPush(p) => format!(
+            "{} {} {}",
+            p.kind,
+            p.channel.as_deref().unwrap_or("-"),
+            one_line_sql(p.payload.as_deref().unwrap_or(""))
+        ),
         Payload::Connection(c) if event.kind == EventKind::ConnectionOpened => {
             format!("from {}", c.client_addr)
         }
@@ -98,8 +114,8 @@ fn describe(event: &Event) -> String {
     }
 }
 
-/// A statement on one line: whitespace runs as one space, at most 80
-/// characters.
+/// A statement (or a Redis command, a reply) on one line: whitespace runs
+/// as one space, at most 80 characters.
 fn one_line_sql(sql: &str) -> String {
     let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(80) {
@@ -167,5 +183,33 @@ mod tests {
             "grpc_status_name": "NOT_FOUND", "grpc_message": "no item", "request_messages": 1, "response_messages": 0}}),
         );
         assert!(one_line(&g).contains("shop.Inv/Get → NOT_FOUND \"no item\" 1↑ 0↓ msgs"));
+    }
+
+    #[test]
+    fn redis_lines_show_the_command_and_its_reply_or_error() {
+        let get = event(
+            json!({"type": "redis.command.completed", "command": {"source": "orders",
+            "target": "cache", "command": "GET", "args": ["item:sku-1"], "arg_count": 1,
+            "reply": {"type": "bulk", "value": "\"{\\\"stock\\\": 3}\""}, "latency_ms": 0.42}}),
+        );
+        let line = one_line(&get);
+        assert!(line.contains("orders->cache"), "{line}");
+        assert!(
+            line.contains(r#"GET item:sku-1 → "{\"stock\": 3}" 0.4ms"#),
+            "{line}"
+        );
+        let wrong = event(
+            json!({"type": "redis.command.completed", "command": {"command": "INCR",
+            "args": ["name"], "arg_count": 1, "reply": {"type": "error", "value": "{}"},
+            "error": {"code": "WRONGTYPE", "message": "Operation against a key"}, "latency_ms": 0.1}}),
+        );
+        assert!(one_line(&wrong).contains("INCR name → WRONGTYPE Operation against a key 0.1ms"));
+        let push = event(json!({"type": "redis.push", "push": {"kind": "message",
+            "channel": "orders", "payload": "order-1", "size": 40}}));
+        assert!(
+            one_line(&push).contains("message orders order-1"),
+            "{}",
+            one_line(&push)
+        );
     }
 }

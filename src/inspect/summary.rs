@@ -24,6 +24,32 @@ pub struct EdgeSummary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub connections: u64,
+    /// Its slowest statements (SQL) and commands (Redis), slowest first,
+    /// at most [`SLOWEST`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<SlowCall>,
+}
+
+/// Statements kept per edge as its slowest.
+pub const SLOWEST: usize = 5;
+/// A slow statement's text is cut here.
+const SLOW_TEXT: usize = 160;
+
+/// One of an edge's slowest statements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowCall {
+    pub seq: u64,
+    pub latency_ms: f64,
+    /// The statement (its first characters).
+    pub what: String,
+}
+
+/// A Redis command as a slow-list entry: its name and arguments.
+fn redis_line(c: &crate::events::RedisCommandInfo) -> String {
+    std::iter::once(c.command.as_str())
+        .chain(c.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One call, as the summary counts it.
@@ -51,6 +77,35 @@ struct Acc {
     bytes_in: u64,
     bytes_out: u64,
     connections: u64,
+    slowest: Vec<SlowCall>,
+}
+
+impl Acc {
+    /// Keeps `what` among the slowest if it is; its text is made only then.
+    fn consider(&mut self, seq: u64, latency_ms: f64, what: impl FnOnce() -> String) {
+        let full = self.slowest.len() == SLOWEST;
+        if full
+            && self
+                .slowest
+                .last()
+                .is_some_and(|s| s.latency_ms >= latency_ms)
+        {
+            return;
+        }
+        if full {
+            self.slowest.pop();
+        }
+        let what: String = what().chars().take(SLOW_TEXT).collect();
+        let at = self.slowest.partition_point(|s| s.latency_ms >= latency_ms);
+        self.slowest.insert(
+            at,
+            SlowCall {
+                seq,
+                latency_ms,
+                what,
+            },
+        );
+    }
 }
 
 impl EdgeStats {
@@ -103,16 +158,36 @@ impl EdgeStats {
                     bytes_out: k.response_size.unwrap_or_default(),
                 },
             ),
-            Payload::Query(q) => self.add_call(
-                &q.source,
-                &q.target,
-                Call {
-                    failed: q.error.is_some(),
-                    latency_ms: Some(q.latency_ms),
-                    bytes_in: q.request_size,
-                    bytes_out: q.response_size,
-                },
-            ),
+            Payload::Query(q) => {
+                self.add_call(
+                    &q.source,
+                    &q.target,
+                    Call {
+                        failed: q.error.is_some(),
+                        latency_ms: Some(q.latency_ms),
+                        bytes_in: q.request_size,
+                        bytes_out: q.response_size,
+                    },
+                );
+                self.edge(&q.source, &q.target)
+                    .consider(event.seq, q.latency_ms, || q.sql.clone());
+            }
+            Payload::RedisCommand(c) => {
+                self.add_call(
+                    &c.source,
+                    &c.target,
+                    Call {
+                        failed: c.error.is_some(),
+                        latency_ms: c.latency_ms,
+                        bytes_in: c.request_size,
+                        bytes_out: c.response_size,
+                    },
+                );
+                if let Some(ms) = c.latency_ms {
+                    self.edge(&c.source, &c.target)
+                        .consider(event.seq, ms, || redis_line(c));
+                }
+            }
             _ => {}
         }
     }
@@ -150,6 +225,7 @@ impl EdgeStats {
                     bytes_in: acc.bytes_in,
                     bytes_out: acc.bytes_out,
                     connections: acc.connections,
+                    slowest: acc.slowest.clone(),
                 }
             })
             .collect()
@@ -304,5 +380,40 @@ mod tests {
                 "p{q}: {got} vs exact {want}"
             );
         }
+    }
+
+    #[test]
+    fn an_edge_keeps_its_slowest_statements_slowest_first() {
+        let mut stats = EdgeStats::default();
+        for (seq, ms) in [
+            (1u64, 3.0),
+            (2, 9.0),
+            (3, 1.0),
+            (4, 7.0),
+            (5, 2.0),
+            (6, 8.0),
+            (7, 0.5),
+        ] {
+            stats.add(&event(
+                json!({"seq": seq, "type": "postgres.query.completed",
+                "query": {"source": "orders", "target": "db", "sql": format!("SELECT {seq}"),
+                          "latency_ms": ms}}),
+            ));
+        }
+        let slowest = &stats.summaries()[0].slowest;
+        let got: Vec<(u64, f64, &str)> = slowest
+            .iter()
+            .map(|s| (s.seq, s.latency_ms, s.what.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, 9.0, "SELECT 2"),
+                (6, 8.0, "SELECT 6"),
+                (4, 7.0, "SELECT 4"),
+                (1, 3.0, "SELECT 1"),
+                (5, 2.0, "SELECT 5"),
+            ]
+        );
     }
 }

@@ -217,6 +217,10 @@ impl ConnectionEvents {
                     None => return,
                 }
             }
+            Decoded::Redis(output) => match super::redis::event(&self.edge(), *output) {
+                Some(event) => event,
+                None => return,
+            },
             Decoded::Failure(failure) => {
                 tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
                 (

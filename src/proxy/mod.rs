@@ -13,6 +13,7 @@ mod node;
 mod observe;
 mod pipe;
 mod pool;
+mod redis;
 mod relay;
 mod shards;
 mod sql;
@@ -165,6 +166,27 @@ impl ProxyConfig {
             Box::new(tapmesh_protocols::postgres::PostgresDecoder::new(
                 config.clone(),
             )) as Box<dyn Decoder>
+        }))
+    }
+
+    /// A `redis` edge: every command and its reply becomes a
+    /// `redis.command.completed` (arguments and a rendering of the reply
+    /// captured up to `capture_limit` bytes, `AUTH` secrets never), every
+    /// message the server pushes a `redis.push`.
+    pub fn redis(
+        source: impl Into<Arc<str>>,
+        target: impl Into<Arc<str>>,
+        target_addr: SocketAddr,
+        capture_limit: usize,
+    ) -> Self {
+        let config = tapmesh_protocols::redis::RedisConfig {
+            capture_limit,
+            render_limit: capture_limit,
+            ..Default::default()
+        };
+        Self::tcp(source, target, target_addr).with_decoder(Arc::new(move || {
+            Box::new(tapmesh_protocols::redis::RedisDecoder::new(config.clone()))
+                as Box<dyn Decoder>
         }))
     }
 

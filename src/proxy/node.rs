@@ -25,7 +25,7 @@ impl ProxyConfig {
             }
             Protocol::Kafka => ProxyConfig::kafka(source, name, target, node.capture_limit),
             Protocol::Postgres => ProxyConfig::postgres(source, name, target, node.capture_limit),
-            Protocol::Redis => ProxyConfig::tcp(source, name, target),
+            Protocol::Redis => ProxyConfig::redis(source, name, target, node.capture_limit),
         };
         config.ingress = node.ingress.as_str().into();
         Ok(config)

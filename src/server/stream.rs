@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::events::{Event, EventFilter, EventLog, Subscription};
 
-/// `?type=a,b&source=…&target=…&since=SEQ`.
+/// `?type=a,b&source=…&target=…&sql=TEXT&since=SEQ`.
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamQuery {
     /// Comma-separated types (`request.completed`, `connection.*`).
@@ -27,6 +27,8 @@ pub struct StreamQuery {
     pub types: Option<String>,
     pub source: Option<String>,
     pub target: Option<String>,
+    /// PostgreSQL statements whose SQL contains this text (any case).
+    pub sql: Option<String>,
     /// Only events after this seq.
     pub since: Option<u64>,
     /// `false`: what has been logged so far, then the stream ends
@@ -50,6 +52,7 @@ impl StreamQuery {
                 .unwrap_or_default(),
             source: self.source.clone(),
             target: self.target.clone(),
+            sql: self.sql.clone(),
             // `since` starts the subscription instead (and `Last-Event-ID`
             // may override it).
             ..EventFilter::default()

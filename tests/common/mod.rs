@@ -294,3 +294,15 @@ pub fn terminate(
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     wait_exit(child, within, what)
 }
+
+/// A free port below the kernel's ephemeral range, for a server the test
+/// starts itself: a port taken with `bind(0)` and let go may be reused by
+/// an outgoing connection (or sit in TIME_WAIT) before the server binds it.
+pub fn free_port_below_ephemeral() -> u16 {
+    use std::hash::BuildHasher;
+    let random = std::hash::RandomState::new();
+    (0..200u64)
+        .map(|i| 20_000 + (random.hash_one(i) % 12_000) as u16)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port below 32000")
+}

@@ -24,10 +24,13 @@ impl Reader {
                 Some("grpc") => Some(Protocol::Grpc),
                 Some("kafka") => Some(Protocol::Kafka),
                 Some("postgres") => Some(Protocol::Postgres),
+                Some("redis") => Some(Protocol::Redis),
                 Some(other) => {
                     self.error(
                         &join(path, "protocol"),
-                        format!("unknown protocol {other:?} (tcp, http, grpc, kafka or postgres)"),
+                        format!(
+                            "unknown protocol {other:?} (tcp, http, grpc, kafka, postgres or redis)"
+                        ),
                     );
                     None
                 }
@@ -105,7 +108,7 @@ impl Reader {
             "http" => {
                 if matches!(
                     protocol,
-                    Some(Protocol::Grpc | Protocol::Kafka | Protocol::Postgres)
+                    Some(Protocol::Grpc | Protocol::Kafka | Protocol::Postgres | Protocol::Redis)
                 ) {
                     self.error(path, format!(
                         "no way to become ready: an http check cannot probe a {} ingress (use tcp{})",
@@ -120,7 +123,7 @@ impl Reader {
             "grpc" => {
                 if matches!(
                     protocol,
-                    Some(Protocol::Tcp | Protocol::Kafka | Protocol::Postgres)
+                    Some(Protocol::Tcp | Protocol::Kafka | Protocol::Postgres | Protocol::Redis)
                 ) {
                     self.error(
                         path,
