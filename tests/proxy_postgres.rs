@@ -129,3 +129,121 @@ fn pgbench_prepared_statements_with_their_parameters() {
     let text: String = events.iter().map(|e| e.to_string()).collect();
     assert!(!text.contains(PASSWORD));
 }
+
+#[test]
+fn psql_copy_in_and_out_counted_field_by_field() {
+    let server = PgServer::start();
+    let mut create = client("psql", server.addr);
+    create.args([
+        "-X",
+        "-q",
+        "-c",
+        "CREATE TABLE stock (sku text PRIMARY KEY, qty int)",
+    ]);
+    run(create);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "A-7\t3\nB-1\t5\nC-2\t8\n";
+    let bad = "D-4\tnot-a-number\n";
+    std::fs::write(dir.path().join("in.tsv"), rows).unwrap();
+    std::fs::write(dir.path().join("bad.tsv"), bad).unwrap();
+    let copied_out = dir.path().join("out.tsv");
+
+    let proxy = ProxyProcess::start(
+        server.addr,
+        &[
+            "--protocol",
+            "postgres",
+            "--source",
+            "loader",
+            "--target-name",
+            "db",
+        ],
+    );
+    let mut psql = client("psql", proxy.addr);
+    psql.current_dir(dir.path()).args([
+        "-X",
+        "-q",
+        "-c",
+        r"\copy stock FROM 'in.tsv'",
+        "-c",
+        r"\copy (SELECT sku, qty FROM stock ORDER BY sku) TO 'out.tsv'",
+        "-c",
+        r"\copy stock FROM 'bad.tsv'",
+    ]);
+    let out = psql.output().unwrap();
+    // The last \copy fails (psql exits 1); the first two ran.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid input syntax for type integer"),
+        "{stderr}"
+    );
+    // What psql wrote out is what it read in: the rows went both ways.
+    assert_eq!(std::fs::read_to_string(&copied_out).unwrap(), rows);
+    let events = proxy.stop();
+    let all = queries(&events);
+    assert_eq!(all.len(), 3, "{all:#?}");
+
+    // psql turns `\copy … FROM 'file'` into COPY … FROM STDIN and sends the
+    // file as CopyData: three rows of 18 bytes fit in one message.
+    let copy_in = all[0];
+    assert_eq!(copy_in["sql"], "COPY  stock FROM STDIN");
+    assert_eq!(copy_in["protocol"], "simple");
+    assert_eq!(copy_in["source"], "loader");
+    assert_eq!(copy_in["target"], "db");
+    assert_eq!(copy_in["database"], "postgres");
+    assert_eq!(copy_in["user"], "tapmesh");
+    assert_eq!(copy_in["command"], "COPY");
+    assert_eq!(copy_in["rows"], 3);
+    assert_eq!(copy_in["error"], Value::Null);
+    assert_eq!(copy_in["transaction"], "idle");
+    assert_eq!(
+        copy_in["copy"],
+        serde_json::json!({"direction": "in", "messages": 1, "bytes": rows.len()})
+    );
+    // The request counts the Query (psql's text ends in a space, which
+    // `sql` leaves out) and every COPY message after it: CopyData's 5
+    // bytes of header and its data, CopyDone's 5 bytes.
+    let query_message = 1 + 4 + "COPY  stock FROM STDIN ".len() + 1;
+    assert_eq!(
+        copy_in["request_size"],
+        query_message + 5 + rows.len() + 5,
+        "{copy_in}"
+    );
+
+    // COPY TO STDOUT: the server sends one CopyData per row. (psql
+    // re-spaces the query it lexed out of the \copy line.)
+    let copy_out = all[1];
+    assert_eq!(
+        copy_out["sql"],
+        "COPY  ( SELECT sku, qty FROM stock ORDER BY sku ) TO STDOUT"
+    );
+    assert_eq!(copy_out["command"], "COPY");
+    assert_eq!(copy_out["rows"], 3);
+    assert_eq!(
+        copy_out["copy"],
+        serde_json::json!({"direction": "out", "messages": 3, "bytes": rows.len()})
+    );
+    assert!(copy_out["response_size"].as_u64().unwrap() > rows.len() as u64);
+
+    // A row the server refuses: the COPY fails with its error, its data
+    // still counted.
+    let refused = all[2];
+    assert_eq!(refused["sql"], "COPY  stock FROM STDIN");
+    assert_eq!(refused["command"], Value::Null);
+    assert_eq!(refused["rows"], Value::Null);
+    assert_eq!(refused["error"]["severity"], "ERROR");
+    assert_eq!(refused["error"]["code"], "22P02");
+    assert_eq!(
+        refused["error"]["message"],
+        "invalid input syntax for type integer: \"not-a-number\""
+    );
+    assert_eq!(refused["copy"]["direction"], "in");
+    assert_eq!(refused["copy"]["bytes"], bad.len());
+    assert_eq!(refused["transaction"], "idle");
+    // All three on psql's one connection.
+    assert!(all.iter().all(|q| q["connection"] == all[0]["connection"]));
+
+    let text: String = events.iter().map(|e| e.to_string()).collect();
+    assert!(!text.contains(PASSWORD));
+    assert!(common::of_type(&events, "decode.error").is_empty());
+}
