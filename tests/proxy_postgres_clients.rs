@@ -1,8 +1,10 @@
 //! PostgreSQL client libraries through `tapmesh proxy --protocol postgres`,
 //! against a real server: Python psycopg 3 (libpq; server-side prepared
 //! statements, binary parameters, pipeline mode, an error, a transaction
-//! rolled back; tests/peers/pg_client.py). Every event is checked field by
-//! field, against literals and against what the client itself reported.
+//! rolled back; tests/peers/pg_client.py) and Rust's tokio-postgres (typed
+//! binary parameters, a statement prepared once and run twice, a
+//! transaction). Every event is checked field by field, against literals
+//! and against what the client itself reported.
 
 mod common;
 
@@ -271,4 +273,159 @@ fn psycopg_prepared_binary_pipeline_error_and_rollback() {
 
     let text: String = events.iter().map(|e| e.to_string()).collect();
     assert!(!text.contains(PASSWORD));
+}
+
+/// tokio-postgres sends every parameter in binary and declares no types in
+/// its `Parse`: it asks the server for them (`Describe` statement) first.
+#[test]
+fn tokio_postgres_typed_parameters_field_by_field() {
+    let server = PgServer::start();
+    let proxy = ProxyProcess::start(
+        server.addr,
+        &[
+            "--protocol",
+            "postgres",
+            "--source",
+            "api",
+            "--target-name",
+            "db",
+        ],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (first, second) = runtime.block_on(async {
+        let (mut db, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(proxy.addr.port())
+            .user("tapmesh")
+            .password(PASSWORD)
+            .dbname("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("tokio-postgres connects through the proxy");
+        let driver = tokio::spawn(connection);
+        db.batch_execute(
+            "CREATE TABLE stock (sku text PRIMARY KEY, qty int, weight float8, active bool, tag bytea, note text)",
+        )
+        .await
+        .unwrap();
+        let inserted = db
+            .execute(
+                "INSERT INTO stock VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&"A-7", &3i32, &0.25f64, &true, &vec![0xde_u8, 0xad], &None::<&str>],
+            )
+            .await
+            .unwrap();
+        assert_eq!(inserted, 1);
+        // Prepared once, run twice by name.
+        let by_qty = db
+            .prepare("SELECT sku, qty FROM stock WHERE qty >= $1 ORDER BY sku")
+            .await
+            .unwrap();
+        let first = db.query(&by_qty, &[&2i32]).await.unwrap().len();
+        let second = db.query(&by_qty, &[&10i32]).await.unwrap().len();
+        let row = db
+            .query_one("SELECT $1::int8 + 1, $2::text", &[&(1i64 << 40), &"x"])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), (1 << 40) + 1);
+        let tx = db.transaction().await.unwrap();
+        let updated = tx
+            .execute("UPDATE stock SET qty = qty - $1 WHERE sku = $2", &[&1i32, &"A-7"])
+            .await
+            .unwrap();
+        assert_eq!(updated, 1);
+        tx.commit().await.unwrap();
+        drop(db);
+        driver.await.unwrap().unwrap();
+        (first, second)
+    });
+    assert_eq!((first, second), (1, 0));
+    let events = proxy.stop();
+    assert_clean(&events);
+    let all = queries(&events);
+    assert!(all.iter().all(|q| q["connection"] == all[0]["connection"]));
+    assert!(all
+        .iter()
+        .all(|q| q["user"] == "tapmesh" && q["database"] == "postgres"));
+
+    let create = &all[0];
+    assert_eq!(create["protocol"], "simple");
+    assert_eq!(create["command"], "CREATE TABLE");
+
+    let insert = only(&all, "INSERT INTO stock VALUES ($1, $2, $3, $4, $5, $6)");
+    assert_eq!(insert["protocol"], "extended");
+    assert_eq!(
+        insert["params"],
+        json!(["A-7", 3, 0.25, true, "\\xdead", null])
+    );
+    assert_eq!(
+        (&insert["command"], &insert["rows"]),
+        (&json!("INSERT"), &json!(1))
+    );
+    assert!(
+        insert["statement"].is_string(),
+        "tokio-postgres names its statements: {insert}"
+    );
+
+    let selects: Vec<&Value> = all
+        .iter()
+        .copied()
+        .filter(|q| q["sql"] == "SELECT sku, qty FROM stock WHERE qty >= $1 ORDER BY sku")
+        .collect();
+    assert_eq!(selects.len(), 2, "{all:#?}");
+    assert_eq!(selects[0]["params"], json!([2]));
+    assert_eq!(selects[0]["rows"], 1);
+    assert_eq!(selects[1]["params"], json!([10]));
+    assert_eq!(selects[1]["rows"], 0);
+    assert!(selects.iter().all(|q| q["command"] == "SELECT"));
+    assert_eq!(selects[0]["statement"], selects[1]["statement"]);
+    assert_ne!(selects[0]["statement"], insert["statement"]);
+
+    let sum = only(&all, "SELECT $1::int8 + 1, $2::text");
+    assert_eq!(sum["params"], json!([1_u64 << 40, "x"]));
+    assert_eq!(sum["rows"], 1);
+
+    // The transaction: tokio-postgres's START TRANSACTION and COMMIT as
+    // simple queries around it.
+    let n = all.len();
+    assert_eq!(
+        story(&all[n - 3..]),
+        [
+            step(
+                "START TRANSACTION",
+                "START TRANSACTION",
+                None,
+                "in_transaction"
+            ),
+            step(
+                "UPDATE stock SET qty = qty - $1 WHERE sku = $2",
+                "UPDATE",
+                Some(1),
+                "in_transaction"
+            ),
+            step("COMMIT", "COMMIT", None, "idle"),
+        ]
+    );
+    assert_eq!(all[n - 2]["params"], json!([1, "A-7"]));
+    assert_eq!(
+        [
+            &all[n - 3]["protocol"],
+            &all[n - 2]["protocol"],
+            &all[n - 1]["protocol"]
+        ],
+        ["simple", "extended", "simple"]
+    );
+    // CREATE, INSERT, two SELECTs, the sum, and the transaction's three.
+    assert_eq!(n, 8, "{all:#?}");
+    // Each statement tokio-postgres prepared has a name of its own.
+    let mut names: Vec<&str> = [insert, selects[0], sum, all[n - 2]]
+        .iter()
+        .map(|q| q["statement"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 4, "{names:?}");
 }
