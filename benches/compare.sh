@@ -34,10 +34,17 @@ subcommands:
   kafka  an rdkafka producer sending 1 KiB messages to librdkafka's mock
          broker: direct vs tapmesh --protocol kafka, alternating rounds
          (MESSAGES per run, default 200000; ROUNDS, default 3)
+  postgres  pgbench -S (select-only) tps against a PostgreSQL the script
+         starts: direct vs tapmesh --protocol postgres, interleaved rounds
+         (PG_ROUNDS, default 3) for each query mode in PG_MODES (default
+         "simple prepared"); goal: tapmesh >= 0.7x direct
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
              HTTP_ROUNDS (http, wrk rounds, default 5),
              CALLS (grpc, per round, default 50000), CONCURRENCY (grpc, default 8),
+             PG_ROUNDS (default 3), PG_MODES (default "simple prepared"),
+             PG_CLIENTS (pgbench -c, default 8), PG_THREADS (-j, default 2),
+             PG_SCALE (pgbench -i -s, default 1),
              INSTALL=1 (apt-get missing tools), KEEP_TMP=1 (keep temp dir)
 EOF
 }
@@ -663,6 +670,188 @@ if total != 3 * calls:
 }
 
 # ---------------------------------------------------------------------------
+# postgres: pgbench -S transactions/s against a real PostgreSQL, direct vs
+# through tapmesh --protocol postgres (every statement decoded into an event).
+
+# The newest installed PostgreSQL's bin directory (Debian keeps each major
+# version's server programs there, off PATH).
+pg_bindir() {
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/postgres" && -x "$dir/pgbench" && -x "$dir/pg_isready" ]] || return 1
+    echo "$dir"
+}
+
+require_postgres_tools() {
+    command -v python3 >/dev/null || die "python3 is required"
+    command -v setsid >/dev/null || die "setsid (util-linux) is required"
+    pg_bindir >/dev/null && return 0
+    if [[ "${INSTALL:-0}" == 1 ]]; then
+        log "installing missing: postgresql postgresql-client"
+        apt-get update && apt-get install -y postgresql postgresql-client
+        pg_bindir >/dev/null && return 0
+    fi
+    log "missing: PostgreSQL's initdb, postgres, pgbench and pg_isready (/usr/lib/postgresql/*/bin)"
+    log "install with: apt-get install -y postgresql postgresql-client   (or rerun with INSTALL=1)"
+    exit 1
+}
+
+# pgbench_tps PORT MODE OUT : one pgbench -S run against 127.0.0.1:PORT in
+# query mode MODE; sets PG_TPS and PG_TXNS (transactions processed), or fails.
+PG_TPS=""
+PG_TXNS=""
+pgbench_tps() {
+    local port="$1" mode="$2" out="$3" pid status=0
+    # In the background and waited for, so Ctrl-C is seen at once (see
+    # iperf_run); the timeout only guards against a relay that stalls.
+    setsid timeout -k 5 "$((DURATION + 60))" \
+        "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U bench -n -S -M "$mode" \
+        -c "$PG_CLIENTS" -j "$PG_THREADS" -T "$DURATION" bench \
+        >"$out" 2>&1 </dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || status=$?
+    forget_pid "$pid"
+    if ((status != 0)); then
+        log "pgbench against port $port failed (status $status):"
+        sed 's/^/    /' "$out" >&2
+        return 1
+    fi
+    # "tps = 12345.678901 (without initial connection time)"
+    PG_TPS="$(awk '$1 == "tps" && $2 == "=" { print $3; exit }' "$out")"
+    PG_TXNS="$(awk -F': ' '/number of transactions actually processed/ { split($2, a, "/"); print a[1]; exit }' "$out")"
+    [[ -n "$PG_TPS" && -n "$PG_TXNS" ]] || { log "no tps in pgbench's output:"; sed 's/^/    /' "$out" >&2; return 1; }
+}
+
+cmd_postgres() {
+    local rounds="${PG_ROUNDS:-3}" modes="${PG_MODES:-simple prepared}" scale="${PG_SCALE:-1}"
+    PG_CLIENTS="${PG_CLIENTS:-8}"
+    PG_THREADS="${PG_THREADS:-2}"
+    [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
+    local n
+    for n in "$rounds" "$scale" "$PG_CLIENTS" "$PG_THREADS"; do
+        [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "PG_ROUNDS, PG_SCALE, PG_CLIENTS and PG_THREADS must be positive integers, got '$n'"
+    done
+    local mode
+    for mode in $modes; do
+        [[ "$mode" =~ ^(simple|extended|prepared)$ ]] || die "PG_MODES: '$mode' is not a pgbench query mode (simple, extended, prepared)"
+    done
+    require_postgres_tools
+    PG_BIN="$(pg_bindir)"
+    local bin
+    bin="$(tapmesh_bin)"
+    TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
+
+    # PostgreSQL refuses to run as root: as root, its programs run as the
+    # postgres user (the Debian package creates it), owning the temp dir.
+    local as=()
+    if [[ "$(id -u)" == 0 ]]; then
+        id -u postgres >/dev/null 2>&1 || die "running as root needs a postgres user to run the server (apt-get install postgresql creates it)"
+        chown postgres "$TMP_DIR"
+        as=(runuser -u postgres --)
+    fi
+
+    local ports server_port tapmesh_port
+    ports="$(free_ports 2)"
+    read -r server_port tapmesh_port <<<"$ports"
+
+    log "initdb (into $TMP_DIR/data)"
+    "${as[@]}" "$PG_BIN/initdb" -D "$TMP_DIR/data" -U bench --auth=trust >"$TMP_DIR/initdb.log" 2>&1 ||
+        { sed 's/^/    /' "$TMP_DIR/initdb.log" >&2; die "initdb failed"; }
+    spawn "$TMP_DIR/postgres.log" "${as[@]}" "$PG_BIN/postgres" -D "$TMP_DIR/data" \
+        -p "$server_port" -k "$TMP_DIR" -c listen_addresses=127.0.0.1 \
+        -c fsync=off -c max_connections=200
+    local pg_pid="$SPAWNED_PID"
+    wait_listening "$server_port" "$pg_pid" "postgres" "$TMP_DIR/postgres.log"
+    # Listening is not yet accepting queries (startup may still run).
+    local i
+    for ((i = 0; i < 100; i++)); do
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$server_port" && break
+        sleep 0.1
+    done
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$server_port" || die "postgres did not accept connections within 10 s"
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$server_port" -U bench bench
+    log "pgbench -i -s $scale (direct, not observed)"
+    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$server_port" -U bench -i -q -s "$scale" bench >"$TMP_DIR/pgbench-init.log" 2>&1 ||
+        { sed 's/^/    /' "$TMP_DIR/pgbench-init.log" >&2; die "pgbench -i failed"; }
+
+    local events="$TMP_DIR/tapmesh-events.jsonl"
+    spawn "$TMP_DIR/tapmesh.log" "$bin" proxy \
+        --listen "127.0.0.1:$tapmesh_port" --target "127.0.0.1:$server_port" \
+        --protocol postgres --events "$events"
+    local tapmesh_pid="$SPAWNED_PID"
+    wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+
+    # Interleaved rounds, taking turns at going first, so drift on a shared
+    # machine hits both alike.
+    local round results=() tapmesh_txns=0 order name port
+    for ((round = 1; round <= rounds; round++)); do
+        for mode in $modes; do
+            order="direct tapmesh"
+            ((round % 2)) || order="tapmesh direct"
+            for name in $order; do
+                port="$server_port"
+                [[ "$name" == tapmesh ]] && port="$tapmesh_port"
+                log "pgbench -S -M $mode: $name (round $round, $DURATION s, $PG_CLIENTS clients)"
+                if pgbench_tps "$port" "$mode" "$TMP_DIR/pgbench-$mode-$name-$round.txt"; then
+                    results+=("$mode $name $PG_TPS")
+                    [[ "$name" == tapmesh ]] && tapmesh_txns=$((tapmesh_txns + PG_TXNS))
+                else
+                    FAILED=1
+                fi
+            done
+        done
+    done
+
+    stop "$tapmesh_pid" TERM
+    [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
+    # SIGINT: PostgreSQL's fast shutdown.
+    stop "$pg_pid" INT
+
+    printf '%s\n' "${results[@]}" | python3 -c '
+import json, statistics, sys
+events_path, txns, clients, threads, duration, scale = sys.argv[1:7]
+runs = {}
+for line in sys.stdin:
+    mode, name, tps = line.split()
+    runs.setdefault(mode, {}).setdefault(name, []).append(float(tps))
+print()
+print(f"postgres pgbench -S transactions per second ({clients} clients, {threads} threads, "
+      f"{duration} s per run, scale {scale}, direct and tapmesh interleaved)")
+below = []
+for mode, by in runs.items():
+    d, t = by.get("direct", []), by.get("tapmesh", [])
+    if not d or not t:
+        print(f"  -M {mode}: a run failed"); below.append(mode); continue
+    ratio = statistics.mean(t) / statistics.mean(d)
+    per_round = [b / a for a, b in zip(d, t)]
+    print(f"  -M {mode:9} direct                       {statistics.mean(d):>10,.0f} tps   (" + " ".join(f"{r:,.0f}" for r in d) + ")")
+    print(f"  -M {mode:9} tapmesh --protocol postgres  {statistics.mean(t):>10,.0f} tps   (" + " ".join(f"{r:,.0f}" for r in t) + ")")
+    print(f"  -M {mode:9} ratio tapmesh/direct {ratio:.2f}x  (per round: " + " ".join(f"{r:.2f}" for r in per_round) + ")   goal >= 0.70")
+    if ratio < 0.7:
+        below.append(mode)
+queries = errors = 0
+with open(events_path) as f:
+    for line in f:
+        e = json.loads(line)
+        if e["type"] == "postgres.query.completed":
+            queries += 1
+            if e["query"].get("error"):
+                errors += 1
+        elif e["type"] == "decode.error":
+            sys.exit(f"tapmesh events: decode.error: {e}")
+print()
+print(f"tapmesh events: {queries} postgres.query.completed ({errors} with an error) "
+      f"for {txns} pgbench transactions through the proxy")
+if queries < int(txns):
+    sys.exit("tapmesh events: fewer statements than transactions")
+if below:
+    print("below the 0.7x goal: " + ", ".join(below))
+' "$events" "$tapmesh_txns" "$PG_CLIENTS" "$PG_THREADS" "$DURATION" "$scale" || FAILED=1
+    return "$FAILED"
+}
+
+# ---------------------------------------------------------------------------
 # kafka: producer messages/s direct vs through tapmesh --protocol kafka. The
 # mock broker and the producer live in one Rust program (benches/kafka_compare.rs).
 
@@ -748,6 +937,7 @@ main() {
         tcp) cmd_tcp ;;
         http) cmd_http ;;
         grpc) cmd_grpc ;;
+        postgres) cmd_postgres ;;
         kafka) cmd_kafka ;;
         redis) cmd_redis ;;
         -h | --help | help) usage ;;

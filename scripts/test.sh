@@ -10,6 +10,8 @@ say() { printf '\n==> %s\n' "$*"; }
 # Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
 # h2load and nghttp, kcat, and PostgreSQL (server, psql, pgbench).
 missing=()
+# python3 -m venv (the Python peers' .venv, below) needs Debian's venv module.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)

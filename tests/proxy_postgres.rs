@@ -5,168 +5,9 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
+use common::postgres::{client, find, queries, run, PgServer, PASSWORD};
 use common::ProxyProcess;
 use serde_json::Value;
-
-const PASSWORD: &str = "pw-Zq7-never-in-events";
-
-/// A PostgreSQL server of the test's own on 127.0.0.1, its data in a
-/// temporary directory, run as the `postgres` user when the test runs as
-/// root (the server refuses root).
-struct PgServer {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-fn pg_bin(name: &str) -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    versions.sort();
-    let bin = versions
-        .last()
-        .map(|v| v.join("bin").join(name))
-        .filter(|p| p.exists());
-    bin.unwrap_or_else(|| {
-        panic!("PostgreSQL's {name} is missing: apt-get install postgresql (scripts/test.sh does)")
-    })
-}
-
-/// The `postgres` user's uid and gid when the test runs as root (the
-/// server refuses root); `None` otherwise.
-fn postgres_user() -> Option<(u32, u32)> {
-    if unsafe { libc::geteuid() } != 0 {
-        return None;
-    }
-    // SAFETY: getpwnam's result is read at once, before any other call.
-    let entry = unsafe { libc::getpwnam(c"postgres".as_ptr()) };
-    assert!(
-        !entry.is_null(),
-        "no postgres user: apt-get install postgresql (scripts/test.sh does)"
-    );
-    Some(unsafe { ((*entry).pw_uid, (*entry).pw_gid) })
-}
-
-/// `program` as the `postgres` user if we are root: no `runuser` between,
-/// so signals and exits reach the test directly.
-fn as_postgres(program: &Path) -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut c = Command::new(program);
-    if let Some((uid, gid)) = postgres_user() {
-        c.uid(uid).gid(gid);
-    }
-    c
-}
-
-/// A free port below the kernel's ephemeral range: one taken with
-/// `bind(0)` and let go may be reused by an outgoing connection (or sit in
-/// TIME_WAIT) before the server binds it.
-fn free_port() -> u16 {
-    use std::hash::BuildHasher;
-    let random = std::hash::RandomState::new();
-    (0..200u64)
-        .map(|i| 20_000 + (random.hash_one(i) % 12_000) as u16)
-        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("a free port below 32000")
-}
-
-impl PgServer {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, PASSWORD).unwrap();
-        if let Some((uid, gid)) = postgres_user() {
-            for path in [dir.path(), pwfile.as_path()] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
-            }
-        }
-        let out = as_postgres(&pg_bin("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "tapmesh",
-                "--auth-host=scram-sha-256",
-                "--auth-local=trust",
-            ])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb: {out:?}");
-        let port = free_port();
-        let child = as_postgres(&pg_bin("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut server = Self {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("postgres exited with {status} before listening on {addr}");
-            }
-            assert!(Instant::now() < deadline, "postgres did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        // SIGINT: PostgreSQL's fast shutdown.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let _ = self.child.wait();
-    }
-}
-
-fn client(program: &str, proxy: SocketAddr) -> Command {
-    let mut c = Command::new(program);
-    c.env("PGPASSWORD", PASSWORD)
-        .env("PGSSLMODE", "disable")
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", proxy.port().to_string())
-        .env("PGUSER", "tapmesh")
-        .env("PGDATABASE", "postgres");
-    c
-}
-
-fn run(mut command: Command) -> Output {
-    let out = command.output().unwrap();
-    assert!(out.status.success(), "{command:?}: {out:?}");
-    out
-}
-
-fn queries(events: &[Value]) -> Vec<&Value> {
-    common::of_type(events, "postgres.query.completed")
-        .into_iter()
-        .map(|e| &e["query"])
-        .collect()
-}
-
-fn find<'a>(queries: &[&'a Value], sql: &str) -> &'a Value {
-    queries
-        .iter()
-        .find(|q| q["sql"].as_str().is_some_and(|s| s.trim() == sql))
-        .unwrap_or_else(|| panic!("no query {sql:?} in {queries:#?}"))
-}
 
 #[test]
 fn psql_statements_errors_and_transactions_field_by_field() {
@@ -287,4 +128,122 @@ fn pgbench_prepared_statements_with_their_parameters() {
     }
     let text: String = events.iter().map(|e| e.to_string()).collect();
     assert!(!text.contains(PASSWORD));
+}
+
+#[test]
+fn psql_copy_in_and_out_counted_field_by_field() {
+    let server = PgServer::start();
+    let mut create = client("psql", server.addr);
+    create.args([
+        "-X",
+        "-q",
+        "-c",
+        "CREATE TABLE stock (sku text PRIMARY KEY, qty int)",
+    ]);
+    run(create);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "A-7\t3\nB-1\t5\nC-2\t8\n";
+    let bad = "D-4\tnot-a-number\n";
+    std::fs::write(dir.path().join("in.tsv"), rows).unwrap();
+    std::fs::write(dir.path().join("bad.tsv"), bad).unwrap();
+    let copied_out = dir.path().join("out.tsv");
+
+    let proxy = ProxyProcess::start(
+        server.addr,
+        &[
+            "--protocol",
+            "postgres",
+            "--source",
+            "loader",
+            "--target-name",
+            "db",
+        ],
+    );
+    let mut psql = client("psql", proxy.addr);
+    psql.current_dir(dir.path()).args([
+        "-X",
+        "-q",
+        "-c",
+        r"\copy stock FROM 'in.tsv'",
+        "-c",
+        r"\copy (SELECT sku, qty FROM stock ORDER BY sku) TO 'out.tsv'",
+        "-c",
+        r"\copy stock FROM 'bad.tsv'",
+    ]);
+    let out = psql.output().unwrap();
+    // The last \copy fails (psql exits 1); the first two ran.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid input syntax for type integer"),
+        "{stderr}"
+    );
+    // What psql wrote out is what it read in: the rows went both ways.
+    assert_eq!(std::fs::read_to_string(&copied_out).unwrap(), rows);
+    let events = proxy.stop();
+    let all = queries(&events);
+    assert_eq!(all.len(), 3, "{all:#?}");
+
+    // psql turns `\copy … FROM 'file'` into COPY … FROM STDIN and sends the
+    // file as CopyData: three rows of 18 bytes fit in one message.
+    let copy_in = all[0];
+    assert_eq!(copy_in["sql"], "COPY  stock FROM STDIN");
+    assert_eq!(copy_in["protocol"], "simple");
+    assert_eq!(copy_in["source"], "loader");
+    assert_eq!(copy_in["target"], "db");
+    assert_eq!(copy_in["database"], "postgres");
+    assert_eq!(copy_in["user"], "tapmesh");
+    assert_eq!(copy_in["command"], "COPY");
+    assert_eq!(copy_in["rows"], 3);
+    assert_eq!(copy_in["error"], Value::Null);
+    assert_eq!(copy_in["transaction"], "idle");
+    assert_eq!(
+        copy_in["copy"],
+        serde_json::json!({"direction": "in", "messages": 1, "bytes": rows.len()})
+    );
+    // The request counts the Query (psql's text ends in a space, which
+    // `sql` leaves out) and every COPY message after it: CopyData's 5
+    // bytes of header and its data, CopyDone's 5 bytes.
+    let query_message = 1 + 4 + "COPY  stock FROM STDIN ".len() + 1;
+    assert_eq!(
+        copy_in["request_size"],
+        query_message + 5 + rows.len() + 5,
+        "{copy_in}"
+    );
+
+    // COPY TO STDOUT: the server sends one CopyData per row. (psql
+    // re-spaces the query it lexed out of the \copy line.)
+    let copy_out = all[1];
+    assert_eq!(
+        copy_out["sql"],
+        "COPY  ( SELECT sku, qty FROM stock ORDER BY sku ) TO STDOUT"
+    );
+    assert_eq!(copy_out["command"], "COPY");
+    assert_eq!(copy_out["rows"], 3);
+    assert_eq!(
+        copy_out["copy"],
+        serde_json::json!({"direction": "out", "messages": 3, "bytes": rows.len()})
+    );
+    assert!(copy_out["response_size"].as_u64().unwrap() > rows.len() as u64);
+
+    // A row the server refuses: the COPY fails with its error, its data
+    // still counted.
+    let refused = all[2];
+    assert_eq!(refused["sql"], "COPY  stock FROM STDIN");
+    assert_eq!(refused["command"], Value::Null);
+    assert_eq!(refused["rows"], Value::Null);
+    assert_eq!(refused["error"]["severity"], "ERROR");
+    assert_eq!(refused["error"]["code"], "22P02");
+    assert_eq!(
+        refused["error"]["message"],
+        "invalid input syntax for type integer: \"not-a-number\""
+    );
+    assert_eq!(refused["copy"]["direction"], "in");
+    assert_eq!(refused["copy"]["bytes"], bad.len());
+    assert_eq!(refused["transaction"], "idle");
+    // All three on psql's one connection.
+    assert!(all.iter().all(|q| q["connection"] == all[0]["connection"]));
+
+    let text: String = events.iter().map(|e| e.to_string()).collect();
+    assert!(!text.contains(PASSWORD));
+    assert!(common::of_type(&events, "decode.error").is_empty());
 }

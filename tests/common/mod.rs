@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod kafka;
 pub mod nginx;
+pub mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

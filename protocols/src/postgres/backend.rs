@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::framing::{Message, Mode};
 use super::messages::{self, Cursor};
-use super::pending::{ext_query, query, Acc, Op, Outcome, QueryBase, Step};
+use super::pending::{ext_query, query, Acc, Op, Outcome, QueryBase, Statement, Step};
 use super::types::{
     AuthMethod, CopyDirection, EncryptionKind, PgCopy, PgError, PgNotification, PostgresOutput,
 };
@@ -76,7 +76,8 @@ impl PostgresDecoder {
             },
             b't' => match self.ops.front() {
                 Some(Op::Ext(x)) if x.step == Step::DescribeStatement => {
-                    self.group_response += size
+                    self.group_response += size;
+                    self.parameter_description(&m.body);
                 }
                 _ => return Err("ParameterDescription with no Describe awaiting it".into()),
             },
@@ -86,6 +87,51 @@ impl PostgresDecoder {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The parameter types the server resolved for the statement being
+    /// described. Clients that declare none in their `Parse`
+    /// (tokio-postgres, sqlx, JDBC) ask for them this way before binding
+    /// binary values, so the later `Bind`s are decoded by them too.
+    fn parameter_description(&mut self, body: &[u8]) {
+        let Some(Op::Ext(x)) = self.ops.front() else {
+            return;
+        };
+        let Some(old) = x.statement.clone() else {
+            return;
+        };
+        let param_types = messages::parameter_types(body);
+        if param_types == old.param_types {
+            return;
+        }
+        let described = Arc::new(Statement {
+            name: old.name.clone(),
+            sql: old.sql.clone(),
+            sql_truncated: old.sql_truncated,
+            param_types,
+        });
+        // Unless a later Parse (pipelined behind the Describe) has
+        // replaced the statement under its name since.
+        match &old.name {
+            Some(name) => {
+                if self
+                    .statements
+                    .get(name)
+                    .is_some_and(|s| Arc::ptr_eq(&s, &old))
+                {
+                    self.statements.insert(name.clone(), described);
+                }
+            }
+            None => {
+                if self
+                    .unnamed_statement
+                    .as_ref()
+                    .is_some_and(|s| Arc::ptr_eq(s, &old))
+                {
+                    self.unnamed_statement = Some(described);
+                }
+            }
+        }
     }
 
     /// CopyInResponse, CopyOutResponse, CopyBothResponse, and the

@@ -162,6 +162,16 @@ pub fn parse(body: &[u8]) -> ParseMsg<'_> {
     }
 }
 
+/// A `ParameterDescription`'s type OIDs, as many as the kept body holds.
+pub fn parameter_types(body: &[u8]) -> Vec<u32> {
+    let mut c = Cursor::new(body);
+    // The count is an Int16 on the wire but up to 65535 parameters exist.
+    let n = c.i16().map_or(0, |n| n as u16);
+    (0..n)
+        .map_while(|_| c.i32().map(|oid| oid as u32))
+        .collect()
+}
+
 /// One parameter of a `Bind`, as it was on the wire.
 pub struct RawParam<'a> {
     /// `None` for SQL NULL.

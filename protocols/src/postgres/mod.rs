@@ -235,9 +235,10 @@ impl PostgresDecoder {
     fn keep_server(capture: usize, tag: u8) -> Option<usize> {
         Some(match tag {
             // Rows and COPY data are counted, never kept.
-            b'D' | b'd' | b'T' | b't' | b'V' => 0,
+            b'D' | b'd' | b'T' | b'V' => 0,
             b'R' => AUTH_KEEP,
-            b'E' | b'N' | b'A' => capture,
+            // ParameterDescription: the types later Binds are decoded by.
+            b'E' | b'N' | b'A' | b't' => capture,
             b'K' | b'S' | b'Z' | b'C' | b'I' | b'1' | b'2' | b'3' | b'n' | b's' | b'G' | b'H'
             | b'W' | b'c' | b'v' => SMALL_KEEP,
             _ => return None,

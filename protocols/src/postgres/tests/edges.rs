@@ -335,6 +335,98 @@ fn error_before_sync_is_sent_skips_what_follows() {
     assert_eq!(q[1].portal.as_deref(), Some("p"));
 }
 
+fn describe_statement_msg(name: &str) -> Vec<u8> {
+    let mut b = vec![b'S'];
+    b.extend(cstr(name));
+    msg(b'D', &b)
+}
+
+fn parameter_description(types: &[u32]) -> Vec<u8> {
+    let mut b = (types.len() as i16).to_be_bytes().to_vec();
+    for t in types {
+        b.extend(t.to_be_bytes());
+    }
+    msg(b't', &b)
+}
+
+/// tokio-postgres (like sqlx and JDBC) declares no types in its `Parse`,
+/// asks the server for them with a `Describe`, then binds every value in
+/// binary: the `ParameterDescription` is what the values decode by.
+#[test]
+fn binary_parameters_decode_by_the_types_the_server_described() {
+    let sync = msg(b'S', b"");
+    let out = run(&with(
+        connected(),
+        &[
+            (
+                C2T,
+                [
+                    parse_msg("s0", "SELECT $1::int8 + 1, $2", &[]),
+                    describe_statement_msg("s0"),
+                    sync.clone(),
+                ]
+                .concat(),
+            ),
+            (
+                T2C,
+                [
+                    msg(b'1', b""),
+                    parameter_description(&[20, 25]),
+                    msg(b'T', b"\0\0"),
+                    ready(b'I'),
+                ]
+                .concat(),
+            ),
+            (
+                C2T,
+                [
+                    bind_msg("", "s0", &[Some(&42i64.to_be_bytes()), Some(b"hi")]),
+                    execute_msg("", 0),
+                    sync.clone(),
+                    // The unnamed statement described, then parsed anew
+                    // (declaring text) before the description arrives:
+                    // the newer statement keeps its own types.
+                    parse_msg("", "SELECT $1", &[]),
+                    describe_statement_msg(""),
+                    parse_msg("", "SELECT $1::text", &[25]),
+                    sync.clone(),
+                ]
+                .concat(),
+            ),
+            (
+                T2C,
+                [
+                    msg(b'2', b""),
+                    msg(b'D', b"\0\x01\0\0\0\x0243"),
+                    complete("SELECT 1"),
+                    ready(b'I'),
+                    msg(b'1', b""),
+                    parameter_description(&[23]),
+                    msg(b'n', b""),
+                    msg(b'1', b""),
+                    ready(b'I'),
+                ]
+                .concat(),
+            ),
+            (
+                C2T,
+                [bind_msg("", "", &[Some(b"abc")]), execute_msg("", 0), sync].concat(),
+            ),
+            (
+                T2C,
+                [msg(b'2', b""), complete("SELECT 1"), ready(b'I')].concat(),
+            ),
+        ],
+    ));
+    assert_eq!(
+        lines(&out)[1..],
+        [
+            "\"SELECT\" \"SELECT $1::int8 + 1, $2\" rows=1 params=[Int(42), Text(\"hi\")] stmt=s0 tx=idle",
+            "\"SELECT\" \"SELECT $1::text\" rows=1 params=[Text(\"abc\")] tx=idle",
+        ]
+    );
+}
+
 #[test]
 fn statements_are_bounded_least_recently_used_first() {
     let config = PostgresConfig {
