@@ -20,4 +20,4 @@ pub mod postgres;
 pub mod redis;
 pub mod sniff;
 
-pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, FailureKind, Timestamp};

@@ -232,7 +232,8 @@ impl Transform for KafkaTransform {
             protocol: "kafka",
             direction: Direction::TargetToClient,
             offset: f.offset,
-            reason: f.reason,
+            kind: f.kind,
+            detail: f.detail,
         }));
     }
 

@@ -16,7 +16,8 @@ use bytes::Bytes;
 
 use crate::http::{warning, BodyCapture, HeaderBlock, HttpExchange};
 use crate::http2::UpgradedRequest;
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
 
 /// Header slots parsed into on the stack (no allocation per message);
@@ -141,18 +142,13 @@ impl Http1Decoder {
         &mut self,
         direction: Direction,
         offset: u64,
-        reason: String,
+        fault: Fault,
         at: Timestamp,
         out: &mut Vec<Decoded>,
     ) {
         // What was decoded before the failure is still reported.
-        self.flush_incomplete(at, &format!("decoding stopped: {reason}"), out);
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: PROTOCOL,
-            direction,
-            offset,
-            reason,
-        }));
+        self.flush_incomplete(at, &format!("decoding stopped: {}", fault.detail), out);
+        out.push(Decoded::Failure(fault.at(PROTOCOL, direction, offset)));
     }
 
     /// Reports finished exchanges, oldest first, as long as the oldest is finished.
@@ -188,7 +184,7 @@ impl Http1Decoder {
         chunk: &Bytes,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut pos = 0;
         while let Some(part) = self.requests.next(chunk, &mut pos)? {
             if self.tunnel {
@@ -197,10 +193,10 @@ impl Http1Decoder {
             match part {
                 Part::Head(head) => {
                     if self.pending.len() >= self.config.max_pending {
-                        return Err(format!(
+                        return Err(Fault::limit(format!(
                             "more than {} requests waiting for responses",
                             self.config.max_pending
-                        ));
+                        )));
                     }
                     let (pending, framing) = self.parse_request(&head, at)?;
                     self.pending.push_back(pending);
@@ -213,7 +209,7 @@ impl Http1Decoder {
                     let p = self
                         .pending
                         .back_mut()
-                        .ok_or("request body without a request")?;
+                        .ok_or_else(|| Fault::unexpected("request body without a request"))?;
                     p.request_body.push(body);
                     if self.requests.body_complete() {
                         self.request_finished(at, out);
@@ -223,7 +219,7 @@ impl Http1Decoder {
                     let trailers = parse_trailers(&block, self.config.max_headers)?;
                     self.pending
                         .back_mut()
-                        .ok_or("trailers without a request")?
+                        .ok_or_else(|| Fault::unexpected("trailers without a request"))?
                         .request_trailers = trailers;
                     self.request_finished(at, out);
                 }
@@ -239,17 +235,21 @@ impl Http1Decoder {
         self.emit_ready(at, out);
     }
 
-    fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), String> {
+    fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), Fault> {
         if head.starts_with(b"PRI * HTTP/2.0") {
-            return Err("HTTP/2 with prior knowledge: not decoded by the HTTP/1 decoder".into());
+            return Err(Fault::unsupported(
+                "HTTP/2 with prior knowledge: not decoded by the HTTP/1 decoder",
+            ));
         }
         let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
         let mut req = httparse::Request::new(slots);
         match req.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
-            Err(e) => return Err(format!("invalid request head: {e}")),
+            Ok(httparse::Status::Partial) => {
+                return Err(Fault::malformed("incomplete request head"))
+            }
+            Err(e) => return Err(Fault::malformed(format!("invalid request head: {e}"))),
         }
         let method = req.method.unwrap_or_default().to_string();
         let headers = owned_headers(req.headers);
@@ -289,7 +289,7 @@ impl Http1Decoder {
         chunk: &Bytes,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut pos = 0;
         while let Some(part) = self.responses.next(chunk, &mut pos)? {
             if self.tunnel {
@@ -307,7 +307,7 @@ impl Http1Decoder {
                     let p = self
                         .pending
                         .get_mut(self.responding)
-                        .ok_or("response body without a request")?;
+                        .ok_or_else(|| Fault::unexpected("response body without a request"))?;
                     p.response_body.push(body);
                     if self.responses.body_complete() {
                         self.response_finished(at, out);
@@ -317,7 +317,7 @@ impl Http1Decoder {
                     let trailers = parse_trailers(&block, self.config.max_headers)?;
                     self.pending
                         .get_mut(self.responding)
-                        .ok_or("trailers without a request")?
+                        .ok_or_else(|| Fault::unexpected("trailers without a request"))?
                         .response_trailers = trailers;
                     self.response_finished(at, out);
                 }
@@ -331,20 +331,22 @@ impl Http1Decoder {
         head: &[u8],
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
         let mut resp = httparse::Response::new(slots);
         match resp.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("incomplete response head".into()),
-            Err(e) => return Err(format!("invalid response head: {e}")),
+            Ok(httparse::Status::Partial) => {
+                return Err(Fault::malformed("incomplete response head"))
+            }
+            Err(e) => return Err(Fault::malformed(format!("invalid response head: {e}"))),
         }
         let status = resp.code.unwrap_or_default();
         let Some(p) = self.pending.get_mut(self.responding) else {
-            return Err(format!(
+            return Err(Fault::unexpected(format!(
                 "a {status} response with no request waiting for it"
-            ));
+            )));
         };
         if (100..200).contains(&status) && status != 101 {
             // Interim (100 Continue, 103 Early Hints): the final response follows.
@@ -429,8 +431,8 @@ impl Decoder for Http1Decoder {
                 self.responses.unit_start(),
             ),
         };
-        if let Err(reason) = result {
-            self.fail(direction, offset, reason, at, out);
+        if let Err(fault) = result {
+            self.fail(direction, offset, fault, at, out);
         }
     }
 
@@ -505,7 +507,7 @@ fn has_content_length(headers: &HeaderBlock) -> bool {
 }
 
 /// `Content-Length`, rejecting conflicting or malformed values.
-fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
+fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, Fault> {
     let mut found: Option<u64> = None;
     for h in headers
         .iter()
@@ -515,9 +517,9 @@ fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
             let n: u64 = v
                 .trim()
                 .parse()
-                .map_err(|_| format!("invalid Content-Length {:?}", h.value))?;
+                .map_err(|_| Fault::malformed(format!("invalid Content-Length {:?}", h.value)))?;
             if found.is_some_and(|f| f != n) {
-                return Err("conflicting Content-Length values".into());
+                return Err(Fault::malformed("conflicting Content-Length values"));
             }
             found = Some(n);
         }
@@ -526,18 +528,18 @@ fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
 }
 
 /// RFC 9112 §6.3 for requests: chunked, else Content-Length, else no body.
-fn request_framing(headers: &HeaderBlock) -> Result<Framing, String> {
+fn request_framing(headers: &HeaderBlock) -> Result<Framing, Fault> {
     match final_transfer_coding(headers).as_deref() {
         Some("chunked") => Ok(Framing::Chunked),
-        Some(other) => Err(format!(
+        Some(other) => Err(Fault::unsupported(format!(
             "a request body with transfer coding {other:?} cannot be delimited"
-        )),
+        ))),
         None => Ok(Framing::Length(content_length(headers)?.unwrap_or(0))),
     }
 }
 
 /// RFC 9112 §6.3 for responses.
-fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<Framing, String> {
+fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<Framing, Fault> {
     if method.eq_ignore_ascii_case("HEAD")
         || status == 204
         || status == 304
@@ -555,15 +557,15 @@ fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<
     }
 }
 
-fn parse_trailers(block: &[u8], max_headers: usize) -> Result<HeaderBlock, String> {
+fn parse_trailers(block: &[u8], max_headers: usize) -> Result<HeaderBlock, Fault> {
     if block.is_empty() {
         return Ok(HeaderBlock::new());
     }
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     match httparse::parse_headers(block, &mut slots[..max_headers.min(HEADER_SLOTS)]) {
         Ok(httparse::Status::Complete((_, headers))) => Ok(owned_headers(headers)),
-        Ok(httparse::Status::Partial) => Err("incomplete trailer section".into()),
-        Err(e) => Err(format!("invalid trailer section: {e}")),
+        Ok(httparse::Status::Partial) => Err(Fault::malformed("incomplete trailer section")),
+        Err(e) => Err(Fault::malformed(format!("invalid trailer section: {e}"))),
     }
 }
 

@@ -24,7 +24,8 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 
 use crate::http::{CapturedBody, HeaderBlock};
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use frame::{FrameReader, Item};
 use stream::Stream;
 
@@ -109,15 +110,15 @@ impl Peer {
     /// The peer advertised SETTINGS_HEADER_TABLE_SIZE = `size` for this
     /// side's encoder. An observer cannot know when the encoder takes a
     /// smaller size into use, so it allows the largest one ever advertised.
-    fn allow_table_size(&mut self, size: u32, max: usize) -> Result<(), String> {
+    fn allow_table_size(&mut self, size: u32, max: usize) -> Result<(), Fault> {
         let size = size as usize;
         if size <= self.allowed_table_size {
             return Ok(());
         }
         if size > max {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "HPACK table size {size} is above the {max} bytes the decoder keeps"
-            ));
+            )));
         }
         self.allowed_table_size = size;
         self.hpack.set_max_allowed_table_size(size);
@@ -184,19 +185,14 @@ impl Http2Decoder {
     fn fail(
         &mut self,
         direction: Direction,
-        reason: String,
+        fault: Fault,
         at: Timestamp,
         out: &mut Vec<Decoded>,
     ) {
         self.failed = true;
         let offset = self.peer(direction).reader.unit_start();
-        self.flush_all(at, &format!("decoding stopped: {reason}"), out);
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: PROTOCOL,
-            direction,
-            offset,
-            reason,
-        }));
+        self.flush_all(at, &format!("decoding stopped: {}", fault.detail), out);
+        out.push(Decoded::Failure(fault.at(PROTOCOL, direction, offset)));
     }
 
     /// Reports every open stream as cut off, in stream order.
@@ -220,7 +216,7 @@ impl Http2Decoder {
         chunk: &Bytes,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut pos = 0;
         loop {
             let item = self.peer(direction).reader.next(chunk, &mut pos, at)?;
@@ -247,12 +243,12 @@ impl Http2Decoder {
     }
 
     /// A header block must not be interleaved with other frames (RFC 9113 §6.10).
-    fn expect_no_block(&mut self, direction: Direction) -> Result<(), String> {
+    fn expect_no_block(&mut self, direction: Direction) -> Result<(), Fault> {
         match &self.peer(direction).block {
-            Some(b) => Err(format!(
+            Some(b) => Err(Fault::malformed(format!(
                 "expected a CONTINUATION of stream {}'s header block",
                 b.stream
-            )),
+            ))),
             None => Ok(()),
         }
     }
@@ -268,21 +264,25 @@ impl Http2Decoder {
         started: Timestamp,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         if kind == frame::CONTINUATION {
             let max = self.config.max_header_block;
             let side = self.peer(direction);
             let Some(block) = side.block.as_mut() else {
-                return Err("CONTINUATION without a header block to continue".into());
+                return Err(Fault::malformed(
+                    "CONTINUATION without a header block to continue",
+                ));
             };
             if block.stream != stream {
-                return Err(format!(
+                return Err(Fault::malformed(format!(
                     "CONTINUATION for stream {stream} inside stream {}'s header block",
                     block.stream
-                ));
+                )));
             }
             if block.fragment.len() + payload.len() > max {
-                return Err(format!("a header block larger than {max} bytes"));
+                return Err(Fault::limit(format!(
+                    "a header block larger than {max} bytes"
+                )));
             }
             block.fragment.extend_from_slice(&payload);
             if flags & frame::FLAG_END_HEADERS != 0 {
@@ -296,10 +296,10 @@ impl Http2Decoder {
             frame::HEADERS | frame::PUSH_PROMISE => {
                 let (promised, fragment) = header_fragment(kind, flags, &payload)?;
                 if fragment.len() > self.config.max_header_block {
-                    return Err(format!(
+                    return Err(Fault::limit(format!(
                         "a header block larger than {} bytes",
                         self.config.max_header_block
-                    ));
+                    )));
                 }
                 let block = PendingBlock {
                     stream,
@@ -318,13 +318,14 @@ impl Http2Decoder {
                 self.apply_settings(direction, &payload)?;
             }
             frame::RST_STREAM => {
-                let code = read_u32(&payload, 0).ok_or("RST_STREAM shorter than 4 bytes")?;
+                let code = read_u32(&payload, 0)
+                    .ok_or_else(|| Fault::malformed("RST_STREAM shorter than 4 bytes"))?;
                 self.on_reset(direction, stream, code, at, out);
             }
             frame::GOAWAY => {
-                let last =
-                    read_u32(&payload, 0).ok_or("GOAWAY shorter than 8 bytes")? & 0x7fff_ffff;
-                let code = read_u32(&payload, 4).ok_or("GOAWAY shorter than 8 bytes")?;
+                let short = || Fault::malformed("GOAWAY shorter than 8 bytes");
+                let last = read_u32(&payload, 0).ok_or_else(short)? & 0x7fff_ffff;
+                let code = read_u32(&payload, 4).ok_or_else(short)?;
                 self.on_goaway(direction, last, code, at, out);
             }
             // SETTINGS acks, PRIORITY, PING, WINDOW_UPDATE: nothing to observe.
@@ -333,12 +334,12 @@ impl Http2Decoder {
         Ok(())
     }
 
-    fn apply_settings(&mut self, direction: Direction, payload: &[u8]) -> Result<(), String> {
+    fn apply_settings(&mut self, direction: Direction, payload: &[u8]) -> Result<(), Fault> {
         if payload.len() % 6 != 0 {
-            return Err(format!(
+            return Err(Fault::malformed(format!(
                 "SETTINGS of {} bytes, not a multiple of 6",
                 payload.len()
-            ));
+            )));
         }
         let max = self.config.max_table_size;
         for setting in payload.chunks_exact(6) {
@@ -360,7 +361,7 @@ impl Http2Decoder {
         block: PendingBlock,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let headers = self.decode_block(direction, &block.fragment)?;
         let limit = self.config.capture_limit;
         match (direction, block.promised) {
@@ -395,7 +396,9 @@ impl Http2Decoder {
                     let mut headers = headers;
                     let status = stream::pseudo_value(&headers, ":status")
                         .and_then(|v| v.parse::<u16>().ok())
-                        .ok_or("a response header block without a valid :status")?;
+                        .ok_or_else(|| {
+                            Fault::malformed("a response header block without a valid :status")
+                        })?;
                     if (100..200).contains(&status) {
                         // Interim (100 Continue, 103 Early Hints): the final head follows.
                         return Ok(());
@@ -414,12 +417,12 @@ impl Http2Decoder {
         Ok(())
     }
 
-    fn open_stream(&mut self, stream: Stream) -> Result<(), String> {
+    fn open_stream(&mut self, stream: Stream) -> Result<(), Fault> {
         if self.streams.len() >= self.config.max_streams {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "more than {} streams open at once",
                 self.config.max_streams
-            ));
+            )));
         }
         self.streams.insert(stream.id, stream);
         Ok(())
@@ -429,7 +432,7 @@ impl Http2Decoder {
         &mut self,
         direction: Direction,
         fragment: &[u8],
-    ) -> Result<HeaderBlock, String> {
+    ) -> Result<HeaderBlock, Fault> {
         let max = self.config.max_header_block;
         let mut headers = HeaderBlock::new();
         let mut list_size = 0usize;
@@ -442,9 +445,9 @@ impl Http2Decoder {
                     headers.push(&String::from_utf8_lossy(&name), &value);
                 }
             })
-            .map_err(|e| format!("HPACK: {e:?}"))?;
+            .map_err(|e| Fault::malformed(format!("HPACK: {e:?}")))?;
         if list_size > max {
-            return Err(format!("a header list larger than {max} bytes"));
+            return Err(Fault::limit(format!("a header list larger than {max} bytes")));
         }
         Ok(headers)
     }
@@ -548,8 +551,8 @@ impl Decoder for Http2Decoder {
         if self.failed {
             return;
         }
-        if let Err(reason) = self.feed_side(direction, chunk, at, out) {
-            self.fail(direction, reason, at, out);
+        if let Err(fault) = self.feed_side(direction, chunk, at, out) {
+            self.fail(direction, fault, at, out);
         }
     }
 
@@ -562,27 +565,31 @@ impl Decoder for Http2Decoder {
 
 /// The header block fragment of a HEADERS or PUSH_PROMISE payload, without
 /// padding and priority fields; for a PUSH_PROMISE also the promised stream.
-fn header_fragment(kind: u8, flags: u8, payload: &Bytes) -> Result<(Option<u32>, Bytes), String> {
+fn header_fragment(kind: u8, flags: u8, payload: &Bytes) -> Result<(Option<u32>, Bytes), Fault> {
     let mut start = 0usize;
     let mut end = payload.len();
     if flags & frame::FLAG_PADDED != 0 {
-        let pad = *payload.first().ok_or("padded frame without a pad length")? as usize;
+        let pad = *payload
+            .first()
+            .ok_or_else(|| Fault::malformed("padded frame without a pad length"))?
+            as usize;
         start = 1;
         end = end
             .checked_sub(pad)
             .filter(|&e| e >= start)
-            .ok_or("padding longer than the frame")?;
+            .ok_or_else(|| Fault::malformed("padding longer than the frame"))?;
     }
     let mut promised = None;
     if kind == frame::PUSH_PROMISE {
-        promised =
-            Some(read_u32(&payload[..end], start).ok_or("PUSH_PROMISE too short")? & 0x7fff_ffff);
+        let id = read_u32(&payload[..end], start)
+            .ok_or_else(|| Fault::malformed("PUSH_PROMISE too short"))?;
+        promised = Some(id & 0x7fff_ffff);
         start += 4;
     } else if flags & frame::FLAG_PRIORITY != 0 {
         start += 5;
     }
     if start > end {
-        return Err("header frame too short for its flags".into());
+        return Err(Fault::malformed("header frame too short for its flags"));
     }
     Ok((promised, payload.slice(start..end)))
 }

@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Frame, FrameReader};
 use pairing::{Pending, PendingRequest};
 pub use summary::TopicPartition;
@@ -159,28 +160,23 @@ impl KafkaDecoder {
         self.pending.len()
     }
 
-    fn failure(&mut self, direction: Direction, offset: u64, reason: String) -> Decoded {
+    fn failure(&mut self, direction: Direction, offset: u64, fault: Fault) -> Decoded {
         self.pending.clear();
-        Decoded::Failure(DecodeFailure {
-            protocol: "kafka",
-            direction,
-            offset,
-            reason,
-        })
+        Decoded::Failure(fault.at("kafka", direction, offset))
     }
 
-    fn request(&mut self, frame: Frame, offset: u64) -> Result<Option<KafkaExchange>, String> {
+    fn request(&mut self, frame: Frame, offset: u64) -> Result<Option<KafkaExchange>, Fault> {
         let header = header::parse_request_header(&frame.prefix).ok_or_else(|| {
-            format!(
+            Fault::malformed(format!(
                 "request at offset {offset} is {} bytes, too short for a header",
                 frame.size
-            )
+            ))
         })?;
         if header.api_key < 0 || header.api_version < 0 {
-            return Err(format!(
+            return Err(Fault::malformed(format!(
                 "request at offset {offset} has API key {} version {}",
                 header.api_key, header.api_version
-            ));
+            )));
         }
         let body = header.body_offset.map(|at| frame.prefix.slice(at..));
         let mut topics = None;
@@ -219,11 +215,14 @@ impl KafkaDecoder {
         frame: Frame,
         at: Timestamp,
         offset: u64,
-    ) -> Result<KafkaExchange, String> {
-        let correlation_id = header::response_correlation_id(&frame.prefix)
-            .ok_or_else(|| format!("response at offset {offset} is too short for a header"))?;
+    ) -> Result<KafkaExchange, Fault> {
+        let correlation_id = header::response_correlation_id(&frame.prefix).ok_or_else(|| {
+            Fault::malformed(format!(
+                "response at offset {offset} is too short for a header"
+            ))
+        })?;
         let mut request = self.pending.take(correlation_id).ok_or_else(|| {
-            format!("response at offset {offset} has correlation id {correlation_id}, which no request awaits")
+            Fault::unexpected(format!("response at offset {offset} has correlation id {correlation_id}, which no request awaits"))
         })?;
         let body = api::response_header_version(request.api_key, request.api_version)
             .and_then(|v| header::response_body_offset(&frame.prefix, v))
@@ -360,10 +359,10 @@ impl Decoder for KafkaDecoder {
             match result {
                 Ok(Some(exchange)) => out.push(Decoded::Kafka(Box::new(exchange))),
                 Ok(None) => {}
-                Err(reason) => {
+                Err(fault) => {
                     drop(completed);
                     self.frames = frames;
-                    let failure = self.failure(direction, offset, reason);
+                    let failure = self.failure(direction, offset, fault);
                     out.push(failure);
                     return;
                 }
@@ -372,7 +371,7 @@ impl Decoder for KafkaDecoder {
         drop(completed);
         self.frames = frames;
         if let Err(e) = framed {
-            let failure = self.failure(direction, e.offset, e.reason);
+            let failure = self.failure(direction, e.offset, e.fault);
             out.push(failure);
         }
     }

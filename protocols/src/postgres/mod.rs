@@ -39,7 +39,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{MessageReader, Mode};
 use pending::{Lru, Op, Portal, Statement};
 pub use types::*;
@@ -160,25 +161,20 @@ impl PostgresDecoder {
         self.statements.len()
     }
 
-    fn push_op(&mut self, op: Op) -> Result<(), String> {
+    fn push_op(&mut self, op: Op) -> Result<(), Fault> {
         if self.ops.len() >= self.config.max_pending {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "more than {} client messages awaiting answers",
                 self.config.max_pending
-            ));
+            )));
         }
         self.ops.push_back(op);
         Ok(())
     }
 
-    fn fail(&mut self, direction: Direction, offset: u64, reason: String, out: &mut Vec<Decoded>) {
+    fn fail(&mut self, direction: Direction, offset: u64, fault: Fault, out: &mut Vec<Decoded>) {
         self.release();
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: "postgres",
-            direction,
-            offset,
-            reason,
-        }));
+        out.push(Decoded::Failure(fault.at("postgres", direction, offset)));
     }
 
     /// Stops decoding and lets the connection's memory go.
@@ -281,15 +277,15 @@ impl Decoder for PostgresDecoder {
             let message = match next {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
-                Err(e) => return self.fail(direction, e.offset, e.reason, out),
+                Err(e) => return self.fail(direction, e.offset, e.fault, out),
             };
             let offset = message.offset;
             let result = match direction {
                 Direction::ClientToTarget => self.client_message(message, out),
                 Direction::TargetToClient => self.server_message(message, at, out),
             };
-            if let Err(reason) = result {
-                return self.fail(direction, offset, reason, out);
+            if let Err(fault) = result {
+                return self.fail(direction, offset, fault, out);
             }
             if self.stopped {
                 return;

@@ -37,7 +37,8 @@ pub mod types;
 
 use bytes::Bytes;
 
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use resp::{Limits, RespReader, Side};
 use session::Session;
 pub use types::*;
@@ -114,18 +115,13 @@ impl RedisDecoder {
         self.session.pending()
     }
 
-    fn fail(&mut self, direction: Direction, offset: u64, reason: String, out: &mut Vec<Decoded>) {
+    fn fail(&mut self, direction: Direction, offset: u64, fault: Fault, out: &mut Vec<Decoded>) {
         self.failed = true;
         self.session.clear();
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: "redis",
-            direction,
-            offset,
-            reason,
-        }));
+        out.push(Decoded::Failure(fault.at("redis", direction, offset)));
     }
 
-    /// Reads `chunk` of one direction; `Err` with the offset and reason of
+    /// Reads `chunk` of one direction; `Err` with the offset and fault of
     /// the first thing that cannot be followed.
     fn read(
         &mut self,
@@ -133,7 +129,7 @@ impl RedisDecoder {
         chunk: &[u8],
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), (u64, String)> {
+    ) -> Result<(), (u64, Fault)> {
         let mut pos = 0;
         while pos < chunk.len() {
             let reader = match direction {
@@ -148,7 +144,7 @@ impl RedisDecoder {
             }
             let (used, complete) = reader
                 .feed(&chunk[pos..], at)
-                .map_err(|f| (f.offset, f.reason))?;
+                .map_err(|f| (f.offset, f.fault))?;
             pos += used;
             if !complete {
                 continue;
@@ -161,7 +157,7 @@ impl RedisDecoder {
                 },
                 Direction::TargetToClient => self.session.reply(msg, at, out),
             };
-            result.map_err(|reason| (msg.offset, reason))?;
+            result.map_err(|fault| (msg.offset, fault))?;
         }
         Ok(())
     }
@@ -172,8 +168,8 @@ impl Decoder for RedisDecoder {
         if self.failed {
             return;
         }
-        if let Err((offset, reason)) = self.read(direction, chunk, at, out) {
-            self.fail(direction, offset, reason, out);
+        if let Err((offset, fault)) = self.read(direction, chunk, at, out) {
+            self.fail(direction, offset, fault, out);
         }
     }
 
