@@ -14,6 +14,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::Decoded;
+
 /// Which way a chunk travelled through the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -171,28 +173,6 @@ impl Fault {
             detail: self.detail,
         }
     }
-}
-
-/// Something a decoder recognised in the traffic.
-///
-/// Each protocol adds its own variant as it lands; callers match with a
-/// wildcard arm so a new protocol does not break them.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Decoded {
-    /// An HTTP request and its response (or as much of it as there was).
-    Http(Box<crate::http::HttpExchange>),
-    /// A Kafka request and its response.
-    Kafka(Box<crate::kafka::KafkaExchange>),
-    /// A PostgreSQL session, query, notification or the end of decoding
-    /// (an encrypted connection).
-    Postgres(Box<crate::postgres::PostgresOutput>),
-    /// A Redis command and its reply, a pushed message, or a run of
-    /// commands counted past the pending limit.
-    Redis(Box<crate::redis::RedisOutput>),
-    /// The decoder cannot follow this connection any further. It is reported
-    /// once, as the decoder's last output; the traffic itself is unaffected.
-    Failure(DecodeFailure),
 }
 
 /// A per-connection protocol decoder.

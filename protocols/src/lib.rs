@@ -16,8 +16,10 @@ pub mod http;
 pub mod http1;
 pub mod http2;
 pub mod kafka;
+mod output;
 pub mod postgres;
 pub mod redis;
 pub mod sniff;
 
-pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, FailureKind, Timestamp};
+pub use decoder::{DecodeFailure, Decoder, Direction, FailureKind, Timestamp};
+pub use output::Decoded;
