@@ -6,7 +6,7 @@ use super::frame::*;
 use super::*;
 use crate::DecodeFailure;
 use crate::http::HttpExchange;
-use crate::sniff::HttpDecoder;
+use crate::http::HttpDecoder;
 
 const C2T: Direction = Direction::ClientToTarget;
 const T2C: Direction = Direction::TargetToClient;
