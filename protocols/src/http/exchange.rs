@@ -4,7 +4,8 @@
 use bytes::{Bytes, BytesMut};
 
 use super::HeaderBlock;
-use crate::Timestamp;
+use crate::grpc::StreamMessageCounters;
+use crate::{Direction, Timestamp};
 
 /// A message body: the captured prefix and the true size.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -147,6 +148,125 @@ impl BodyCapture {
     }
 }
 
+/// A request on its way to becoming an [`HttpExchange`], in either HTTP
+/// version: the request head as soon as it is parsed, both bodies captured
+/// as they pass, the response head when it comes. HTTP/1 queues one per
+/// request on the connection, HTTP/2 keeps one per stream; what differs
+/// between them (pairing, framing) stays in their decoders.
+#[derive(Debug)]
+pub(crate) struct ExchangeBuilder {
+    pub version: &'static str,
+    pub method: String,
+    pub path: String,
+    pub request_headers: HeaderBlock,
+    pub request_trailers: HeaderBlock,
+    pub request_body: BodyCapture,
+    pub request_done: bool,
+    pub started: Timestamp,
+    pub status: Option<u16>,
+    pub response_headers: HeaderBlock,
+    pub response_trailers: HeaderBlock,
+    pub response_body: BodyCapture,
+    pub response_head_at: Option<Timestamp>,
+    pub response_done: bool,
+    /// A gRPC call's messages, counted from the body as it passes.
+    pub grpc: Option<StreamMessageCounters>,
+    pub warnings: Vec<&'static str>,
+}
+
+impl ExchangeBuilder {
+    /// An exchange whose request head has just been read (its first byte
+    /// came at `started`).
+    pub(crate) fn new(
+        version: &'static str,
+        method: String,
+        path: String,
+        request_headers: HeaderBlock,
+        started: Timestamp,
+        capture_limit: usize,
+    ) -> Self {
+        Self {
+            version,
+            method,
+            path,
+            request_headers,
+            request_trailers: HeaderBlock::new(),
+            request_body: BodyCapture::new(capture_limit),
+            request_done: false,
+            started,
+            status: None,
+            response_headers: HeaderBlock::new(),
+            response_trailers: HeaderBlock::new(),
+            response_body: BodyCapture::new(capture_limit),
+            response_head_at: None,
+            response_done: false,
+            grpc: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The final response head (not an interim 1xx) was read at `at`.
+    pub(crate) fn response_head(&mut self, status: u16, headers: HeaderBlock, at: Timestamp) {
+        self.status = Some(status);
+        self.response_headers = headers;
+        self.response_head_at = Some(at);
+    }
+
+    /// A piece of the body that travelled in `direction`: a slice of the
+    /// chunk the proxy forwarded.
+    pub(crate) fn body(&mut self, direction: Direction, data: Bytes) {
+        if let Some(counters) = self.grpc.as_mut() {
+            counters.feed(direction, &data);
+        }
+        match direction {
+            Direction::ClientToTarget => self.request_body.push(data),
+            Direction::TargetToClient => self.response_body.push(data),
+        }
+    }
+
+    /// Both the request and the response have ended.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.request_done && self.response_done
+    }
+
+    /// The exchange as reported at `completed`; `error` says why it is
+    /// incomplete, if it is.
+    pub(crate) fn finish(self, completed: Timestamp, error: Option<String>) -> HttpExchange {
+        HttpExchange {
+            version: self.version,
+            method: self.method,
+            path: self.path,
+            status: self.status,
+            request_headers: self.request_headers,
+            response_headers: self.response_headers,
+            request_trailers: self.request_trailers,
+            response_trailers: self.response_trailers,
+            request_body: self.request_body.finish(),
+            response_body: self.response_body.finish(),
+            started: self.started,
+            response_head_at: self.response_head_at,
+            completed,
+            error,
+            grpc_messages: self.grpc,
+            warnings: self.warnings,
+        }
+    }
+
+    /// The exchange as reported when the connection ends (or decoding
+    /// stops) at `at` for the reason `why`: cut off, unless it had
+    /// completed.
+    pub(crate) fn cut_off(self, at: Timestamp, why: &str) -> HttpExchange {
+        let error = if self.is_complete() {
+            None
+        } else if self.status.is_none() {
+            Some(format!("no response: {why}"))
+        } else {
+            Some(format!("incomplete: {why}"))
+        };
+        self.finish(at, error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +301,58 @@ mod tests {
         let body = c.finish();
         assert!(body.data.is_empty());
         assert_eq!(body.size, 3);
+    }
+
+    fn get(path: &str) -> ExchangeBuilder {
+        ExchangeBuilder::new(
+            "HTTP/1.1",
+            "GET".into(),
+            path.into(),
+            HeaderBlock::new(),
+            Timestamp(1_000_000),
+            4,
+        )
+    }
+
+    #[test]
+    fn a_builder_gathers_heads_and_bodies_into_one_exchange() {
+        let mut b = get("/x");
+        b.body(Direction::ClientToTarget, Bytes::from_static(b"abcdef"));
+        b.request_done = true;
+        b.response_head(200, [("a", "1")].into_iter().collect(), Timestamp(3_000_000));
+        assert!(!b.is_complete());
+        b.body(Direction::TargetToClient, Bytes::from_static(b"ok"));
+        b.response_done = true;
+        assert!(b.is_complete());
+        let x = b.finish(Timestamp(4_000_000), None);
+        assert_eq!((x.status, x.latency_ms()), (Some(200), Some(2.0)));
+        assert_eq!((&x.request_body.data[..], x.request_body.size), (&b"abcd"[..], 6));
+        assert_eq!(&x.response_body.data[..], b"ok");
+        assert_eq!(x.response_header("A"), Some("1"));
+        assert_eq!(x.grpc_messages, None);
+    }
+
+    #[test]
+    fn cut_off_says_how_far_the_exchange_got() {
+        let x = get("/a").cut_off(Timestamp(5), "closed");
+        assert_eq!(x.error.as_deref(), Some("no response: closed"));
+        let mut b = get("/b");
+        b.response_head(200, HeaderBlock::new(), Timestamp(5));
+        let x = b.cut_off(Timestamp(6), "closed");
+        assert_eq!(x.error.as_deref(), Some("incomplete: closed"));
+        let mut b = get("/c");
+        b.response_head(204, HeaderBlock::new(), Timestamp(5));
+        (b.request_done, b.response_done) = (true, true);
+        assert_eq!(b.cut_off(Timestamp(6), "closed").error, None);
+    }
+
+    #[test]
+    fn a_grpc_exchange_counts_its_messages_both_ways() {
+        let mut b = get("/pkg.S/M");
+        b.grpc = Some(StreamMessageCounters::default());
+        b.body(Direction::ClientToTarget, Bytes::from_static(b"\0\0\0\0\x01z"));
+        b.body(Direction::TargetToClient, Bytes::from_static(b"\0\0\0\0\0"));
+        let counts = b.finish(Timestamp(9), None).grpc_messages.unwrap();
+        assert_eq!((counts.request.messages(), counts.response.messages()), (1, 1));
     }
 }

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::http::{warning, BodyCapture, HeaderBlock, HttpExchange};
+use crate::http::{warning, ExchangeBuilder, HeaderBlock};
 use crate::http2::UpgradedRequest;
 use crate::decoder::Fault;
 use crate::{Decoded, Decoder, Direction, Timestamp};
@@ -50,57 +50,13 @@ impl Default for Http1Config {
 
 const PROTOCOL: &str = "http1";
 
-/// A request on its way to becoming an [`HttpExchange`].
-struct Pending {
-    version: &'static str,
-    method: String,
-    path: String,
-    request_headers: HeaderBlock,
-    request_trailers: HeaderBlock,
-    request_body: BodyCapture,
-    request_done: bool,
-    started: Timestamp,
-    /// The request asked to switch protocols (`Upgrade` or `CONNECT`).
-    tunnel_on_success: bool,
-    status: Option<u16>,
-    response_headers: HeaderBlock,
-    response_trailers: HeaderBlock,
-    response_body: BodyCapture,
-    response_head_at: Option<Timestamp>,
-    response_done: bool,
-    warnings: Vec<&'static str>,
-}
-
-impl Pending {
-    fn into_exchange(self, completed: Timestamp, error: Option<String>) -> HttpExchange {
-        HttpExchange {
-            version: self.version,
-            method: self.method,
-            path: self.path,
-            status: self.status,
-            request_headers: self.request_headers,
-            response_headers: self.response_headers,
-            request_trailers: self.request_trailers,
-            response_trailers: self.response_trailers,
-            request_body: self.request_body.finish(),
-            response_body: self.response_body.finish(),
-            started: self.started,
-            response_head_at: self.response_head_at,
-            completed,
-            error,
-            grpc_messages: None,
-            warnings: self.warnings,
-        }
-    }
-}
-
 /// Decodes one HTTP/1.x connection. See the module docs.
 pub struct Http1Decoder {
     config: Http1Config,
     requests: Reader,
     responses: Reader,
     /// Requests in order; the oldest ones may have their response already.
-    pending: VecDeque<Pending>,
+    pending: VecDeque<ExchangeBuilder>,
     /// Index in `pending` of the request whose response is being read.
     responding: usize,
     /// After a 101 or CONNECT: nothing more to decode.
@@ -153,28 +109,17 @@ impl Http1Decoder {
 
     /// Reports finished exchanges, oldest first, as long as the oldest is finished.
     fn emit_ready(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
-        while self
-            .pending
-            .front()
-            .is_some_and(|p| p.request_done && p.response_done)
-        {
+        while self.pending.front().is_some_and(ExchangeBuilder::is_complete) {
             let p = self.pending.pop_front().expect("checked");
             self.responding -= 1;
-            out.push(Decoded::Http(Box::new(p.into_exchange(at, None))));
+            out.push(Decoded::Http(Box::new(p.finish(at, None))));
         }
     }
 
     /// Reports every unfinished exchange as cut off.
     fn flush_incomplete(&mut self, at: Timestamp, why: &str, out: &mut Vec<Decoded>) {
         for p in self.pending.drain(..) {
-            let error = if p.request_done && p.response_done {
-                None
-            } else if p.status.is_none() {
-                Some(format!("no response: {why}"))
-            } else {
-                Some(format!("incomplete: {why}"))
-            };
-            out.push(Decoded::Http(Box::new(p.into_exchange(at, error))));
+            out.push(Decoded::Http(Box::new(p.cut_off(at, why))));
         }
         self.responding = 0;
     }
@@ -210,7 +155,7 @@ impl Http1Decoder {
                         .pending
                         .back_mut()
                         .ok_or_else(|| Fault::unexpected("request body without a request"))?;
-                    p.request_body.push(body);
+                    p.body(Direction::ClientToTarget, body);
                     if self.requests.body_complete() {
                         self.request_finished(at, out);
                     }
@@ -235,7 +180,11 @@ impl Http1Decoder {
         self.emit_ready(at, out);
     }
 
-    fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), Fault> {
+    fn parse_request(
+        &self,
+        head: &[u8],
+        at: Timestamp,
+    ) -> Result<(ExchangeBuilder, Framing), Fault> {
         if head.starts_with(b"PRI * HTTP/2.0") {
             return Err(Fault::unsupported(
                 "HTTP/2 with prior knowledge: not decoded by the HTTP/1 decoder",
@@ -251,37 +200,22 @@ impl Http1Decoder {
             }
             Err(e) => return Err(Fault::malformed(format!("invalid request head: {e}"))),
         }
-        let method = req.method.unwrap_or_default().to_string();
         let headers = owned_headers(req.headers);
         let framing = request_framing(&headers)?;
-        let mut warnings = Vec::new();
-        if framing == Framing::Chunked && has_content_length(&headers) {
-            warnings.push(warning::REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
+        let mut exchange = ExchangeBuilder::new(
+            version_name(req.version),
+            req.method.unwrap_or_default().to_string(),
+            req.path.unwrap_or_default().to_string(),
+            headers,
+            at,
+            self.config.capture_limit,
+        );
+        if framing == Framing::Chunked && has_content_length(&exchange.request_headers) {
+            exchange
+                .warnings
+                .push(warning::REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
         }
-        let upgrade =
-            has_token(&headers, "connection", "upgrade") && headers.get("upgrade").is_some();
-        let limit = self.config.capture_limit;
-        Ok((
-            Pending {
-                version: version_name(req.version),
-                tunnel_on_success: upgrade || method.eq_ignore_ascii_case("CONNECT"),
-                method,
-                path: req.path.unwrap_or_default().to_string(),
-                request_headers: headers,
-                request_trailers: HeaderBlock::new(),
-                request_body: BodyCapture::new(limit),
-                request_done: false,
-                started: at,
-                status: None,
-                response_headers: HeaderBlock::new(),
-                response_trailers: HeaderBlock::new(),
-                response_body: BodyCapture::new(limit),
-                response_head_at: None,
-                response_done: false,
-                warnings,
-            },
-            framing,
-        ))
+        Ok((exchange, framing))
     }
 
     fn feed_responses(
@@ -308,7 +242,7 @@ impl Http1Decoder {
                         .pending
                         .get_mut(self.responding)
                         .ok_or_else(|| Fault::unexpected("response body without a request"))?;
-                    p.response_body.push(body);
+                    p.body(Direction::TargetToClient, body);
                     if self.responses.body_complete() {
                         self.response_finished(at, out);
                     }
@@ -354,9 +288,9 @@ impl Http1Decoder {
             return Ok(());
         }
         let headers = owned_headers(resp.headers);
-        let switching = p.tunnel_on_success
-            && (status == 101
-                || (p.method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status)));
+        let is_connect = p.method.eq_ignore_ascii_case("CONNECT");
+        let switching = (status == 101 || (is_connect && (200..300).contains(&status)))
+            && (is_connect || asks_to_upgrade(&p.request_headers));
         let framing = if switching {
             Framing::Tunnel
         } else {
@@ -370,9 +304,7 @@ impl Http1Decoder {
             p.warnings
                 .push(warning::RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
         }
-        p.status = Some(status);
-        p.response_headers = headers;
-        p.response_head_at = Some(at);
+        p.response_head(status, headers, at);
         self.responses.set_framing(framing);
         match framing {
             Framing::Tunnel
@@ -451,6 +383,12 @@ impl Decoder for Http1Decoder {
         };
         self.flush_incomplete(at, why, out);
     }
+}
+
+/// Whether a request asks to switch protocols: `Connection: upgrade` with
+/// an `Upgrade` header.
+fn asks_to_upgrade(headers: &HeaderBlock) -> bool {
+    has_token(headers, "connection", "upgrade") && headers.get("upgrade").is_some()
 }
 
 /// Whether an `Upgrade` header names h2c (the cleartext HTTP/2 token).

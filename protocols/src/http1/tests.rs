@@ -2,6 +2,7 @@
 //! (The proxy's integration tests drive real curl and nginx.)
 
 use super::*;
+use crate::http::HttpExchange;
 use crate::{DecodeFailure, FailureKind};
 
 /// Runs a conversation: `(direction, bytes)` in order, each split into

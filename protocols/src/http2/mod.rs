@@ -23,15 +23,17 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::http::{CapturedBody, HeaderBlock};
+use crate::http::{BodyCapture, CapturedBody, ExchangeBuilder, HeaderBlock};
 use crate::decoder::Fault;
 use crate::{Decoded, Decoder, Direction, Timestamp};
 use frame::{FrameReader, Item};
-use stream::Stream;
 
 pub(crate) use frame::PREFACE;
 
 const PROTOCOL: &str = "http2";
+
+/// [`HttpExchange::version`](crate::http::HttpExchange::version) of every exchange.
+const VERSION: &str = "HTTP/2";
 
 /// The HPACK table size every encoder starts with (RFC 7541 §4.2).
 const DEFAULT_TABLE_SIZE: usize = 4096;
@@ -131,7 +133,8 @@ pub struct Http2Decoder {
     config: Http2Config,
     client: Peer,
     server: Peer,
-    streams: HashMap<u32, Stream>,
+    /// Open streams by id, each on its way to becoming an exchange.
+    streams: HashMap<u32, ExchangeBuilder>,
     /// The highest stream the client opened: a lower id is not a new stream.
     last_client_stream: u32,
     failed: bool,
@@ -164,11 +167,15 @@ impl Http2Decoder {
             let _ = decoder.apply_settings(Direction::ClientToTarget, &settings);
         }
         let limit = decoder.config.capture_limit;
-        let mut stream = Stream::open(1, HeaderBlock::new(), request.started, limit);
-        stream.method = request.method;
-        stream.path = request.path;
-        stream.request_headers = request.headers;
-        stream.request_body = crate::http::BodyCapture::resume(request.body, limit);
+        let mut stream = ExchangeBuilder::new(
+            VERSION,
+            request.method,
+            request.path,
+            request.headers,
+            request.started,
+            limit,
+        );
+        stream.request_body = BodyCapture::resume(request.body, limit);
         stream.request_done = true;
         decoder.streams.insert(1, stream);
         decoder.last_client_stream = 1;
@@ -201,12 +208,7 @@ impl Http2Decoder {
         ids.sort_unstable();
         for id in ids {
             let s = self.streams.remove(&id).expect("listed");
-            let error = if s.status.is_none() {
-                format!("no response: {why}")
-            } else {
-                format!("incomplete: {why}")
-            };
-            out.push(Decoded::Http(Box::new(s.into_exchange(at, Some(error)))));
+            out.push(Decoded::Http(Box::new(s.cut_off(at, why))));
         }
     }
 
@@ -367,7 +369,7 @@ impl Http2Decoder {
         match (direction, block.promised) {
             (Direction::TargetToClient, Some(promised)) => {
                 // A pushed response: the promise carries its request.
-                self.open_stream(Stream::open(promised, headers, block.started, limit))?;
+                self.open_stream(promised, stream::open(headers, block.started, limit))?;
                 if let Some(s) = self.streams.get_mut(&promised) {
                     s.request_done = true;
                 }
@@ -380,9 +382,9 @@ impl Http2Decoder {
                 }
                 None if block.stream > self.last_client_stream => {
                     self.last_client_stream = block.stream;
-                    let mut s = Stream::open(block.stream, headers, block.started, limit);
+                    let mut s = stream::open(headers, block.started, limit);
                     s.request_done = block.end_stream;
-                    self.open_stream(s)?;
+                    self.open_stream(block.stream, s)?;
                 }
                 // Trailers of a stream reported already (reset, say).
                 None => {}
@@ -403,10 +405,8 @@ impl Http2Decoder {
                         // Interim (100 Continue, 103 Early Hints): the final head follows.
                         return Ok(());
                     }
-                    s.status = Some(status);
                     headers.retain(|h| !h.name.starts_with(':'));
-                    s.response_headers = headers;
-                    s.response_head_at = Some(at);
+                    s.response_head(status, headers, at);
                 } else {
                     s.response_trailers = headers;
                 }
@@ -417,14 +417,14 @@ impl Http2Decoder {
         Ok(())
     }
 
-    fn open_stream(&mut self, stream: Stream) -> Result<(), Fault> {
+    fn open_stream(&mut self, id: u32, stream: ExchangeBuilder) -> Result<(), Fault> {
         if self.streams.len() >= self.config.max_streams {
             return Err(Fault::limit(format!(
                 "more than {} streams open at once",
                 self.config.max_streams
             )));
         }
-        self.streams.insert(stream.id, stream);
+        self.streams.insert(id, stream);
         Ok(())
     }
 
@@ -464,18 +464,10 @@ impl Http2Decoder {
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
-        if let Some(counters) = s.grpc.as_mut() {
-            counters.feed(direction, &data);
-        }
+        s.body(direction, data);
         match direction {
-            Direction::ClientToTarget => {
-                s.request_body.push(data);
-                s.request_done |= end_stream;
-            }
-            Direction::TargetToClient => {
-                s.response_body.push(data);
-                s.response_done |= end_stream;
-            }
+            Direction::ClientToTarget => s.request_done |= end_stream,
+            Direction::TargetToClient => s.response_done |= end_stream,
         }
         if end_stream {
             self.emit_if_complete(stream, at, out);
@@ -483,9 +475,9 @@ impl Http2Decoder {
     }
 
     fn emit_if_complete(&mut self, stream: u32, at: Timestamp, out: &mut Vec<Decoded>) {
-        if self.streams.get(&stream).is_some_and(Stream::is_complete) {
+        if self.streams.get(&stream).is_some_and(ExchangeBuilder::is_complete) {
             let s = self.streams.remove(&stream).expect("checked");
-            out.push(Decoded::Http(Box::new(s.into_exchange(at, None))));
+            out.push(Decoded::Http(Box::new(s.finish(at, None))));
         }
     }
 
@@ -511,7 +503,7 @@ impl Http2Decoder {
             };
             Some(format!("stream reset by the {who}: {}", error_name(code)))
         };
-        out.push(Decoded::Http(Box::new(s.into_exchange(at, error))));
+        out.push(Decoded::Http(Box::new(s.finish(at, error))));
     }
 
     fn on_goaway(
@@ -541,7 +533,7 @@ impl Http2Decoder {
                 "not processed: the {who} sent GOAWAY (last stream {last}, {})",
                 error_name(code)
             );
-            out.push(Decoded::Http(Box::new(s.into_exchange(at, Some(error)))));
+            out.push(Decoded::Http(Box::new(s.finish(at, Some(error)))));
         }
     }
 }
