@@ -48,7 +48,7 @@ mod call;
 mod counter;
 mod framing;
 mod schema;
-pub mod schemaless;
+mod schemaless;
 mod status;
 
 pub use call::{
@@ -60,6 +60,7 @@ pub use framing::{
     count_captured, decompress, split_messages, CutOffMessage, FramedMessage, FramedMessages,
     MessageCount, Payload, PREFIX_LEN,
 };
+pub use schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
 pub use schema::{
     DecodedWith, MethodSchema, ReflectionProgress, SchemaError, SchemaRegistry, SchemaSource,
     MAX_WAITING_FILES,

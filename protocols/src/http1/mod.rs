@@ -67,7 +67,7 @@ pub struct Http1Decoder {
 
 /// What an HTTP/2 decoder needs to carry on after `Upgrade: h2c`.
 #[derive(Debug)]
-pub struct H2cHandover {
+pub(crate) struct H2cHandover {
     /// The request that asked for the upgrade; its response comes on stream 1.
     pub request: UpgradedRequest,
     /// The server's bytes after the 101 head, in the chunk that carried it:
@@ -90,7 +90,7 @@ impl Http1Decoder {
 
     /// After the server agreed to `Upgrade: h2c`, what the HTTP/2 decoder
     /// continues from. This decoder decodes nothing more once it returns.
-    pub fn take_h2c_handover(&mut self) -> Option<H2cHandover> {
+    pub(crate) fn take_h2c_handover(&mut self) -> Option<H2cHandover> {
         self.h2c.take()
     }
 

@@ -12,7 +12,7 @@
 //! Flow control, priorities and pings are the endpoints' business: the
 //! decoder reads past them. It never needs a reply from anyone, so it follows
 //! a connection from its first byte whether the client used prior knowledge
-//! or an `Upgrade: h2c` (see [`Http2Decoder::after_upgrade`]).
+//! or an `Upgrade: h2c` (see `Http2Decoder::after_upgrade`).
 
 mod frame;
 mod stream;
@@ -69,7 +69,7 @@ impl Default for Http2Config {
 /// The request that asked for `Upgrade: h2c`, as the HTTP/1 decoder saw it.
 /// Its response arrives on stream 1 of the HTTP/2 connection that follows.
 #[derive(Debug, Clone)]
-pub struct UpgradedRequest {
+pub(crate) struct UpgradedRequest {
     pub method: String,
     pub path: String,
     pub headers: HeaderBlock,
@@ -156,7 +156,7 @@ impl Http2Decoder {
     /// A connection that switched from HTTP/1.1 with `Upgrade: h2c`: the
     /// upgrade request is stream 1, already sent in full; the client sends
     /// the preface next and the server starts straight with frames.
-    pub fn after_upgrade(config: Http2Config, request: UpgradedRequest) -> Self {
+    pub(crate) fn after_upgrade(config: Http2Config, request: UpgradedRequest) -> Self {
         let mut decoder = Self::new(config);
         let settings = request
             .headers
@@ -592,7 +592,7 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
 }
 
 /// RFC 9113 §7 error code names.
-pub fn error_name(code: u32) -> String {
+fn error_name(code: u32) -> String {
     let name = match code {
         0x0 => "NO_ERROR",
         0x1 => "PROTOCOL_ERROR",

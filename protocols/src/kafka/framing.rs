@@ -87,11 +87,13 @@ impl FrameReader {
     }
 
     /// Bytes of the stream seen so far.
+    #[cfg(test)]
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
     /// Whether the reader is between frames (nothing partial held).
+    #[cfg(test)]
     pub fn at_boundary(&self) -> bool {
         matches!(self.state, State::Size { have: 0, .. })
     }

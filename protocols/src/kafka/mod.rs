@@ -1,15 +1,15 @@
 //! Kafka: requests paired with their responses, one [`KafkaExchange`] each.
 //!
-//! Framing ([`framing`]), the request and response headers ([`header`]) and
-//! pairing by correlation id ([`pairing`]) are written by hand: they must
+//! Framing (`framing.rs`), the request and response headers (`header.rs`)
+//! and pairing by correlation id (`pairing.rs`) are written by hand: they must
 //! work on every key and version, including those the `kafka-protocol`
 //! crate cannot decode, on a frame's prefix alone, and cheaply on every
 //! frame. The bodies events need (Produce, Fetch, Metadata, top-level
-//! error codes) are read by hand too ([`body`]), every count checked
+//! error codes) are read by hand too (`body.rs`), every count checked
 //! against the bytes left: `kafka-protocol` allocates arrays by the count
 //! on the wire, so garbage could make it abort the process. It is used only
-//! to re-encode the responses [`rewrite`] changes, after [`body`] has
-//! checked them.
+//! to re-encode the responses the [`ResponseRewriter`] changes, after
+//! `body.rs` has checked them.
 //!
 //! Memory per connection is bounded: a frame larger than
 //! [`KafkaConfig::max_frame_size`] makes the decoder give up (one
@@ -17,13 +17,13 @@
 //! wait for responses, and only a frame's first
 //! [`KafkaConfig::capture_limit`] bytes are ever kept.
 
-pub mod api;
-pub mod body;
-pub mod framing;
-pub mod header;
-pub mod pairing;
-pub mod rewrite;
-pub mod summary;
+mod api;
+mod body;
+mod framing;
+mod header;
+mod pairing;
+mod rewrite;
+mod summary;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +36,7 @@ use crate::decoder::Fault;
 use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Frame, FrameReader};
 use pairing::{Pending, PendingRequest};
+pub use rewrite::{BrokerAddressMap, ResponseRewriter, RewriteFailure};
 pub use summary::TopicPartition;
 
 #[derive(Debug, Clone)]

@@ -64,10 +64,6 @@ impl Pending {
         self.by_correlation.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_correlation.is_empty()
-    }
-
     pub fn clear(&mut self) {
         self.by_correlation.clear();
         // Let a connection that once had many requests in flight give the memory back.

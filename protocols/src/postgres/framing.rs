@@ -111,6 +111,7 @@ impl MessageReader {
     }
 
     /// Bytes held for a message cut across chunks (bounded by `keep`).
+    #[cfg(test)]
     pub fn held_capacity(&self) -> usize {
         self.kept.capacity()
     }

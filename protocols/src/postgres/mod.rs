@@ -24,15 +24,15 @@
 //! and portals are remembered.
 
 mod backend;
-pub mod framing;
+mod framing;
 mod frontend;
-pub mod messages;
-pub mod params;
-pub mod pending;
-pub mod split;
+mod messages;
+mod params;
+mod pending;
+mod split;
 #[cfg(test)]
 mod tests;
-pub mod types;
+mod types;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -24,16 +24,16 @@
 //! their arguments by [`RedisConfig::max_pending_bytes`]; renderings by
 //! [`RedisConfig::render_limit`].
 
-pub mod command;
-pub mod inline;
-pub mod push;
-pub mod redact;
-pub mod render;
-pub mod resp;
-pub mod session;
+mod command;
+mod inline;
+mod push;
+mod redact;
+mod render;
+mod resp;
+mod session;
 #[cfg(test)]
 mod tests;
-pub mod types;
+mod types;
 
 use bytes::Bytes;
 

@@ -152,11 +152,6 @@ impl RespReader {
         self.keep = keep;
     }
 
-    /// Bytes of the stream seen so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Whether nothing of a message is held (between messages).
     pub fn at_boundary(&self) -> bool {
         !self.in_message
