@@ -46,6 +46,8 @@ pub struct HttpDecoder {
 }
 
 impl HttpDecoder {
+    /// A decoder that will use `http1` or `http2` for the connection, once it
+    /// knows which.
     pub fn new(http1: Http1Config, http2: Http2Config) -> Self {
         Self {
             inner: Inner::Undecided(Held::default()),

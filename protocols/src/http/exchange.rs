@@ -28,16 +28,24 @@ impl CapturedBody {
 pub struct HttpExchange {
     /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
     pub version: &'static str,
+    /// The request method (`GET`, `CONNECT` …).
     pub method: String,
     /// The request target, query included.
     pub path: String,
     /// The final status; `None` if no response arrived.
     pub status: Option<u16>,
+    /// The request head's fields (HTTP/2: less pseudo-headers other than
+    /// `:authority` and `:scheme`).
     pub request_headers: HeaderBlock,
+    /// The final response head's fields (HTTP/2: less pseudo-headers).
     pub response_headers: HeaderBlock,
+    /// Trailers after the request body (chunked HTTP/1, or HTTP/2).
     pub request_trailers: HeaderBlock,
+    /// Trailers after the response body (gRPC's status lives here).
     pub response_trailers: HeaderBlock,
+    /// The request body as sent (content codings not undone).
     pub request_body: CapturedBody,
+    /// The response body as sent (content codings not undone).
     pub response_body: CapturedBody,
     /// The request's first byte.
     pub started: Timestamp,

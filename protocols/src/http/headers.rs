@@ -21,9 +21,11 @@ pub struct HeaderBlock {
 /// Where one field's name and value lie in its block's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSpan {
+    /// Where the name begins.
     pub name_start: u32,
     /// Where the name ends and the value begins.
     pub value_start: u32,
+    /// Where the value ends.
     pub value_end: u32,
 }
 
@@ -42,11 +44,14 @@ impl FieldSpan {
 /// One field of a [`HeaderBlock`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
+    /// The field's name, with its case as sent.
     pub name: &'a str,
+    /// The field's value (see [`HeaderBlock::push`] for binary fields).
     pub value: &'a str,
 }
 
 impl HeaderBlock {
+    /// An empty block.
     pub fn new() -> Self {
         Self::default()
     }
@@ -77,6 +82,7 @@ impl HeaderBlock {
         }
     }
 
+    /// Appends a field whose value is text already, as it is.
     pub fn push_str(&mut self, name: &str, value: &str) {
         // Decoders bound a header block far below 4 GiB.
         let at = |len: usize| u32::try_from(len).expect("a header block under 4 GiB");
@@ -91,10 +97,12 @@ impl HeaderBlock {
         });
     }
 
+    /// How many fields the block holds.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
+    /// Whether the block holds no field.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }

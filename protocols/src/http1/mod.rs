@@ -76,6 +76,7 @@ pub(crate) struct H2cHandover {
 }
 
 impl Http1Decoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: Http1Config) -> Self {
         Self {
             requests: Reader::new(config.max_head),

@@ -40,6 +40,8 @@ pub use rewrite::{BrokerAddressMap, ResponseRewriter, RewriteFailure};
 pub use summary::TopicPartition;
 
 #[derive(Debug, Clone)]
+/// Limits that bound a connection's memory, and what the connections of one
+/// edge share.
 pub struct KafkaConfig {
     /// Bytes of a Produce request or Fetch response kept for decoding its
     /// topics; a larger one is reported with its header fields only.
@@ -101,11 +103,15 @@ const HEADER_KEEP: usize = 4096;
 /// One request and its response (none for a Produce with `acks=0`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaExchange {
+    /// The request's API key (0 Produce, 1 Fetch, 3 Metadata …).
     pub api_key: i16,
     /// Kafka's name for the key; `None` for a key it never defined.
     pub api_name: Option<&'static str>,
+    /// The version of that API the request used.
     pub api_version: i16,
+    /// The id that paired the response with the request.
     pub correlation_id: i32,
+    /// The client's id, as its request header named it.
     pub client_id: Option<Arc<str>>,
     /// The request's first byte.
     pub request_at: Timestamp,
@@ -129,6 +135,7 @@ impl KafkaExchange {
     }
 }
 
+/// Decodes one Kafka connection. See the module docs.
 pub struct KafkaDecoder {
     config: KafkaConfig,
     requests: FrameReader,
@@ -144,6 +151,7 @@ pub struct KafkaDecoder {
 }
 
 impl KafkaDecoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: KafkaConfig) -> Self {
         Self {
             requests: FrameReader::new(config.max_frame_size),

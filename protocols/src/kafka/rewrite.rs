@@ -83,6 +83,8 @@ enum Down {
     Broken,
 }
 
+/// Rewrites the broker addresses in one connection's responses. See the module
+/// docs.
 pub struct ResponseRewriter {
     requests: FrameReader,
     /// Correlation id → (key, version) of requests whose response to rewrite.
@@ -99,6 +101,8 @@ pub struct ResponseRewriter {
 }
 
 impl ResponseRewriter {
+    /// A rewriter that holds responses of up to `max_frame` bytes to rewrite
+    /// them.
     pub fn new(max_frame: u32) -> Self {
         Self {
             requests: FrameReader::new(max_frame),

@@ -46,6 +46,7 @@ use pending::{Lru, Op, Portal, Statement};
 pub use types::*;
 
 #[derive(Debug, Clone)]
+/// Limits that bound a connection's memory.
 pub struct PostgresConfig {
     /// Bytes of statement text, parameters, error and notification
     /// messages kept per message; past it they are cut and flagged.
@@ -95,6 +96,7 @@ enum Phase {
     Ready,
 }
 
+/// Decodes one PostgreSQL connection. See the module docs.
 pub struct PostgresDecoder {
     config: PostgresConfig,
     client: MessageReader,
@@ -127,6 +129,7 @@ pub struct PostgresDecoder {
 }
 
 impl PostgresDecoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: PostgresConfig) -> Self {
         let max = config.max_message_size;
         Self {

@@ -44,6 +44,7 @@ use session::Session;
 pub use types::*;
 
 #[derive(Debug, Clone)]
+/// Limits that bound a connection's memory and what an output shows.
 pub struct RedisConfig {
     /// Bytes of a message's strings kept: a command's arguments, a reply's
     /// values. The rest is counted.
@@ -84,6 +85,7 @@ impl Default for RedisConfig {
     }
 }
 
+/// Decodes one Redis connection. See the module docs.
 pub struct RedisDecoder {
     config: RedisConfig,
     requests: RespReader,
@@ -93,6 +95,7 @@ pub struct RedisDecoder {
 }
 
 impl RedisDecoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: RedisConfig) -> Self {
         let limits = Limits {
             max_depth: config.max_depth,
