@@ -164,7 +164,12 @@ impl Fault {
     }
 
     /// The failure, placed at `offset` of `direction`'s stream.
-    pub(crate) fn at(self, protocol: &'static str, direction: Direction, offset: u64) -> DecodeFailure {
+    pub(crate) fn at(
+        self,
+        protocol: &'static str,
+        direction: Direction,
+        offset: u64,
+    ) -> DecodeFailure {
         DecodeFailure {
             protocol,
             direction,
@@ -211,11 +216,8 @@ mod tests {
 
     #[test]
     fn a_failure_shows_its_kind_then_its_detail() {
-        let failure = Fault::limit("a head longer than 8 bytes").at(
-            "http1",
-            Direction::ClientToTarget,
-            3,
-        );
+        let failure =
+            Fault::limit("a head longer than 8 bytes").at("http1", Direction::ClientToTarget, 3);
         assert_eq!(failure.kind, FailureKind::LimitExceeded);
         assert_eq!(
             failure.to_string(),
@@ -236,7 +238,10 @@ mod tests {
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.name()).collect();
         assert_eq!(names.len(), kinds.len());
         for name in names {
-            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
         }
     }
 

@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(client_http(b""), ClientHttp::Undecided);
         assert_eq!(client_http(b"PRI * HT"), ClientHttp::Undecided);
         assert_eq!(client_http(PREFACE), ClientHttp::Http2);
-        assert_eq!(client_http(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"), ClientHttp::Http2);
+        assert_eq!(
+            client_http(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
+            ClientHttp::Http2
+        );
         assert_eq!(client_http(b"GET / HTTP/1.1"), ClientHttp::Http1);
         assert_eq!(client_http(b"PRI * HTTP/1.1"), ClientHttp::Http1);
     }

@@ -95,7 +95,10 @@ fn describe(event: &Event) -> String {
             d.protocol,
             d.direction,
             d.offset,
-            d.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default(),
+            d.kind
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default(),
             d.reason,
         ),
         _ => scalars(event),

@@ -60,11 +60,11 @@ pub use framing::{
     count_captured, decompress, split_messages, CutOffMessage, FramedMessage, FramedMessages,
     MessageCount, Payload, PREFIX_LEN,
 };
-pub use schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
 pub use schema::{
     DecodedWith, MethodSchema, ReflectionProgress, SchemaError, SchemaRegistry, SchemaSource,
     MAX_WAITING_FILES,
 };
+pub use schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
 pub use status::{
     percent_decode, status_from_http, status_name, CANCELLED, DEADLINE_EXCEEDED, UNKNOWN,
 };

@@ -327,14 +327,21 @@ mod tests {
         let mut b = get("/x");
         b.body(Direction::ClientToTarget, Bytes::from_static(b"abcdef"));
         b.request_done = true;
-        b.response_head(200, [("a", "1")].into_iter().collect(), Timestamp(3_000_000));
+        b.response_head(
+            200,
+            [("a", "1")].into_iter().collect(),
+            Timestamp(3_000_000),
+        );
         assert!(!b.is_complete());
         b.body(Direction::TargetToClient, Bytes::from_static(b"ok"));
         b.response_done = true;
         assert!(b.is_complete());
         let x = b.finish(Timestamp(4_000_000), None);
         assert_eq!((x.status, x.latency_ms()), (Some(200), Some(2.0)));
-        assert_eq!((&x.request_body.data[..], x.request_body.size), (&b"abcd"[..], 6));
+        assert_eq!(
+            (&x.request_body.data[..], x.request_body.size),
+            (&b"abcd"[..], 6)
+        );
         assert_eq!(&x.response_body.data[..], b"ok");
         assert_eq!(x.response_header("A"), Some("1"));
         assert_eq!(x.grpc_messages, None);
@@ -358,9 +365,15 @@ mod tests {
     fn a_grpc_exchange_counts_its_messages_both_ways() {
         let mut b = get("/pkg.S/M");
         b.grpc = Some(StreamMessageCounters::default());
-        b.body(Direction::ClientToTarget, Bytes::from_static(b"\0\0\0\0\x01z"));
+        b.body(
+            Direction::ClientToTarget,
+            Bytes::from_static(b"\0\0\0\0\x01z"),
+        );
         b.body(Direction::TargetToClient, Bytes::from_static(b"\0\0\0\0\0"));
         let counts = b.finish(Timestamp(9), None).grpc_messages.unwrap();
-        assert_eq!((counts.request.messages(), counts.response.messages()), (1, 1));
+        assert_eq!(
+            (counts.request.messages(), counts.response.messages()),
+            (1, 1)
+        );
     }
 }

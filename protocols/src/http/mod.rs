@@ -10,6 +10,6 @@ mod exchange;
 mod headers;
 
 pub use decoder::HttpDecoder;
-pub(crate) use exchange::{BodyCapture, ExchangeBuilder};
 pub use exchange::{warning, CapturedBody, HttpExchange};
+pub(crate) use exchange::{BodyCapture, ExchangeBuilder};
 pub use headers::{Field, FieldSpan, HeaderBlock};

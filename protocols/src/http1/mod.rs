@@ -14,9 +14,9 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::decoder::Fault;
 use crate::http::{warning, ExchangeBuilder, HeaderBlock};
 use crate::http2::UpgradedRequest;
-use crate::decoder::Fault;
 use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
 
@@ -110,7 +110,11 @@ impl Http1Decoder {
 
     /// Reports finished exchanges, oldest first, as long as the oldest is finished.
     fn emit_ready(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {
-        while self.pending.front().is_some_and(ExchangeBuilder::is_complete) {
+        while self
+            .pending
+            .front()
+            .is_some_and(ExchangeBuilder::is_complete)
+        {
             let p = self.pending.pop_front().expect("checked");
             self.responding -= 1;
             out.push(Decoded::Http(Box::new(p.finish(at, None))));

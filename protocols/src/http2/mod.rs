@@ -23,8 +23,8 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::http::{BodyCapture, CapturedBody, ExchangeBuilder, HeaderBlock};
 use crate::decoder::Fault;
+use crate::http::{BodyCapture, CapturedBody, ExchangeBuilder, HeaderBlock};
 use crate::{Decoded, Decoder, Direction, Timestamp};
 use frame::{FrameReader, Item};
 
@@ -189,13 +189,7 @@ impl Http2Decoder {
         }
     }
 
-    fn fail(
-        &mut self,
-        direction: Direction,
-        fault: Fault,
-        at: Timestamp,
-        out: &mut Vec<Decoded>,
-    ) {
+    fn fail(&mut self, direction: Direction, fault: Fault, at: Timestamp, out: &mut Vec<Decoded>) {
         self.failed = true;
         let offset = self.peer(direction).reader.unit_start();
         self.flush_all(at, &format!("decoding stopped: {}", fault.detail), out);
@@ -447,7 +441,9 @@ impl Http2Decoder {
             })
             .map_err(|e| Fault::malformed(format!("HPACK: {e:?}")))?;
         if list_size > max {
-            return Err(Fault::limit(format!("a header list larger than {max} bytes")));
+            return Err(Fault::limit(format!(
+                "a header list larger than {max} bytes"
+            )));
         }
         Ok(headers)
     }
@@ -475,7 +471,11 @@ impl Http2Decoder {
     }
 
     fn emit_if_complete(&mut self, stream: u32, at: Timestamp, out: &mut Vec<Decoded>) {
-        if self.streams.get(&stream).is_some_and(ExchangeBuilder::is_complete) {
+        if self
+            .streams
+            .get(&stream)
+            .is_some_and(ExchangeBuilder::is_complete)
+        {
             let s = self.streams.remove(&stream).expect("checked");
             out.push(Decoded::Http(Box::new(s.finish(at, None))));
         }

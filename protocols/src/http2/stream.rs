@@ -25,8 +25,14 @@ pub(super) fn open(
         .get("content-type")
         .filter(|value| is_grpc_content_type(value))
         .map(|_| StreamMessageCounters::default());
-    let mut exchange =
-        ExchangeBuilder::new(super::VERSION, method, path, headers, started, capture_limit);
+    let mut exchange = ExchangeBuilder::new(
+        super::VERSION,
+        method,
+        path,
+        headers,
+        started,
+        capture_limit,
+    );
     exchange.grpc = grpc;
     exchange
 }

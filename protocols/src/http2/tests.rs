@@ -4,9 +4,9 @@ use bytes::Bytes;
 
 use super::frame::*;
 use super::*;
-use crate::DecodeFailure;
-use crate::http::HttpExchange;
 use crate::http::HttpDecoder;
+use crate::http::HttpExchange;
+use crate::DecodeFailure;
 
 const C2T: Direction = Direction::ClientToTarget;
 const T2C: Direction = Direction::TargetToClient;

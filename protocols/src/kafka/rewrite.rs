@@ -24,8 +24,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::api;
-use crate::FailureKind;
 use super::framing::FrameReader;
+use crate::FailureKind;
 
 /// Where clients should reach a broker instead of its own address.
 pub trait BrokerAddressMap {

@@ -320,7 +320,9 @@ fn malformed_frames_give_one_failure() {
         &mut decoder,
         &[(T2C, response_frame(3, 1, 9, &MetadataResponse::default()))],
     );
-    assert!(matches!(&out[..], [Decoded::Failure(f)] if f.kind == FailureKind::UnexpectedMessage && f.detail.contains("correlation id 9")));
+    assert!(
+        matches!(&out[..], [Decoded::Failure(f)] if f.kind == FailureKind::UnexpectedMessage && f.detail.contains("correlation id 9"))
+    );
 }
 
 #[test]
@@ -344,7 +346,9 @@ fn pending_requests_are_bounded_and_cleared_on_close() {
         ..KafkaConfig::default()
     });
     let out = run(&mut decoder, &[r(1), r(2), r(3)]);
-    assert!(matches!(&out[..], [Decoded::Failure(f)] if f.kind == FailureKind::LimitExceeded && f.detail.contains("more than 2")));
+    assert!(
+        matches!(&out[..], [Decoded::Failure(f)] if f.kind == FailureKind::LimitExceeded && f.detail.contains("more than 2"))
+    );
 }
 
 struct TestMap;

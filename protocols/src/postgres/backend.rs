@@ -379,11 +379,7 @@ impl PostgresDecoder {
                     x.step
                 )))
             }
-            None => {
-                return Err(Fault::unexpected(
-                    "ReadyForQuery with nothing awaiting it",
-                ))
-            }
+            None => return Err(Fault::unexpected("ReadyForQuery with nothing awaiting it")),
         }
         self.group_response = 0;
         self.flush_done(status, out);

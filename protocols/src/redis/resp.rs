@@ -233,9 +233,7 @@ impl RespReader {
             (Side::Reply, b':' | b'#' | b',' | b'_' | b'$' | b'!' | b'=')
             | (Side::Reply, b'*' | b'%' | b'~' | b'|' | b'>') => self.state = State::Header(b),
             (Side::Reply, _) => {
-                return fail(Fault::malformed(format!(
-                    "byte 0x{b:02x} is no RESP type"
-                )))
+                return fail(Fault::malformed(format!("byte 0x{b:02x} is no RESP type")))
             }
         }
         self.line.clear();

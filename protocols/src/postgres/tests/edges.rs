@@ -121,7 +121,11 @@ fn bad_lengths_and_types_fail_once_then_nothing() {
     let offset = startup_message().len() as u64;
     for (bytes, expect, kind) in [
         (b"Q\0\0\0\x03".to_vec(), "length 3", Malformed),
-        (b"Q\x7f\xff\xff\xff".to_vec(), "length 2147483647", LimitExceeded),
+        (
+            b"Q\x7f\xff\xff\xff".to_vec(),
+            "length 2147483647",
+            LimitExceeded,
+        ),
         (msg(b'!', b""), "unknown message type '!'", Malformed),
         (msg(b'Z', b"I"), "unknown message type 'Z'", Malformed),
     ] {
