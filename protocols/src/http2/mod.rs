@@ -15,6 +15,7 @@
 //! or an `Upgrade: h2c` (see `Http2Decoder::after_upgrade`).
 
 mod frame;
+mod peer;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -26,7 +27,8 @@ use bytes::{Bytes, BytesMut};
 use crate::decoder::Fault;
 use crate::http::{BodyCapture, CapturedBody, ExchangeBuilder, HeaderBlock};
 use crate::{Decoded, Decoder, Direction, Timestamp};
-use frame::{FrameReader, Item};
+use frame::Item;
+use peer::{Peer, PendingBlock};
 
 pub(crate) use frame::PREFACE;
 
@@ -75,57 +77,6 @@ pub(crate) struct UpgradedRequest {
     pub headers: HeaderBlock,
     pub body: CapturedBody,
     pub started: Timestamp,
-}
-
-/// A header block being gathered across CONTINUATION frames.
-struct PendingBlock {
-    stream: u32,
-    /// For a PUSH_PROMISE, the stream it promises.
-    promised: Option<u32>,
-    end_stream: bool,
-    started: Timestamp,
-    fragment: BytesMut,
-}
-
-/// What one endpoint sends: its frames, the HPACK table of its encoder,
-/// the header block it is midway through.
-struct Peer {
-    reader: FrameReader,
-    hpack: loona_hpack::Decoder<'static>,
-    /// The table size the other endpoint allows this side's encoder.
-    allowed_table_size: usize,
-    block: Option<PendingBlock>,
-}
-
-impl Peer {
-    fn new(expect_preface: bool, config: &Http2Config) -> Self {
-        let mut hpack = loona_hpack::Decoder::new();
-        hpack.set_max_allowed_table_size(DEFAULT_TABLE_SIZE);
-        Self {
-            reader: FrameReader::new(expect_preface, config.max_frame_payload),
-            hpack,
-            allowed_table_size: DEFAULT_TABLE_SIZE,
-            block: None,
-        }
-    }
-
-    /// The peer advertised SETTINGS_HEADER_TABLE_SIZE = `size` for this
-    /// side's encoder. An observer cannot know when the encoder takes a
-    /// smaller size into use, so it allows the largest one ever advertised.
-    fn allow_table_size(&mut self, size: u32, max: usize) -> Result<(), Fault> {
-        let size = size as usize;
-        if size <= self.allowed_table_size {
-            return Ok(());
-        }
-        if size > max {
-            return Err(Fault::limit(format!(
-                "HPACK table size {size} is above the {max} bytes the decoder keeps"
-            )));
-        }
-        self.allowed_table_size = size;
-        self.hpack.set_max_allowed_table_size(size);
-        Ok(())
-    }
 }
 
 /// Decodes one HTTP/2 connection. See the module docs.
@@ -358,7 +309,8 @@ impl Http2Decoder {
         at: Timestamp,
         out: &mut Vec<Decoded>,
     ) -> Result<(), Fault> {
-        let headers = self.decode_block(direction, &block.fragment)?;
+        let max = self.config.max_header_block;
+        let headers = self.peer(direction).decode_block(&block.fragment, max)?;
         let limit = self.config.capture_limit;
         match (direction, block.promised) {
             (Direction::TargetToClient, Some(promised)) => {
@@ -420,32 +372,6 @@ impl Http2Decoder {
         }
         self.streams.insert(id, stream);
         Ok(())
-    }
-
-    fn decode_block(
-        &mut self,
-        direction: Direction,
-        fragment: &[u8],
-    ) -> Result<HeaderBlock, Fault> {
-        let max = self.config.max_header_block;
-        let mut headers = HeaderBlock::new();
-        let mut list_size = 0usize;
-        let side = self.peer(direction);
-        side.hpack
-            .decode_with_cb(fragment, |name, value| {
-                // RFC 9113 §6.5.2 counts 32 bytes of overhead per field.
-                list_size += name.len() + value.len() + 32;
-                if list_size <= max {
-                    headers.push(&String::from_utf8_lossy(&name), &value);
-                }
-            })
-            .map_err(|e| Fault::malformed(format!("HPACK: {e:?}")))?;
-        if list_size > max {
-            return Err(Fault::limit(format!(
-                "a header list larger than {max} bytes"
-            )));
-        }
-        Ok(headers)
     }
 
     fn on_data(
