@@ -296,7 +296,7 @@ pub struct DecodedCall {
 pub enum PayloadDecoder<'a> {
     /// Protobuf with this message type.
     Schema(&'a MessageDescriptor),
-    /// Protobuf without a schema: see [`super::schemaless`].
+    /// Protobuf without a schema: see [`super::decode_schemaless`].
     Schemaless,
     /// The call uses gRPC's JSON codec (`application/grpc+json`): each
     /// payload is a JSON document, shown as it is.

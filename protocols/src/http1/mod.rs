@@ -2,7 +2,7 @@
 //!
 //! Heads are parsed with `httparse`; what it does not cover (heads split
 //! across chunks, body framing, chunked bodies and trailers, pairing) lives in
-//! [`framing`] and here. Requests may be pipelined: they queue in order and
+//! `framing.rs` and here. Requests may be pipelined: they queue in order and
 //! each response completes the oldest request still waiting. Interim 1xx
 //! responses (100-continue) are skipped; a 101 or a successful CONNECT ends
 //! HTTP on the connection: that exchange is reported and the rest of the

@@ -1,6 +1,6 @@
 //! HTTP/2 (RFC 9113) over cleartext: every stream as one exchange.
 //!
-//! Each direction has its own [`frame::FrameReader`] and its own HPACK
+//! Each direction has its own `frame::FrameReader` and its own HPACK
 //! context, because each endpoint compresses the header blocks it sends with
 //! a table of its own. A header block is gathered across CONTINUATION frames
 //! and decoded once complete; a direction's SETTINGS_HEADER_TABLE_SIZE bounds

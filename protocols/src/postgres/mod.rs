@@ -1,14 +1,14 @@
 //! PostgreSQL: the v3 frontend/backend protocol as real clients speak it,
 //! one [`PostgresQuery`] per statement executed.
 //!
-//! The framing ([`framing`]) follows both directions' messages, the
-//! client's ([`frontend`]) are queued ([`pending`]) and each server answer
-//! ([`backend`]) is paired with the oldest message still waiting, which is
+//! The framing (`framing.rs`) follows both directions' messages, the
+//! client's (`frontend.rs`) are queued (`pending.rs`) and each server answer
+//! (`backend.rs`) is paired with the oldest message still waiting, which is
 //! how the server itself processes them. That covers the simple protocol
 //! (one output per statement of a multi-statement `Query`, its text cut by
-//! [`split`]), the extended protocol with pipelining (statement text
+//! `split.rs`), the extended protocol with pipelining (statement text
 //! recovered for an `Execute` of a statement `Parse`d earlier, parameters
-//! decoded by [`params`], the messages a server skips after an error up
+//! decoded by `params.rs`, the messages a server skips after an error up
 //! to `Sync`), `COPY`, notifications and the startup.
 //!
 //! Authentication is followed, never recorded: password messages are not

@@ -1,16 +1,16 @@
 //! Redis: commands paired with their replies, and what the server pushes,
 //! from RESP2 and RESP3 as real clients speak them.
 //!
-//! - [`resp`] frames each direction byte by byte (a message may be cut
+//! - `resp.rs` frames each direction byte by byte (a message may be cut
 //!   anywhere), keeping a bounded tree of each message: big bulk strings
 //!   are counted through, never buffered past the capture limit.
-//! - [`inline`] reads commands typed by hand (`PING\r\n`).
-//! - [`command`] names a command (`CLIENT TRACKING`), captures its
-//!   arguments and [`redact`] replaces its secrets before any text exists.
-//! - [`session`] pairs replies with commands in order and follows what
+//! - `inline.rs` reads commands typed by hand (`PING\r\n`).
+//! - `command.rs` names a command (`CLIENT TRACKING`), captures its
+//!   arguments and `redact.rs` replaces its secrets before any text exists.
+//! - `session.rs` pairs replies with commands in order and follows what
 //!   changes their meaning: `HELLO`, subscriptions, `MULTI`/`EXEC`,
 //!   `MONITOR`, `CLIENT REPLY`, `RESET`.
-//! - [`push`] and [`render`] turn values into outputs.
+//! - `push.rs` and `render.rs` turn values into outputs.
 //!
 //! Transactions: each command queued between `MULTI` and `EXEC` is
 //! reported (with `transaction: true`) with its own element of EXEC's

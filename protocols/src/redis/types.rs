@@ -24,7 +24,7 @@ pub struct RedisCommand {
     /// subcommand, both words (`CLIENT TRACKING`, `CONFIG GET`).
     pub command: String,
     /// The arguments after the name (and subcommand), as many as the
-    /// capture limits kept; secrets are [`super::render::REDACTED`].
+    /// capture limits kept; secrets are shown as `[redacted]`.
     pub args: Vec<RedisArg>,
     /// How many arguments the command had, kept or not.
     pub arg_count: u64,
