@@ -15,7 +15,7 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use tapmesh::events::{EventKind, EventLog, Payload};
-use tapmesh::protocols::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use tapmesh::protocols::{DecodeFailure, Decoded, Decoder, Direction, FailureKind, Timestamp};
 use tapmesh::proxy::{Proxy, ProxyConfig, RelayMode};
 use tokio_util::sync::CancellationToken;
 
@@ -92,7 +92,8 @@ impl Decoder for RecordingDecoder {
                     protocol: "test",
                     direction,
                     offset: seen.bytes[i] + pos as u64,
-                    reason: "0xFF is not allowed".into(),
+                    kind: FailureKind::Malformed,
+                    detail: "0xFF is not allowed".into(),
                 }));
                 return;
             }
@@ -309,6 +310,7 @@ fn a_decoder_that_gives_up_reports_once_and_traffic_flows_on() {
     assert_eq!(err.direction, "client_to_target");
     assert_eq!(err.offset, 11 + 4, "offset within the client's stream");
     assert_eq!(err.reason, "0xFF is not allowed");
+    assert_eq!(err.kind.as_deref(), Some("malformed"));
     assert_eq!((&*err.source, &*err.target), ("client", "server"));
 
     let seen = running.seen.lock().unwrap();

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use tapmesh_protocols::http1::Http1Config;
 use tapmesh_protocols::http2::Http2Config;
-use tapmesh_protocols::sniff::HttpDecoder;
+use tapmesh_protocols::http::HttpDecoder;
 use tapmesh_protocols::{Decoded, Decoder, Direction, Timestamp};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

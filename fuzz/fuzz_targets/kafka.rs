@@ -7,8 +7,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tapmesh_protocols::kafka::rewrite::{BrokerAddressMap, ResponseRewriter};
-use tapmesh_protocols::kafka::{KafkaConfig, KafkaDecoder};
+use tapmesh_protocols::kafka::{BrokerAddressMap, KafkaConfig, KafkaDecoder, ResponseRewriter};
 use tapmesh_protocols::{Decoded, Decoder, Direction, Timestamp};
 
 struct Map;

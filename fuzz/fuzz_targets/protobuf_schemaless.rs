@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tapmesh_protocols::grpc::schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
+use tapmesh_protocols::grpc::{decode_schemaless, DEFAULT_MAX_DEPTH};
 
 fuzz_target!(|data: &[u8]| {
     let value = decode_schemaless(data, DEFAULT_MAX_DEPTH);

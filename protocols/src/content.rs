@@ -10,6 +10,7 @@ use std::io::Read;
 /// A body with its content codings undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedContent {
+    /// The decoded bytes, at most the limit asked for.
     pub data: Vec<u8>,
     /// The codings undone, as listed in `Content-Encoding` (`gzip`, `br` …).
     pub codings: Vec<String>,

@@ -10,7 +10,11 @@
 //! meets bytes it cannot make sense of it reports one [`Decoded::Failure`] and
 //! the caller stops feeding it for the rest of the connection.
 
+use std::fmt;
+
 use bytes::Bytes;
+
+use crate::Decoded;
 
 /// Which way a chunk travelled through the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +56,58 @@ impl Timestamp {
     }
 }
 
+/// Why a decoder gave up, by category: what a tool counts and matches on,
+/// while [`DecodeFailure::detail`] says what exactly happened.
+///
+/// New categories may come with new protocols, so match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The bytes break the protocol's framing or syntax: an invalid head, a
+    /// size outside what the protocol allows, an unknown message type, a
+    /// header block HPACK cannot decode.
+    Malformed,
+    /// A bound the decoder keeps on a connection's memory was reached: a
+    /// head, frame, header block or value too large, too many requests
+    /// waiting. The traffic may well be valid.
+    LimitExceeded,
+    /// Well-formed, but a version or feature of the protocol this decoder
+    /// does not follow (PostgreSQL startup other than 3.x, RESP3 streamed
+    /// values, HTTP/2 sent to the HTTP/1 decoder, a body framing that
+    /// cannot be delimited).
+    Unsupported,
+    /// A message that does not fit the conversation so far: a response
+    /// with no request waiting for it, a reused correlation id, an answer
+    /// to a question nobody asked.
+    UnexpectedMessage,
+    /// The connection switched to encryption (TLS, GSSAPI): what follows
+    /// cannot be read, by design.
+    Encrypted,
+    /// A response the proxy rewrites (a Kafka broker address) could not be
+    /// rewritten; it was forwarded unchanged.
+    RewriteFailed,
+}
+
+impl FailureKind {
+    /// A stable snake_case name, as events and summaries carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::LimitExceeded => "limit_exceeded",
+            Self::Unsupported => "unsupported",
+            Self::UnexpectedMessage => "unexpected_message",
+            Self::Encrypted => "encrypted",
+            Self::RewriteFailed => "rewrite_failed",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Why a decoder gave up on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeFailure {
@@ -61,30 +117,67 @@ pub struct DecodeFailure {
     pub direction: Direction,
     /// Offset of the offending byte within that direction's stream.
     pub offset: u64,
-    /// A human-readable reason.
-    pub reason: String,
+    /// What kind of trouble it was.
+    pub kind: FailureKind,
+    /// What exactly went wrong, for a person to read.
+    pub detail: String,
 }
 
-/// Something a decoder recognised in the traffic.
-///
-/// Each protocol adds its own variant as it lands; callers match with a
-/// wildcard arm so a new protocol does not break them.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Decoded {
-    /// An HTTP request and its response (or as much of it as there was).
-    Http(Box<crate::http::HttpExchange>),
-    /// A Kafka request and its response.
-    Kafka(Box<crate::kafka::KafkaExchange>),
-    /// A PostgreSQL session, query, notification or the end of decoding
-    /// (an encrypted connection).
-    Postgres(Box<crate::postgres::PostgresOutput>),
-    /// A Redis command and its reply, a pushed message, or a run of
-    /// commands counted past the pending limit.
-    Redis(Box<crate::redis::RedisOutput>),
-    /// The decoder cannot follow this connection any further. It is reported
-    /// once, as the decoder's last output; the traffic itself is unaffected.
-    Failure(DecodeFailure),
+/// `<kind>: <detail>`, for instance `malformed: invalid request head: invalid token`.
+impl fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+/// A failure before it is placed on the connection: decoders' inner
+/// functions return it, and the decoder adds the protocol, direction and
+/// offset it knows at the top.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fault {
+    pub kind: FailureKind,
+    pub detail: String,
+}
+
+impl Fault {
+    pub(crate) fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(FailureKind::Malformed, detail)
+    }
+
+    pub(crate) fn limit(detail: impl Into<String>) -> Self {
+        Self::new(FailureKind::LimitExceeded, detail)
+    }
+
+    pub(crate) fn unsupported(detail: impl Into<String>) -> Self {
+        Self::new(FailureKind::Unsupported, detail)
+    }
+
+    pub(crate) fn unexpected(detail: impl Into<String>) -> Self {
+        Self::new(FailureKind::UnexpectedMessage, detail)
+    }
+
+    /// The failure, placed at `offset` of `direction`'s stream.
+    pub(crate) fn at(
+        self,
+        protocol: &'static str,
+        direction: Direction,
+        offset: u64,
+    ) -> DecodeFailure {
+        DecodeFailure {
+            protocol,
+            direction,
+            offset,
+            kind: self.kind,
+            detail: self.detail,
+        }
+    }
 }
 
 /// A per-connection protocol decoder.
@@ -119,6 +212,37 @@ mod tests {
         let start = Timestamp(1_000_000);
         assert_eq!(Timestamp(3_500_000).millis_since(start), 2.5);
         assert_eq!(Timestamp(0).millis_since(start), 0.0);
+    }
+
+    #[test]
+    fn a_failure_shows_its_kind_then_its_detail() {
+        let failure =
+            Fault::limit("a head longer than 8 bytes").at("http1", Direction::ClientToTarget, 3);
+        assert_eq!(failure.kind, FailureKind::LimitExceeded);
+        assert_eq!(
+            failure.to_string(),
+            "limit_exceeded: a head longer than 8 bytes"
+        );
+    }
+
+    #[test]
+    fn kind_names_are_distinct_snake_case() {
+        let kinds = [
+            FailureKind::Malformed,
+            FailureKind::LimitExceeded,
+            FailureKind::Unsupported,
+            FailureKind::UnexpectedMessage,
+            FailureKind::Encrypted,
+            FailureKind::RewriteFailed,
+        ];
+        let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), kinds.len());
+        for name in names {
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+        }
     }
 
     #[test]

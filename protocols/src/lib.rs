@@ -7,17 +7,26 @@
 //! fuzzed and benchmarked on its own, and lets the proxy that drives it stay
 //! the only place that knows about sockets.
 //!
-//! The contract between the proxy and a decoder lives in [`decoder`].
+//! The contract between the proxy and a decoder is the [`Decoder`] trait;
+//! what decoders report is [`Decoded`], and why one gave up a
+//! [`DecodeFailure`] with its [`FailureKind`].
+
+// Decoders read untrusted bytes: no unsafe code, and every public item
+// says what it is for.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod content;
-pub mod decoder;
+mod decoder;
 pub mod grpc;
 pub mod http;
 pub mod http1;
 pub mod http2;
 pub mod kafka;
+mod output;
 pub mod postgres;
 pub mod redis;
 pub mod sniff;
 
-pub use decoder::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+pub use decoder::{DecodeFailure, Decoder, Direction, FailureKind, Timestamp};
+pub use output::Decoded;

@@ -525,6 +525,12 @@ pub struct DecodeErrorInfo {
     pub direction: String,
     /// Offset of the offending byte within that direction's stream.
     pub offset: u64,
+    /// Why, as a stable category to count and match on (`malformed`,
+    /// `limit_exceeded`, `unsupported`, `unexpected_message`, `encrypted`,
+    /// `rewrite_failed`); absent in logs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// What exactly went wrong, for a person to read.
     pub reason: String,
 }
 

@@ -107,8 +107,15 @@ fn describe(event: &Event) -> String {
             error(&c.error),
         ),
         Payload::DecodeError(d) => format!(
-            "{} gave up at {} byte {}: {}",
-            d.protocol, d.direction, d.offset, d.reason,
+            "{} gave up at {} byte {}{}: {}",
+            d.protocol,
+            d.direction,
+            d.offset,
+            d.kind
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default(),
+            d.reason,
         ),
         _ => scalars(event),
     }

@@ -222,7 +222,7 @@ impl ConnectionEvents {
                 None => return,
             },
             Decoded::Failure(failure) => {
-                tracing::debug!(connection = self.id, protocol = failure.protocol, reason = %failure.reason, "decoder gave up");
+                tracing::debug!(connection = self.id, protocol = failure.protocol, kind = failure.kind.name(), reason = %failure.detail, "decoder gave up");
                 (
                     EventKind::DecodeError,
                     Payload::DecodeError(decode_error_info(&self.edge(), failure)),

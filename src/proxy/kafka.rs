@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tapmesh_protocols::kafka::rewrite::{BrokerAddressMap, ResponseRewriter, RewriteFailure};
+use tapmesh_protocols::kafka::{BrokerAddressMap, ResponseRewriter, RewriteFailure};
 use tapmesh_protocols::{DecodeFailure, Direction};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -232,7 +232,8 @@ impl Transform for KafkaTransform {
             protocol: "kafka",
             direction: Direction::TargetToClient,
             offset: f.offset,
-            reason: f.reason,
+            kind: f.kind,
+            detail: f.detail,
         }));
     }
 

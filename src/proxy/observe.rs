@@ -163,7 +163,8 @@ pub(crate) fn decode_error_info(edge: &Edge<'_>, failure: DecodeFailure) -> Deco
         }
         .to_string(),
         offset: failure.offset,
-        reason: failure.reason,
+        kind: Some(failure.kind.name().to_string()),
+        reason: failure.detail,
     }
 }
 

@@ -9,6 +9,7 @@ use tapmesh_protocols::postgres::{
     CopyDirection, EncryptionKind, PgValue, PostgresOutput, PostgresQuery, PostgresSession,
     QueryProtocol,
 };
+use tapmesh_protocols::FailureKind;
 
 use super::observe::{round_micros, Edge};
 use crate::events::{
@@ -66,6 +67,7 @@ pub(super) fn event(
                     protocol: "postgres".into(),
                     direction: "client_to_target".into(),
                     offset: 0,
+                    kind: Some(FailureKind::Encrypted.name().to_string()),
                     reason: format!(
                         "the connection switched to {how}: its statements cannot be decoded (the bytes still flow); connect with sslmode=disable to see them"
                     ),

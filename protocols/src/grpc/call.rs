@@ -74,6 +74,7 @@ pub struct GrpcCall {
     /// The status code, `None` while no status is known (no response, or a
     /// response that ended without `grpc-status` and without error).
     pub status: Option<u32>,
+    /// Where `status` came from (trailers, headers, or the HTTP status).
     pub status_source: Option<StatusSource>,
     /// `grpc-message`, percent-decoded.
     pub message: Option<String>,
@@ -82,10 +83,13 @@ pub struct GrpcCall {
     /// Response headers then trailers, less pseudo-headers and
     /// [`FRAMING_HEADERS`] (gRPC's initial and trailing metadata together).
     pub response_metadata: HeaderBlock,
+    /// Messages the client sent.
     pub request_messages: MessageCount,
+    /// Messages the server sent.
     pub response_messages: MessageCount,
-    /// `grpc-encoding` of each direction, if sent.
+    /// The request's `grpc-encoding`, if sent.
     pub request_encoding: Option<String>,
+    /// The response's `grpc-encoding`, if sent.
     pub response_encoding: Option<String>,
     /// A `grpc.health.v1.Health` call: a probe, not application traffic.
     pub is_health_check: bool,
@@ -275,7 +279,9 @@ impl DecodedBody {
 /// Both bodies of a call as JSON, and how they were decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedCall {
+    /// The client's messages.
     pub request: DecodedBody,
+    /// The server's messages.
     pub response: DecodedBody,
     /// The registry's source for the method, or `Schemaless` if it does not
     /// know the method; `None` when no message of the call was decoded
@@ -290,7 +296,7 @@ pub struct DecodedCall {
 pub enum PayloadDecoder<'a> {
     /// Protobuf with this message type.
     Schema(&'a MessageDescriptor),
-    /// Protobuf without a schema: see [`super::schemaless`].
+    /// Protobuf without a schema: see [`super::decode_schemaless`].
     Schemaless,
     /// The call uses gRPC's JSON codec (`application/grpc+json`): each
     /// payload is a JSON document, shown as it is.

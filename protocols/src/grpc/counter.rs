@@ -37,6 +37,7 @@ impl Default for State {
 }
 
 impl GrpcMessageCounter {
+    /// A counter at the start of a body.
     pub fn new() -> Self {
         Self::default()
     }

@@ -92,6 +92,7 @@ fn declared_length(rest: &[u8]) -> Option<u32> {
 /// A message count and whether it is the true count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageCount {
+    /// Messages seen in the body.
     pub messages: u64,
     /// False when the body was captured only in part: messages past the
     /// capture could not be seen, so `messages` is a lower bound.
@@ -127,6 +128,7 @@ pub fn count_captured(body: &CapturedBody) -> MessageCount {
 /// A message payload ready to decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
+    /// The message's bytes, decompressed if they were compressed.
     pub data: Bytes,
     /// Decompression stopped early: the output limit was reached, or the
     /// compressed data was broken.

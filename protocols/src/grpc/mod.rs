@@ -25,8 +25,8 @@
 //! 4. **Decode.** [`decode_call`]`(&exchange, &call, &registry, &limits)`
 //!    splits both captured bodies into messages, decompresses gzip/deflate
 //!    ones (bounded), and decodes each to JSON with the method's schema from
-//!    the [`SchemaRegistry`], or schema-less ([`schemaless`]) when no schema
-//!    knows the method. [`DecodedBody::to_json`] is the event's
+//!    the [`SchemaRegistry`], or schema-less ([`decode_schemaless`]) when no
+//!    schema knows the method. [`DecodedBody::to_json`] is the event's
 //!    `*_body_decoded` array, [`DecodedWith::as_str`] its `decoded_with`.
 //!    Decoding is the costly part: it belongs off the traffic path (it
 //!    needs only the exchange and a registry snapshot).
@@ -48,7 +48,7 @@ mod call;
 mod counter;
 mod framing;
 mod schema;
-pub mod schemaless;
+mod schemaless;
 mod status;
 
 pub use call::{
@@ -64,6 +64,7 @@ pub use schema::{
     DecodedWith, MethodSchema, ReflectionProgress, SchemaError, SchemaRegistry, SchemaSource,
     MAX_WAITING_FILES,
 };
+pub use schemaless::{decode_schemaless, DEFAULT_MAX_DEPTH};
 pub use status::{
     percent_decode, status_from_http, status_name, CANCELLED, DEADLINE_EXCEEDED, UNKNOWN,
 };

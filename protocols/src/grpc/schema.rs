@@ -37,9 +37,11 @@ pub enum SchemaSource {
 /// Which source decoded a call's messages (`decoded_with` in the event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DecodedWith {
+    /// A descriptor set or `.proto` files given in the environment's spec.
     DescriptorSet,
+    /// The service's own gRPC server reflection.
     Reflection,
-    /// No schema knew the method: see [`super::schemaless`].
+    /// No schema knew the method: see [`super::decode_schemaless`].
     Schemaless,
 }
 
@@ -78,8 +80,11 @@ impl std::error::Error for SchemaError {}
 /// The request and response types of one method, and where they came from.
 #[derive(Debug, Clone)]
 pub struct MethodSchema {
+    /// The request message type.
     pub input: MessageDescriptor,
+    /// The response message type.
     pub output: MessageDescriptor,
+    /// Where the descriptors came from.
     pub source: SchemaSource,
 }
 

@@ -9,6 +9,8 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::decoder::Fault;
+
 /// How the body after a head is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Framing {
@@ -100,7 +102,7 @@ impl Reader {
     /// the chunk is used up (or only part of a head/line remains, which is
     /// kept for the next chunk). A zero-length body is reported by the caller
     /// after `set_framing(Length(0))`, not here.
-    pub(super) fn next(&mut self, chunk: &Bytes, pos: &mut usize) -> Result<Option<Part>, String> {
+    pub(super) fn next(&mut self, chunk: &Bytes, pos: &mut usize) -> Result<Option<Part>, Fault> {
         loop {
             let rest = &chunk[*pos..];
             if rest.is_empty() {
@@ -169,7 +171,9 @@ impl Reader {
                         return Ok(None);
                     };
                     if !line.iter().all(|&b| b == b'\r' || b == b'\n') {
-                        return Err("chunk data is longer than its declared size".into());
+                        return Err(Fault::malformed(
+                            "chunk data is longer than its declared size",
+                        ));
                     }
                     self.state = State::ChunkSize;
                 }
@@ -228,7 +232,7 @@ impl Reader {
         pos: &mut usize,
         max: usize,
         what: &str,
-    ) -> Result<Option<Bytes>, String> {
+    ) -> Result<Option<Bytes>, Fault> {
         let rest = &chunk[*pos..];
         if self.pending.is_empty() {
             self.unit_start = self.offset;
@@ -238,7 +242,7 @@ impl Reader {
                 return Ok(Some(block));
             }
             if rest.len() > max {
-                return Err(format!("{what} longer than {max} bytes"));
+                return Err(Fault::limit(format!("{what} longer than {max} bytes")));
             }
             self.pending.extend_from_slice(rest);
             self.advance(pos, rest.len());
@@ -256,7 +260,9 @@ impl Reader {
                 self.advance(pos, from_chunk);
                 Ok(Some(self.pending.split().freeze()))
             }
-            None if self.pending.len() > max => Err(format!("{what} longer than {max} bytes")),
+            None if self.pending.len() > max => {
+                Err(Fault::limit(format!("{what} longer than {max} bytes")))
+            }
             None => {
                 self.advance(pos, take);
                 Ok(None)
@@ -265,7 +271,7 @@ impl Reader {
     }
 
     /// A line (up to and including its LF), possibly spread over chunks.
-    fn take_line(&mut self, chunk: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, String> {
+    fn take_line(&mut self, chunk: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, Fault> {
         let rest = &chunk[*pos..];
         if self.pending.is_empty() {
             self.unit_start = self.offset;
@@ -280,13 +286,17 @@ impl Reader {
                 };
                 self.advance(pos, i + 1);
                 if line.len() > MAX_CHUNK_LINE {
-                    return Err(format!("chunk line longer than {MAX_CHUNK_LINE} bytes"));
+                    return Err(Fault::limit(format!(
+                        "chunk line longer than {MAX_CHUNK_LINE} bytes"
+                    )));
                 }
                 Ok(Some(line))
             }
             None => {
                 if self.pending.len() + rest.len() > MAX_CHUNK_LINE {
-                    return Err(format!("chunk line longer than {MAX_CHUNK_LINE} bytes"));
+                    return Err(Fault::limit(format!(
+                        "chunk line longer than {MAX_CHUNK_LINE} bytes"
+                    )));
                 }
                 self.pending.extend_from_slice(rest);
                 self.advance(pos, rest.len());
@@ -312,19 +322,20 @@ fn find_block_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// `1a;ext=1\r\n` → 26.
-fn parse_chunk_size(line: &[u8]) -> Result<u64, String> {
+fn parse_chunk_size(line: &[u8]) -> Result<u64, Fault> {
     match httparse::parse_chunk_size(line) {
         Ok(httparse::Status::Complete((_, size))) => Ok(size),
-        _ => Err(format!(
+        _ => Err(Fault::malformed(format!(
             "invalid chunk size line {:?}",
             String::from_utf8_lossy(line).trim_end()
-        )),
+        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FailureKind;
 
     /// Feeds `input` in pieces of `step` bytes, collecting parts as text.
     fn parts(input: &[u8], step: usize, framing_after_head: Framing) -> Vec<String> {
@@ -423,10 +434,9 @@ mod tests {
         let mut r = Reader::new(64);
         let chunk = Bytes::from(vec![b'a'; 100]);
         let mut pos = 0;
-        assert!(r
-            .next(&chunk, &mut pos)
-            .unwrap_err()
-            .contains("longer than 64"));
+        let fault = r.next(&chunk, &mut pos).unwrap_err();
+        assert_eq!(fault.kind, FailureKind::LimitExceeded);
+        assert!(fault.detail.contains("longer than 64"));
     }
 
     #[test]
@@ -435,10 +445,9 @@ mod tests {
         r.set_framing(Framing::Chunked);
         let chunk = Bytes::from_static(b"zz\r\n");
         let mut pos = 0;
-        assert!(r
-            .next(&chunk, &mut pos)
-            .unwrap_err()
-            .contains("invalid chunk size"));
+        let fault = r.next(&chunk, &mut pos).unwrap_err();
+        assert_eq!(fault.kind, FailureKind::Malformed);
+        assert!(fault.detail.contains("invalid chunk size"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Heads are parsed with `httparse`; what it does not cover (heads split
 //! across chunks, body framing, chunked bodies and trailers, pairing) lives in
-//! [`framing`] and here. Requests may be pipelined: they queue in order and
+//! `framing.rs` and here. Requests may be pipelined: they queue in order and
 //! each response completes the oldest request still waiting. Interim 1xx
 //! responses (100-continue) are skipped; a 101 or a successful CONNECT ends
 //! HTTP on the connection: that exchange is reported and the rest of the
@@ -14,9 +14,10 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::http::{warning, BodyCapture, HeaderBlock, HttpExchange};
+use crate::decoder::Fault;
+use crate::http::{warning, ExchangeBuilder, HeaderBlock};
 use crate::http2::UpgradedRequest;
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
 
 /// Header slots parsed into on the stack (no allocation per message);
@@ -49,57 +50,13 @@ impl Default for Http1Config {
 
 const PROTOCOL: &str = "http1";
 
-/// A request on its way to becoming an [`HttpExchange`].
-struct Pending {
-    version: &'static str,
-    method: String,
-    path: String,
-    request_headers: HeaderBlock,
-    request_trailers: HeaderBlock,
-    request_body: BodyCapture,
-    request_done: bool,
-    started: Timestamp,
-    /// The request asked to switch protocols (`Upgrade` or `CONNECT`).
-    tunnel_on_success: bool,
-    status: Option<u16>,
-    response_headers: HeaderBlock,
-    response_trailers: HeaderBlock,
-    response_body: BodyCapture,
-    response_head_at: Option<Timestamp>,
-    response_done: bool,
-    warnings: Vec<&'static str>,
-}
-
-impl Pending {
-    fn into_exchange(self, completed: Timestamp, error: Option<String>) -> HttpExchange {
-        HttpExchange {
-            version: self.version,
-            method: self.method,
-            path: self.path,
-            status: self.status,
-            request_headers: self.request_headers,
-            response_headers: self.response_headers,
-            request_trailers: self.request_trailers,
-            response_trailers: self.response_trailers,
-            request_body: self.request_body.finish(),
-            response_body: self.response_body.finish(),
-            started: self.started,
-            response_head_at: self.response_head_at,
-            completed,
-            error,
-            grpc_messages: None,
-            warnings: self.warnings,
-        }
-    }
-}
-
 /// Decodes one HTTP/1.x connection. See the module docs.
 pub struct Http1Decoder {
     config: Http1Config,
     requests: Reader,
     responses: Reader,
     /// Requests in order; the oldest ones may have their response already.
-    pending: VecDeque<Pending>,
+    pending: VecDeque<ExchangeBuilder>,
     /// Index in `pending` of the request whose response is being read.
     responding: usize,
     /// After a 101 or CONNECT: nothing more to decode.
@@ -110,7 +67,7 @@ pub struct Http1Decoder {
 
 /// What an HTTP/2 decoder needs to carry on after `Upgrade: h2c`.
 #[derive(Debug)]
-pub struct H2cHandover {
+pub(crate) struct H2cHandover {
     /// The request that asked for the upgrade; its response comes on stream 1.
     pub request: UpgradedRequest,
     /// The server's bytes after the 101 head, in the chunk that carried it:
@@ -119,6 +76,7 @@ pub struct H2cHandover {
 }
 
 impl Http1Decoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: Http1Config) -> Self {
         Self {
             requests: Reader::new(config.max_head),
@@ -133,7 +91,7 @@ impl Http1Decoder {
 
     /// After the server agreed to `Upgrade: h2c`, what the HTTP/2 decoder
     /// continues from. This decoder decodes nothing more once it returns.
-    pub fn take_h2c_handover(&mut self) -> Option<H2cHandover> {
+    pub(crate) fn take_h2c_handover(&mut self) -> Option<H2cHandover> {
         self.h2c.take()
     }
 
@@ -141,18 +99,13 @@ impl Http1Decoder {
         &mut self,
         direction: Direction,
         offset: u64,
-        reason: String,
+        fault: Fault,
         at: Timestamp,
         out: &mut Vec<Decoded>,
     ) {
         // What was decoded before the failure is still reported.
-        self.flush_incomplete(at, &format!("decoding stopped: {reason}"), out);
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: PROTOCOL,
-            direction,
-            offset,
-            reason,
-        }));
+        self.flush_incomplete(at, &format!("decoding stopped: {}", fault.detail), out);
+        out.push(Decoded::Failure(fault.at(PROTOCOL, direction, offset)));
     }
 
     /// Reports finished exchanges, oldest first, as long as the oldest is finished.
@@ -160,25 +113,18 @@ impl Http1Decoder {
         while self
             .pending
             .front()
-            .is_some_and(|p| p.request_done && p.response_done)
+            .is_some_and(ExchangeBuilder::is_complete)
         {
             let p = self.pending.pop_front().expect("checked");
             self.responding -= 1;
-            out.push(Decoded::Http(Box::new(p.into_exchange(at, None))));
+            out.push(Decoded::Http(Box::new(p.finish(at, None))));
         }
     }
 
     /// Reports every unfinished exchange as cut off.
     fn flush_incomplete(&mut self, at: Timestamp, why: &str, out: &mut Vec<Decoded>) {
         for p in self.pending.drain(..) {
-            let error = if p.request_done && p.response_done {
-                None
-            } else if p.status.is_none() {
-                Some(format!("no response: {why}"))
-            } else {
-                Some(format!("incomplete: {why}"))
-            };
-            out.push(Decoded::Http(Box::new(p.into_exchange(at, error))));
+            out.push(Decoded::Http(Box::new(p.cut_off(at, why))));
         }
         self.responding = 0;
     }
@@ -188,7 +134,7 @@ impl Http1Decoder {
         chunk: &Bytes,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut pos = 0;
         while let Some(part) = self.requests.next(chunk, &mut pos)? {
             if self.tunnel {
@@ -197,10 +143,10 @@ impl Http1Decoder {
             match part {
                 Part::Head(head) => {
                     if self.pending.len() >= self.config.max_pending {
-                        return Err(format!(
+                        return Err(Fault::limit(format!(
                             "more than {} requests waiting for responses",
                             self.config.max_pending
-                        ));
+                        )));
                     }
                     let (pending, framing) = self.parse_request(&head, at)?;
                     self.pending.push_back(pending);
@@ -213,8 +159,8 @@ impl Http1Decoder {
                     let p = self
                         .pending
                         .back_mut()
-                        .ok_or("request body without a request")?;
-                    p.request_body.push(body);
+                        .ok_or_else(|| Fault::unexpected("request body without a request"))?;
+                    p.body(Direction::ClientToTarget, body);
                     if self.requests.body_complete() {
                         self.request_finished(at, out);
                     }
@@ -223,7 +169,7 @@ impl Http1Decoder {
                     let trailers = parse_trailers(&block, self.config.max_headers)?;
                     self.pending
                         .back_mut()
-                        .ok_or("trailers without a request")?
+                        .ok_or_else(|| Fault::unexpected("trailers without a request"))?
                         .request_trailers = trailers;
                     self.request_finished(at, out);
                 }
@@ -239,49 +185,42 @@ impl Http1Decoder {
         self.emit_ready(at, out);
     }
 
-    fn parse_request(&self, head: &[u8], at: Timestamp) -> Result<(Pending, Framing), String> {
+    fn parse_request(
+        &self,
+        head: &[u8],
+        at: Timestamp,
+    ) -> Result<(ExchangeBuilder, Framing), Fault> {
         if head.starts_with(b"PRI * HTTP/2.0") {
-            return Err("HTTP/2 with prior knowledge: not decoded by the HTTP/1 decoder".into());
+            return Err(Fault::unsupported(
+                "HTTP/2 with prior knowledge: not decoded by the HTTP/1 decoder",
+            ));
         }
         let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
         let mut req = httparse::Request::new(slots);
         match req.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
-            Err(e) => return Err(format!("invalid request head: {e}")),
+            Ok(httparse::Status::Partial) => {
+                return Err(Fault::malformed("incomplete request head"))
+            }
+            Err(e) => return Err(Fault::malformed(format!("invalid request head: {e}"))),
         }
-        let method = req.method.unwrap_or_default().to_string();
         let headers = owned_headers(req.headers);
         let framing = request_framing(&headers)?;
-        let mut warnings = Vec::new();
-        if framing == Framing::Chunked && has_content_length(&headers) {
-            warnings.push(warning::REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
+        let mut exchange = ExchangeBuilder::new(
+            version_name(req.version),
+            req.method.unwrap_or_default().to_string(),
+            req.path.unwrap_or_default().to_string(),
+            headers,
+            at,
+            self.config.capture_limit,
+        );
+        if framing == Framing::Chunked && has_content_length(&exchange.request_headers) {
+            exchange
+                .warnings
+                .push(warning::REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
         }
-        let upgrade =
-            has_token(&headers, "connection", "upgrade") && headers.get("upgrade").is_some();
-        let limit = self.config.capture_limit;
-        Ok((
-            Pending {
-                version: version_name(req.version),
-                tunnel_on_success: upgrade || method.eq_ignore_ascii_case("CONNECT"),
-                method,
-                path: req.path.unwrap_or_default().to_string(),
-                request_headers: headers,
-                request_trailers: HeaderBlock::new(),
-                request_body: BodyCapture::new(limit),
-                request_done: false,
-                started: at,
-                status: None,
-                response_headers: HeaderBlock::new(),
-                response_trailers: HeaderBlock::new(),
-                response_body: BodyCapture::new(limit),
-                response_head_at: None,
-                response_done: false,
-                warnings,
-            },
-            framing,
-        ))
+        Ok((exchange, framing))
     }
 
     fn feed_responses(
@@ -289,7 +228,7 @@ impl Http1Decoder {
         chunk: &Bytes,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut pos = 0;
         while let Some(part) = self.responses.next(chunk, &mut pos)? {
             if self.tunnel {
@@ -307,8 +246,8 @@ impl Http1Decoder {
                     let p = self
                         .pending
                         .get_mut(self.responding)
-                        .ok_or("response body without a request")?;
-                    p.response_body.push(body);
+                        .ok_or_else(|| Fault::unexpected("response body without a request"))?;
+                    p.body(Direction::TargetToClient, body);
                     if self.responses.body_complete() {
                         self.response_finished(at, out);
                     }
@@ -317,7 +256,7 @@ impl Http1Decoder {
                     let trailers = parse_trailers(&block, self.config.max_headers)?;
                     self.pending
                         .get_mut(self.responding)
-                        .ok_or("trailers without a request")?
+                        .ok_or_else(|| Fault::unexpected("trailers without a request"))?
                         .response_trailers = trailers;
                     self.response_finished(at, out);
                 }
@@ -331,20 +270,22 @@ impl Http1Decoder {
         head: &[u8],
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = &mut slots[..self.config.max_headers.min(HEADER_SLOTS)];
         let mut resp = httparse::Response::new(slots);
         match resp.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("incomplete response head".into()),
-            Err(e) => return Err(format!("invalid response head: {e}")),
+            Ok(httparse::Status::Partial) => {
+                return Err(Fault::malformed("incomplete response head"))
+            }
+            Err(e) => return Err(Fault::malformed(format!("invalid response head: {e}"))),
         }
         let status = resp.code.unwrap_or_default();
         let Some(p) = self.pending.get_mut(self.responding) else {
-            return Err(format!(
+            return Err(Fault::unexpected(format!(
                 "a {status} response with no request waiting for it"
-            ));
+            )));
         };
         if (100..200).contains(&status) && status != 101 {
             // Interim (100 Continue, 103 Early Hints): the final response follows.
@@ -352,9 +293,9 @@ impl Http1Decoder {
             return Ok(());
         }
         let headers = owned_headers(resp.headers);
-        let switching = p.tunnel_on_success
-            && (status == 101
-                || (p.method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&status)));
+        let is_connect = p.method.eq_ignore_ascii_case("CONNECT");
+        let switching = (status == 101 || (is_connect && (200..300).contains(&status)))
+            && (is_connect || asks_to_upgrade(&p.request_headers));
         let framing = if switching {
             Framing::Tunnel
         } else {
@@ -368,9 +309,7 @@ impl Http1Decoder {
             p.warnings
                 .push(warning::RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING);
         }
-        p.status = Some(status);
-        p.response_headers = headers;
-        p.response_head_at = Some(at);
+        p.response_head(status, headers, at);
         self.responses.set_framing(framing);
         match framing {
             Framing::Tunnel
@@ -429,8 +368,8 @@ impl Decoder for Http1Decoder {
                 self.responses.unit_start(),
             ),
         };
-        if let Err(reason) = result {
-            self.fail(direction, offset, reason, at, out);
+        if let Err(fault) = result {
+            self.fail(direction, offset, fault, at, out);
         }
     }
 
@@ -449,6 +388,12 @@ impl Decoder for Http1Decoder {
         };
         self.flush_incomplete(at, why, out);
     }
+}
+
+/// Whether a request asks to switch protocols: `Connection: upgrade` with
+/// an `Upgrade` header.
+fn asks_to_upgrade(headers: &HeaderBlock) -> bool {
+    has_token(headers, "connection", "upgrade") && headers.get("upgrade").is_some()
 }
 
 /// Whether an `Upgrade` header names h2c (the cleartext HTTP/2 token).
@@ -505,7 +450,7 @@ fn has_content_length(headers: &HeaderBlock) -> bool {
 }
 
 /// `Content-Length`, rejecting conflicting or malformed values.
-fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
+fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, Fault> {
     let mut found: Option<u64> = None;
     for h in headers
         .iter()
@@ -515,9 +460,9 @@ fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
             let n: u64 = v
                 .trim()
                 .parse()
-                .map_err(|_| format!("invalid Content-Length {:?}", h.value))?;
+                .map_err(|_| Fault::malformed(format!("invalid Content-Length {:?}", h.value)))?;
             if found.is_some_and(|f| f != n) {
-                return Err("conflicting Content-Length values".into());
+                return Err(Fault::malformed("conflicting Content-Length values"));
             }
             found = Some(n);
         }
@@ -526,18 +471,18 @@ fn content_length(headers: &HeaderBlock) -> Result<Option<u64>, String> {
 }
 
 /// RFC 9112 §6.3 for requests: chunked, else Content-Length, else no body.
-fn request_framing(headers: &HeaderBlock) -> Result<Framing, String> {
+fn request_framing(headers: &HeaderBlock) -> Result<Framing, Fault> {
     match final_transfer_coding(headers).as_deref() {
         Some("chunked") => Ok(Framing::Chunked),
-        Some(other) => Err(format!(
+        Some(other) => Err(Fault::unsupported(format!(
             "a request body with transfer coding {other:?} cannot be delimited"
-        )),
+        ))),
         None => Ok(Framing::Length(content_length(headers)?.unwrap_or(0))),
     }
 }
 
 /// RFC 9112 §6.3 for responses.
-fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<Framing, String> {
+fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<Framing, Fault> {
     if method.eq_ignore_ascii_case("HEAD")
         || status == 204
         || status == 304
@@ -555,15 +500,15 @@ fn response_framing(method: &str, status: u16, headers: &HeaderBlock) -> Result<
     }
 }
 
-fn parse_trailers(block: &[u8], max_headers: usize) -> Result<HeaderBlock, String> {
+fn parse_trailers(block: &[u8], max_headers: usize) -> Result<HeaderBlock, Fault> {
     if block.is_empty() {
         return Ok(HeaderBlock::new());
     }
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     match httparse::parse_headers(block, &mut slots[..max_headers.min(HEADER_SLOTS)]) {
         Ok(httparse::Status::Complete((_, headers))) => Ok(owned_headers(headers)),
-        Ok(httparse::Status::Partial) => Err("incomplete trailer section".into()),
-        Err(e) => Err(format!("invalid trailer section: {e}")),
+        Ok(httparse::Status::Partial) => Err(Fault::malformed("incomplete trailer section")),
+        Err(e) => Err(Fault::malformed(format!("invalid trailer section: {e}"))),
     }
 }
 

@@ -2,6 +2,8 @@
 //! (The proxy's integration tests drive real curl and nginx.)
 
 use super::*;
+use crate::http::HttpExchange;
+use crate::{DecodeFailure, FailureKind};
 
 /// Runs a conversation: `(direction, bytes)` in order, each split into
 /// pieces of `step` bytes, then the given end-of-stream calls and finish.
@@ -292,10 +294,11 @@ fn garbage_after_a_valid_request_fails_once_keeping_what_was_decoded() {
         "the garbage starts right after the first request"
     );
     assert!(
-        f[0].reason.contains("invalid request head"),
+        f[0].detail.contains("invalid request head"),
         "{}",
-        f[0].reason
+        f[0].detail
     );
+    assert_eq!(f[0].kind, FailureKind::Malformed);
     assert!(
         matches!(out.last(), Some(Decoded::Failure(_))),
         "the failure is the last output"
@@ -310,7 +313,8 @@ fn response_without_request_is_a_failure() {
         100,
         false,
     );
-    assert!(failures(&out)[0].reason.contains("no request waiting"));
+    assert!(failures(&out)[0].detail.contains("no request waiting"));
+    assert_eq!(failures(&out)[0].kind, FailureKind::UnexpectedMessage);
 }
 
 #[test]
@@ -325,7 +329,7 @@ fn conflicting_content_lengths_are_refused() {
         false,
     );
     assert!(failures(&out)[0]
-        .reason
+        .detail
         .contains("conflicting Content-Length"));
 }
 
@@ -407,7 +411,7 @@ fn content_lengths_that_agree_are_one_and_those_that_do_not_a_failure() {
     assert_eq!(f.len(), 1, "{out:?}");
     assert_eq!(f[0].direction, S);
     assert_eq!(f[0].offset, 0);
-    assert_eq!(f[0].reason, "conflicting Content-Length values");
+    assert_eq!(f[0].detail, "conflicting Content-Length values");
 }
 
 #[test]
@@ -462,7 +466,8 @@ fn too_many_pipelined_requests_fail() {
         100,
         false,
     );
-    assert!(failures(&out)[0].reason.contains("more than 2 requests"));
+    assert!(failures(&out)[0].detail.contains("more than 2 requests"));
+    assert_eq!(failures(&out)[0].kind, FailureKind::LimitExceeded);
     assert_eq!(
         exchanges(&out).len(),
         2,
@@ -482,8 +487,9 @@ fn http2_prior_knowledge_is_named_as_such() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].offset, 0);
     assert!(
-        f[0].reason.starts_with("HTTP/2 with prior knowledge"),
+        f[0].detail.starts_with("HTTP/2 with prior knowledge"),
         "{}",
-        f[0].reason
+        f[0].detail
     );
+    assert_eq!(f[0].kind, FailureKind::Unsupported);
 }

@@ -10,6 +10,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::decoder::Fault;
 use crate::Timestamp;
 
 /// The 24 bytes a client sends first.
@@ -128,7 +129,7 @@ impl FrameReader {
         chunk: &Bytes,
         pos: &mut usize,
         at: Timestamp,
-    ) -> Result<Option<Item>, String> {
+    ) -> Result<Option<Item>, Fault> {
         loop {
             let rest = &chunk[*pos..];
             match self.state {
@@ -138,7 +139,7 @@ impl FrameReader {
                     }
                     let n = (PREFACE.len() - matched).min(rest.len());
                     if rest[..n] != PREFACE[matched..matched + n] {
-                        return Err("not the HTTP/2 client preface".into());
+                        return Err(Fault::malformed("not the HTTP/2 client preface"));
                     }
                     self.advance(pos, n);
                     self.state = if matched + n == PREFACE.len() {
@@ -176,9 +177,9 @@ impl FrameReader {
                     self.advance(pos, 1);
                     let pad = u32::from(pad);
                     if pad >= len {
-                        return Err(format!(
+                        return Err(Fault::malformed(format!(
                             "DATA frame padding ({pad}) is not shorter than the frame ({len})"
-                        ));
+                        )));
                     }
                     self.state = State::Data {
                         stream,
@@ -280,7 +281,7 @@ impl FrameReader {
     }
 
     /// A frame header is complete: decide how to read its payload.
-    fn on_header(&mut self) -> Result<Option<Item>, String> {
+    fn on_header(&mut self) -> Result<Option<Item>, Fault> {
         let h = self.head;
         let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
         let kind = h[3];
@@ -289,7 +290,7 @@ impl FrameReader {
         if kind == DATA {
             if flags & FLAG_PADDED != 0 {
                 if len == 0 {
-                    return Err("padded DATA frame without a pad length".into());
+                    return Err(Fault::malformed("padded DATA frame without a pad length"));
                 }
                 self.state = State::DataPadLength { stream, flags, len };
                 return Ok(None);
@@ -320,10 +321,10 @@ impl FrameReader {
             return Ok(None);
         }
         if len > self.max_payload {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "a frame of type {kind:#x} with {len} bytes, more than the {} kept",
                 self.max_payload
-            ));
+            )));
         }
         self.state = State::Payload {
             kind,

@@ -1,6 +1,6 @@
 //! HTTP/2 (RFC 9113) over cleartext: every stream as one exchange.
 //!
-//! Each direction has its own [`frame::FrameReader`] and its own HPACK
+//! Each direction has its own `frame::FrameReader` and its own HPACK
 //! context, because each endpoint compresses the header blocks it sends with
 //! a table of its own. A header block is gathered across CONTINUATION frames
 //! and decoded once complete; a direction's SETTINGS_HEADER_TABLE_SIZE bounds
@@ -12,9 +12,10 @@
 //! Flow control, priorities and pings are the endpoints' business: the
 //! decoder reads past them. It never needs a reply from anyone, so it follows
 //! a connection from its first byte whether the client used prior knowledge
-//! or an `Upgrade: h2c` (see [`Http2Decoder::after_upgrade`]).
+//! or an `Upgrade: h2c` (see `Http2Decoder::after_upgrade`).
 
 mod frame;
+mod peer;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -23,14 +24,18 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::http::{CapturedBody, HeaderBlock};
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
-use frame::{FrameReader, Item};
-use stream::Stream;
+use crate::decoder::Fault;
+use crate::http::{BodyCapture, CapturedBody, ExchangeBuilder, HeaderBlock};
+use crate::{Decoded, Decoder, Direction, Timestamp};
+use frame::Item;
+use peer::{Peer, PendingBlock};
 
 pub(crate) use frame::PREFACE;
 
 const PROTOCOL: &str = "http2";
+
+/// [`HttpExchange::version`](crate::http::HttpExchange::version) of every exchange.
+const VERSION: &str = "HTTP/2";
 
 /// The HPACK table size every encoder starts with (RFC 7541 §4.2).
 const DEFAULT_TABLE_SIZE: usize = 4096;
@@ -66,7 +71,7 @@ impl Default for Http2Config {
 /// The request that asked for `Upgrade: h2c`, as the HTTP/1 decoder saw it.
 /// Its response arrives on stream 1 of the HTTP/2 connection that follows.
 #[derive(Debug, Clone)]
-pub struct UpgradedRequest {
+pub(crate) struct UpgradedRequest {
     pub method: String,
     pub path: String,
     pub headers: HeaderBlock,
@@ -74,63 +79,13 @@ pub struct UpgradedRequest {
     pub started: Timestamp,
 }
 
-/// A header block being gathered across CONTINUATION frames.
-struct PendingBlock {
-    stream: u32,
-    /// For a PUSH_PROMISE, the stream it promises.
-    promised: Option<u32>,
-    end_stream: bool,
-    started: Timestamp,
-    fragment: BytesMut,
-}
-
-/// What one endpoint sends: its frames, the HPACK table of its encoder,
-/// the header block it is midway through.
-struct Peer {
-    reader: FrameReader,
-    hpack: loona_hpack::Decoder<'static>,
-    /// The table size the other endpoint allows this side's encoder.
-    allowed_table_size: usize,
-    block: Option<PendingBlock>,
-}
-
-impl Peer {
-    fn new(expect_preface: bool, config: &Http2Config) -> Self {
-        let mut hpack = loona_hpack::Decoder::new();
-        hpack.set_max_allowed_table_size(DEFAULT_TABLE_SIZE);
-        Self {
-            reader: FrameReader::new(expect_preface, config.max_frame_payload),
-            hpack,
-            allowed_table_size: DEFAULT_TABLE_SIZE,
-            block: None,
-        }
-    }
-
-    /// The peer advertised SETTINGS_HEADER_TABLE_SIZE = `size` for this
-    /// side's encoder. An observer cannot know when the encoder takes a
-    /// smaller size into use, so it allows the largest one ever advertised.
-    fn allow_table_size(&mut self, size: u32, max: usize) -> Result<(), String> {
-        let size = size as usize;
-        if size <= self.allowed_table_size {
-            return Ok(());
-        }
-        if size > max {
-            return Err(format!(
-                "HPACK table size {size} is above the {max} bytes the decoder keeps"
-            ));
-        }
-        self.allowed_table_size = size;
-        self.hpack.set_max_allowed_table_size(size);
-        Ok(())
-    }
-}
-
 /// Decodes one HTTP/2 connection. See the module docs.
 pub struct Http2Decoder {
     config: Http2Config,
     client: Peer,
     server: Peer,
-    streams: HashMap<u32, Stream>,
+    /// Open streams by id, each on its way to becoming an exchange.
+    streams: HashMap<u32, ExchangeBuilder>,
     /// The highest stream the client opened: a lower id is not a new stream.
     last_client_stream: u32,
     failed: bool,
@@ -152,7 +107,7 @@ impl Http2Decoder {
     /// A connection that switched from HTTP/1.1 with `Upgrade: h2c`: the
     /// upgrade request is stream 1, already sent in full; the client sends
     /// the preface next and the server starts straight with frames.
-    pub fn after_upgrade(config: Http2Config, request: UpgradedRequest) -> Self {
+    pub(crate) fn after_upgrade(config: Http2Config, request: UpgradedRequest) -> Self {
         let mut decoder = Self::new(config);
         let settings = request
             .headers
@@ -163,11 +118,15 @@ impl Http2Decoder {
             let _ = decoder.apply_settings(Direction::ClientToTarget, &settings);
         }
         let limit = decoder.config.capture_limit;
-        let mut stream = Stream::open(1, HeaderBlock::new(), request.started, limit);
-        stream.method = request.method;
-        stream.path = request.path;
-        stream.request_headers = request.headers;
-        stream.request_body = crate::http::BodyCapture::resume(request.body, limit);
+        let mut stream = ExchangeBuilder::new(
+            VERSION,
+            request.method,
+            request.path,
+            request.headers,
+            request.started,
+            limit,
+        );
+        stream.request_body = BodyCapture::resume(request.body, limit);
         stream.request_done = true;
         decoder.streams.insert(1, stream);
         decoder.last_client_stream = 1;
@@ -181,22 +140,11 @@ impl Http2Decoder {
         }
     }
 
-    fn fail(
-        &mut self,
-        direction: Direction,
-        reason: String,
-        at: Timestamp,
-        out: &mut Vec<Decoded>,
-    ) {
+    fn fail(&mut self, direction: Direction, fault: Fault, at: Timestamp, out: &mut Vec<Decoded>) {
         self.failed = true;
         let offset = self.peer(direction).reader.unit_start();
-        self.flush_all(at, &format!("decoding stopped: {reason}"), out);
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: PROTOCOL,
-            direction,
-            offset,
-            reason,
-        }));
+        self.flush_all(at, &format!("decoding stopped: {}", fault.detail), out);
+        out.push(Decoded::Failure(fault.at(PROTOCOL, direction, offset)));
     }
 
     /// Reports every open stream as cut off, in stream order.
@@ -205,12 +153,7 @@ impl Http2Decoder {
         ids.sort_unstable();
         for id in ids {
             let s = self.streams.remove(&id).expect("listed");
-            let error = if s.status.is_none() {
-                format!("no response: {why}")
-            } else {
-                format!("incomplete: {why}")
-            };
-            out.push(Decoded::Http(Box::new(s.into_exchange(at, Some(error)))));
+            out.push(Decoded::Http(Box::new(s.cut_off(at, why))));
         }
     }
 
@@ -220,7 +163,7 @@ impl Http2Decoder {
         chunk: &Bytes,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let mut pos = 0;
         loop {
             let item = self.peer(direction).reader.next(chunk, &mut pos, at)?;
@@ -247,12 +190,12 @@ impl Http2Decoder {
     }
 
     /// A header block must not be interleaved with other frames (RFC 9113 §6.10).
-    fn expect_no_block(&mut self, direction: Direction) -> Result<(), String> {
+    fn expect_no_block(&mut self, direction: Direction) -> Result<(), Fault> {
         match &self.peer(direction).block {
-            Some(b) => Err(format!(
+            Some(b) => Err(Fault::malformed(format!(
                 "expected a CONTINUATION of stream {}'s header block",
                 b.stream
-            )),
+            ))),
             None => Ok(()),
         }
     }
@@ -268,21 +211,25 @@ impl Http2Decoder {
         started: Timestamp,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         if kind == frame::CONTINUATION {
             let max = self.config.max_header_block;
             let side = self.peer(direction);
             let Some(block) = side.block.as_mut() else {
-                return Err("CONTINUATION without a header block to continue".into());
+                return Err(Fault::malformed(
+                    "CONTINUATION without a header block to continue",
+                ));
             };
             if block.stream != stream {
-                return Err(format!(
+                return Err(Fault::malformed(format!(
                     "CONTINUATION for stream {stream} inside stream {}'s header block",
                     block.stream
-                ));
+                )));
             }
             if block.fragment.len() + payload.len() > max {
-                return Err(format!("a header block larger than {max} bytes"));
+                return Err(Fault::limit(format!(
+                    "a header block larger than {max} bytes"
+                )));
             }
             block.fragment.extend_from_slice(&payload);
             if flags & frame::FLAG_END_HEADERS != 0 {
@@ -296,10 +243,10 @@ impl Http2Decoder {
             frame::HEADERS | frame::PUSH_PROMISE => {
                 let (promised, fragment) = header_fragment(kind, flags, &payload)?;
                 if fragment.len() > self.config.max_header_block {
-                    return Err(format!(
+                    return Err(Fault::limit(format!(
                         "a header block larger than {} bytes",
                         self.config.max_header_block
-                    ));
+                    )));
                 }
                 let block = PendingBlock {
                     stream,
@@ -318,13 +265,14 @@ impl Http2Decoder {
                 self.apply_settings(direction, &payload)?;
             }
             frame::RST_STREAM => {
-                let code = read_u32(&payload, 0).ok_or("RST_STREAM shorter than 4 bytes")?;
+                let code = read_u32(&payload, 0)
+                    .ok_or_else(|| Fault::malformed("RST_STREAM shorter than 4 bytes"))?;
                 self.on_reset(direction, stream, code, at, out);
             }
             frame::GOAWAY => {
-                let last =
-                    read_u32(&payload, 0).ok_or("GOAWAY shorter than 8 bytes")? & 0x7fff_ffff;
-                let code = read_u32(&payload, 4).ok_or("GOAWAY shorter than 8 bytes")?;
+                let short = || Fault::malformed("GOAWAY shorter than 8 bytes");
+                let last = read_u32(&payload, 0).ok_or_else(short)? & 0x7fff_ffff;
+                let code = read_u32(&payload, 4).ok_or_else(short)?;
                 self.on_goaway(direction, last, code, at, out);
             }
             // SETTINGS acks, PRIORITY, PING, WINDOW_UPDATE: nothing to observe.
@@ -333,12 +281,12 @@ impl Http2Decoder {
         Ok(())
     }
 
-    fn apply_settings(&mut self, direction: Direction, payload: &[u8]) -> Result<(), String> {
+    fn apply_settings(&mut self, direction: Direction, payload: &[u8]) -> Result<(), Fault> {
         if payload.len() % 6 != 0 {
-            return Err(format!(
+            return Err(Fault::malformed(format!(
                 "SETTINGS of {} bytes, not a multiple of 6",
                 payload.len()
-            ));
+            )));
         }
         let max = self.config.max_table_size;
         for setting in payload.chunks_exact(6) {
@@ -360,13 +308,14 @@ impl Http2Decoder {
         block: PendingBlock,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
-        let headers = self.decode_block(direction, &block.fragment)?;
+    ) -> Result<(), Fault> {
+        let max = self.config.max_header_block;
+        let headers = self.peer(direction).decode_block(&block.fragment, max)?;
         let limit = self.config.capture_limit;
         match (direction, block.promised) {
             (Direction::TargetToClient, Some(promised)) => {
                 // A pushed response: the promise carries its request.
-                self.open_stream(Stream::open(promised, headers, block.started, limit))?;
+                self.open_stream(promised, stream::open(headers, block.started, limit))?;
                 if let Some(s) = self.streams.get_mut(&promised) {
                     s.request_done = true;
                 }
@@ -379,9 +328,9 @@ impl Http2Decoder {
                 }
                 None if block.stream > self.last_client_stream => {
                     self.last_client_stream = block.stream;
-                    let mut s = Stream::open(block.stream, headers, block.started, limit);
+                    let mut s = stream::open(headers, block.started, limit);
                     s.request_done = block.end_stream;
-                    self.open_stream(s)?;
+                    self.open_stream(block.stream, s)?;
                 }
                 // Trailers of a stream reported already (reset, say).
                 None => {}
@@ -395,15 +344,15 @@ impl Http2Decoder {
                     let mut headers = headers;
                     let status = stream::pseudo_value(&headers, ":status")
                         .and_then(|v| v.parse::<u16>().ok())
-                        .ok_or("a response header block without a valid :status")?;
+                        .ok_or_else(|| {
+                            Fault::malformed("a response header block without a valid :status")
+                        })?;
                     if (100..200).contains(&status) {
                         // Interim (100 Continue, 103 Early Hints): the final head follows.
                         return Ok(());
                     }
-                    s.status = Some(status);
                     headers.retain(|h| !h.name.starts_with(':'));
-                    s.response_headers = headers;
-                    s.response_head_at = Some(at);
+                    s.response_head(status, headers, at);
                 } else {
                     s.response_trailers = headers;
                 }
@@ -414,39 +363,15 @@ impl Http2Decoder {
         Ok(())
     }
 
-    fn open_stream(&mut self, stream: Stream) -> Result<(), String> {
+    fn open_stream(&mut self, id: u32, stream: ExchangeBuilder) -> Result<(), Fault> {
         if self.streams.len() >= self.config.max_streams {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "more than {} streams open at once",
                 self.config.max_streams
-            ));
+            )));
         }
-        self.streams.insert(stream.id, stream);
+        self.streams.insert(id, stream);
         Ok(())
-    }
-
-    fn decode_block(
-        &mut self,
-        direction: Direction,
-        fragment: &[u8],
-    ) -> Result<HeaderBlock, String> {
-        let max = self.config.max_header_block;
-        let mut headers = HeaderBlock::new();
-        let mut list_size = 0usize;
-        let side = self.peer(direction);
-        side.hpack
-            .decode_with_cb(fragment, |name, value| {
-                // RFC 9113 §6.5.2 counts 32 bytes of overhead per field.
-                list_size += name.len() + value.len() + 32;
-                if list_size <= max {
-                    headers.push(&String::from_utf8_lossy(&name), &value);
-                }
-            })
-            .map_err(|e| format!("HPACK: {e:?}"))?;
-        if list_size > max {
-            return Err(format!("a header list larger than {max} bytes"));
-        }
-        Ok(headers)
     }
 
     fn on_data(
@@ -461,18 +386,10 @@ impl Http2Decoder {
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
-        if let Some(counters) = s.grpc.as_mut() {
-            counters.feed(direction, &data);
-        }
+        s.body(direction, data);
         match direction {
-            Direction::ClientToTarget => {
-                s.request_body.push(data);
-                s.request_done |= end_stream;
-            }
-            Direction::TargetToClient => {
-                s.response_body.push(data);
-                s.response_done |= end_stream;
-            }
+            Direction::ClientToTarget => s.request_done |= end_stream,
+            Direction::TargetToClient => s.response_done |= end_stream,
         }
         if end_stream {
             self.emit_if_complete(stream, at, out);
@@ -480,9 +397,13 @@ impl Http2Decoder {
     }
 
     fn emit_if_complete(&mut self, stream: u32, at: Timestamp, out: &mut Vec<Decoded>) {
-        if self.streams.get(&stream).is_some_and(Stream::is_complete) {
+        if self
+            .streams
+            .get(&stream)
+            .is_some_and(ExchangeBuilder::is_complete)
+        {
             let s = self.streams.remove(&stream).expect("checked");
-            out.push(Decoded::Http(Box::new(s.into_exchange(at, None))));
+            out.push(Decoded::Http(Box::new(s.finish(at, None))));
         }
     }
 
@@ -508,7 +429,7 @@ impl Http2Decoder {
             };
             Some(format!("stream reset by the {who}: {}", error_name(code)))
         };
-        out.push(Decoded::Http(Box::new(s.into_exchange(at, error))));
+        out.push(Decoded::Http(Box::new(s.finish(at, error))));
     }
 
     fn on_goaway(
@@ -538,7 +459,7 @@ impl Http2Decoder {
                 "not processed: the {who} sent GOAWAY (last stream {last}, {})",
                 error_name(code)
             );
-            out.push(Decoded::Http(Box::new(s.into_exchange(at, Some(error)))));
+            out.push(Decoded::Http(Box::new(s.finish(at, Some(error)))));
         }
     }
 }
@@ -548,8 +469,8 @@ impl Decoder for Http2Decoder {
         if self.failed {
             return;
         }
-        if let Err(reason) = self.feed_side(direction, chunk, at, out) {
-            self.fail(direction, reason, at, out);
+        if let Err(fault) = self.feed_side(direction, chunk, at, out) {
+            self.fail(direction, fault, at, out);
         }
     }
 
@@ -562,27 +483,31 @@ impl Decoder for Http2Decoder {
 
 /// The header block fragment of a HEADERS or PUSH_PROMISE payload, without
 /// padding and priority fields; for a PUSH_PROMISE also the promised stream.
-fn header_fragment(kind: u8, flags: u8, payload: &Bytes) -> Result<(Option<u32>, Bytes), String> {
+fn header_fragment(kind: u8, flags: u8, payload: &Bytes) -> Result<(Option<u32>, Bytes), Fault> {
     let mut start = 0usize;
     let mut end = payload.len();
     if flags & frame::FLAG_PADDED != 0 {
-        let pad = *payload.first().ok_or("padded frame without a pad length")? as usize;
+        let pad = *payload
+            .first()
+            .ok_or_else(|| Fault::malformed("padded frame without a pad length"))?
+            as usize;
         start = 1;
         end = end
             .checked_sub(pad)
             .filter(|&e| e >= start)
-            .ok_or("padding longer than the frame")?;
+            .ok_or_else(|| Fault::malformed("padding longer than the frame"))?;
     }
     let mut promised = None;
     if kind == frame::PUSH_PROMISE {
-        promised =
-            Some(read_u32(&payload[..end], start).ok_or("PUSH_PROMISE too short")? & 0x7fff_ffff);
+        let id = read_u32(&payload[..end], start)
+            .ok_or_else(|| Fault::malformed("PUSH_PROMISE too short"))?;
+        promised = Some(id & 0x7fff_ffff);
         start += 4;
     } else if flags & frame::FLAG_PRIORITY != 0 {
         start += 5;
     }
     if start > end {
-        return Err("header frame too short for its flags".into());
+        return Err(Fault::malformed("header frame too short for its flags"));
     }
     Ok((promised, payload.slice(start..end)))
 }
@@ -593,7 +518,7 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
 }
 
 /// RFC 9113 §7 error code names.
-pub fn error_name(code: u32) -> String {
+fn error_name(code: u32) -> String {
     let name = match code {
         0x0 => "NO_ERROR",
         0x1 => "PROTOCOL_ERROR",

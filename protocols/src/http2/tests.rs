@@ -4,8 +4,9 @@ use bytes::Bytes;
 
 use super::frame::*;
 use super::*;
+use crate::http::HttpDecoder;
 use crate::http::HttpExchange;
-use crate::sniff::HttpDecoder;
+use crate::DecodeFailure;
 
 const C2T: Direction = Direction::ClientToTarget;
 const T2C: Direction = Direction::TargetToClient;
@@ -250,7 +251,8 @@ fn a_frame_inside_a_header_block_is_a_failure_reported_once() {
     let out = run(&mut d, &[(C2T, client.take())], 1000);
     let f = failures(&out);
     assert_eq!(f.len(), 1, "{out:?}");
-    assert!(f[0].reason.contains("CONTINUATION"), "{}", f[0].reason);
+    assert!(f[0].detail.contains("CONTINUATION"), "{}", f[0].detail);
+    assert_eq!(f[0].kind, crate::FailureKind::Malformed);
     assert_eq!(f[0].protocol, "http2");
     assert_eq!(f[0].offset, (PREFACE.len() + 9 + 9 + block.len()) as u64);
     assert!(exchanges(&out).is_empty());
@@ -384,7 +386,7 @@ fn a_bigger_hpack_table_needs_the_peers_settings() {
             assert_eq!((x[0].path.as_str(), x[0].status), ("/big-table", Some(200)));
         } else {
             assert_eq!(failures(&out).len(), 1, "{out:?}");
-            assert!(failures(&out)[0].reason.starts_with("HPACK"));
+            assert!(failures(&out)[0].detail.starts_with("HPACK"));
         }
     }
 }
@@ -549,7 +551,7 @@ fn garbage_instead_of_frames_fails_once_and_reports_open_streams() {
     let out = run(&mut d, &[(C2T, client.take()), (T2C, vec![0; 100])], 7);
     let f = failures(&out);
     assert_eq!(f.len(), 1, "{out:?}");
-    assert!(f[0].reason.starts_with("HPACK"), "{}", f[0].reason);
+    assert!(f[0].detail.starts_with("HPACK"), "{}", f[0].detail);
     let x = exchanges(&out);
     assert_eq!(x.len(), 1);
     assert!(x[0]

@@ -9,6 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::decoder::Fault;
 use crate::Timestamp;
 
 /// One complete frame.
@@ -38,10 +39,10 @@ impl Frame {
 
 /// Why a stream cannot be framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FramingError {
+pub(crate) struct FramingError {
     /// Offset of the size field within the stream.
     pub offset: u64,
-    pub reason: String,
+    pub fault: Fault,
 }
 
 enum State {
@@ -86,11 +87,13 @@ impl FrameReader {
     }
 
     /// Bytes of the stream seen so far.
+    #[cfg(test)]
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
     /// Whether the reader is between frames (nothing partial held).
+    #[cfg(test)]
     pub fn at_boundary(&self) -> bool {
         matches!(self.state, State::Size { have: 0, .. })
     }
@@ -123,13 +126,16 @@ impl FrameReader {
                     if size < 0 || size as u32 > self.max_frame {
                         let offset = self.frame_offset;
                         self.offset += pos as u64;
-                        return Err(FramingError {
-                            offset,
-                            reason: format!(
-                                "frame size {size} is outside 0..={} bytes",
-                                self.max_frame
-                            ),
-                        });
+                        let detail =
+                            format!("frame size {size} is outside 0..={} bytes", self.max_frame);
+                        // A negative size is no Kafka; a large one may be,
+                        // past what the decoder holds.
+                        let fault = if size < 0 {
+                            Fault::malformed(detail)
+                        } else {
+                            Fault::limit(detail)
+                        };
+                        return Err(FramingError { offset, fault });
                     }
                     let size = size as u32;
                     self.keep = keep(size).min(size as usize);
@@ -256,6 +262,7 @@ mod tests {
             .feed(&Bytes::from(stream), Timestamp(0), |_| 9, |_| {})
             .unwrap_err();
         assert_eq!(err.offset, 6);
-        assert!(err.reason.contains("-1"), "{}", err.reason);
+        assert_eq!(err.fault.kind, crate::FailureKind::Malformed);
+        assert!(err.fault.detail.contains("-1"), "{:?}", err.fault);
     }
 }

@@ -1,15 +1,15 @@
 //! Kafka: requests paired with their responses, one [`KafkaExchange`] each.
 //!
-//! Framing ([`framing`]), the request and response headers ([`header`]) and
-//! pairing by correlation id ([`pairing`]) are written by hand: they must
+//! Framing (`framing.rs`), the request and response headers (`header.rs`)
+//! and pairing by correlation id (`pairing.rs`) are written by hand: they must
 //! work on every key and version, including those the `kafka-protocol`
 //! crate cannot decode, on a frame's prefix alone, and cheaply on every
 //! frame. The bodies events need (Produce, Fetch, Metadata, top-level
-//! error codes) are read by hand too ([`body`]), every count checked
+//! error codes) are read by hand too (`body.rs`), every count checked
 //! against the bytes left: `kafka-protocol` allocates arrays by the count
 //! on the wire, so garbage could make it abort the process. It is used only
-//! to re-encode the responses [`rewrite`] changes, after [`body`] has
-//! checked them.
+//! to re-encode the responses the [`ResponseRewriter`] changes, after
+//! `body.rs` has checked them.
 //!
 //! Memory per connection is bounded: a frame larger than
 //! [`KafkaConfig::max_frame_size`] makes the decoder give up (one
@@ -17,13 +17,13 @@
 //! wait for responses, and only a frame's first
 //! [`KafkaConfig::capture_limit`] bytes are ever kept.
 
-pub mod api;
-pub mod body;
-pub mod framing;
-pub mod header;
-pub mod pairing;
-pub mod rewrite;
-pub mod summary;
+mod api;
+mod body;
+mod framing;
+mod header;
+mod pairing;
+mod rewrite;
+mod summary;
 #[cfg(test)]
 mod tests;
 
@@ -32,12 +32,16 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Frame, FrameReader};
 use pairing::{Pending, PendingRequest};
+pub use rewrite::{BrokerAddressMap, ResponseRewriter, RewriteFailure};
 pub use summary::TopicPartition;
 
 #[derive(Debug, Clone)]
+/// Limits that bound a connection's memory, and what the connections of one
+/// edge share.
 pub struct KafkaConfig {
     /// Bytes of a Produce request or Fetch response kept for decoding its
     /// topics; a larger one is reported with its header fields only.
@@ -99,11 +103,15 @@ const HEADER_KEEP: usize = 4096;
 /// One request and its response (none for a Produce with `acks=0`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaExchange {
+    /// The request's API key (0 Produce, 1 Fetch, 3 Metadata …).
     pub api_key: i16,
     /// Kafka's name for the key; `None` for a key it never defined.
     pub api_name: Option<&'static str>,
+    /// The version of that API the request used.
     pub api_version: i16,
+    /// The id that paired the response with the request.
     pub correlation_id: i32,
+    /// The client's id, as its request header named it.
     pub client_id: Option<Arc<str>>,
     /// The request's first byte.
     pub request_at: Timestamp,
@@ -127,6 +135,7 @@ impl KafkaExchange {
     }
 }
 
+/// Decodes one Kafka connection. See the module docs.
 pub struct KafkaDecoder {
     config: KafkaConfig,
     requests: FrameReader,
@@ -142,6 +151,7 @@ pub struct KafkaDecoder {
 }
 
 impl KafkaDecoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: KafkaConfig) -> Self {
         Self {
             requests: FrameReader::new(config.max_frame_size),
@@ -159,28 +169,23 @@ impl KafkaDecoder {
         self.pending.len()
     }
 
-    fn failure(&mut self, direction: Direction, offset: u64, reason: String) -> Decoded {
+    fn failure(&mut self, direction: Direction, offset: u64, fault: Fault) -> Decoded {
         self.pending.clear();
-        Decoded::Failure(DecodeFailure {
-            protocol: "kafka",
-            direction,
-            offset,
-            reason,
-        })
+        Decoded::Failure(fault.at("kafka", direction, offset))
     }
 
-    fn request(&mut self, frame: Frame, offset: u64) -> Result<Option<KafkaExchange>, String> {
+    fn request(&mut self, frame: Frame, offset: u64) -> Result<Option<KafkaExchange>, Fault> {
         let header = header::parse_request_header(&frame.prefix).ok_or_else(|| {
-            format!(
+            Fault::malformed(format!(
                 "request at offset {offset} is {} bytes, too short for a header",
                 frame.size
-            )
+            ))
         })?;
         if header.api_key < 0 || header.api_version < 0 {
-            return Err(format!(
+            return Err(Fault::malformed(format!(
                 "request at offset {offset} has API key {} version {}",
                 header.api_key, header.api_version
-            ));
+            )));
         }
         let body = header.body_offset.map(|at| frame.prefix.slice(at..));
         let mut topics = None;
@@ -219,11 +224,14 @@ impl KafkaDecoder {
         frame: Frame,
         at: Timestamp,
         offset: u64,
-    ) -> Result<KafkaExchange, String> {
-        let correlation_id = header::response_correlation_id(&frame.prefix)
-            .ok_or_else(|| format!("response at offset {offset} is too short for a header"))?;
+    ) -> Result<KafkaExchange, Fault> {
+        let correlation_id = header::response_correlation_id(&frame.prefix).ok_or_else(|| {
+            Fault::malformed(format!(
+                "response at offset {offset} is too short for a header"
+            ))
+        })?;
         let mut request = self.pending.take(correlation_id).ok_or_else(|| {
-            format!("response at offset {offset} has correlation id {correlation_id}, which no request awaits")
+            Fault::unexpected(format!("response at offset {offset} has correlation id {correlation_id}, which no request awaits"))
         })?;
         let body = api::response_header_version(request.api_key, request.api_version)
             .and_then(|v| header::response_body_offset(&frame.prefix, v))
@@ -360,10 +368,10 @@ impl Decoder for KafkaDecoder {
             match result {
                 Ok(Some(exchange)) => out.push(Decoded::Kafka(Box::new(exchange))),
                 Ok(None) => {}
-                Err(reason) => {
+                Err(fault) => {
                     drop(completed);
                     self.frames = frames;
-                    let failure = self.failure(direction, offset, reason);
+                    let failure = self.failure(direction, offset, fault);
                     out.push(failure);
                     return;
                 }
@@ -372,7 +380,7 @@ impl Decoder for KafkaDecoder {
         drop(completed);
         self.frames = frames;
         if let Err(e) = framed {
-            let failure = self.failure(direction, e.offset, e.reason);
+            let failure = self.failure(direction, e.offset, e.fault);
             out.push(failure);
         }
     }

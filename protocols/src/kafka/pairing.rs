@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use super::summary::TopicPartition;
+use crate::decoder::Fault;
 use crate::Timestamp;
 
 /// A request whose response has not come yet.
@@ -38,18 +39,18 @@ impl Pending {
 
     /// Adds a request; `Err` with it if the map is full or its correlation
     /// id is already awaiting a response.
-    pub fn insert(&mut self, request: PendingRequest) -> Result<(), String> {
+    pub fn insert(&mut self, request: PendingRequest) -> Result<(), Fault> {
         if self.by_correlation.len() >= self.max {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "more than {} requests awaiting responses",
                 self.max
-            ));
+            )));
         }
         if self.by_correlation.contains_key(&request.correlation_id) {
-            return Err(format!(
+            return Err(Fault::unexpected(format!(
                 "correlation id {} reused while its request awaits a response",
                 request.correlation_id
-            ));
+            )));
         }
         self.by_correlation.insert(request.correlation_id, request);
         Ok(())
@@ -61,10 +62,6 @@ impl Pending {
 
     pub fn len(&self) -> usize {
         self.by_correlation.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_correlation.is_empty()
     }
 
     pub fn clear(&mut self) {

@@ -25,6 +25,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::api;
 use super::framing::FrameReader;
+use crate::FailureKind;
 
 /// Where clients should reach a broker instead of its own address.
 pub trait BrokerAddressMap {
@@ -55,7 +56,11 @@ pub trait BrokerAddressMap {
 pub struct RewriteFailure {
     /// Offset of the response frame in the target → client stream.
     pub offset: u64,
-    pub reason: String,
+    /// [`FailureKind::LimitExceeded`] for a response too large to hold,
+    /// [`FailureKind::RewriteFailed`] for one that could not be rewritten.
+    pub kind: FailureKind,
+    /// What exactly went wrong, for a person to read.
+    pub detail: String,
 }
 
 /// Requests whose responses are awaited for rewriting, at most this many.
@@ -78,6 +83,8 @@ enum Down {
     Broken,
 }
 
+/// Rewrites the broker addresses in one connection's responses. See the module
+/// docs.
 pub struct ResponseRewriter {
     requests: FrameReader,
     /// Correlation id → (key, version) of requests whose response to rewrite.
@@ -94,6 +101,8 @@ pub struct ResponseRewriter {
 }
 
 impl ResponseRewriter {
+    /// A rewriter that holds responses of up to `max_frame` bytes to rewrite
+    /// them.
     pub fn new(max_frame: u32) -> Self {
         Self {
             requests: FrameReader::new(max_frame),
@@ -203,7 +212,8 @@ impl ResponseRewriter {
                             // Too large to hold: it goes through as it came.
                             failures.push(RewriteFailure {
                                 offset: self.frame_offset,
-                                reason: format!(
+                                kind: FailureKind::LimitExceeded,
+                                detail: format!(
                                     "a {} v{api_version} response of {size} bytes is past the {} bytes held for rewriting",
                                     api::api_name(api_key).unwrap_or("?"),
                                     self.max_frame
@@ -317,7 +327,8 @@ impl ResponseRewriter {
                 out.push(original);
                 failures.push(RewriteFailure {
                     offset: self.frame_offset,
-                    reason: format!(
+                    kind: FailureKind::RewriteFailed,
+                    detail: format!(
                         "could not rewrite the broker addresses in a {} v{api_version} response: {reason}",
                         api::api_name(api_key).unwrap_or("?")
                     ),

@@ -7,7 +7,10 @@
 /// One partition of a Produce or Fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicPartition {
+    /// The topic's name (or, where the request named it by id alone and the id
+    /// is not known yet, its id).
     pub topic: String,
+    /// The partition's index.
     pub partition: i32,
     /// Records in the partition's record batches.
     pub records: u64,

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::rewrite::{BrokerAddressMap, ResponseRewriter};
 use super::*;
+use crate::FailureKind;
 
 /// A v2 record batch holding `count` records (the records themselves are
 /// opaque filler: only the header is read).
@@ -319,7 +320,9 @@ fn malformed_frames_give_one_failure() {
         &mut decoder,
         &[(T2C, response_frame(3, 1, 9, &MetadataResponse::default()))],
     );
-    assert!(matches!(&out[..], [Decoded::Failure(f)] if f.reason.contains("correlation id 9")));
+    assert!(
+        matches!(&out[..], [Decoded::Failure(f)] if f.kind == FailureKind::UnexpectedMessage && f.detail.contains("correlation id 9"))
+    );
 }
 
 #[test]
@@ -343,7 +346,9 @@ fn pending_requests_are_bounded_and_cleared_on_close() {
         ..KafkaConfig::default()
     });
     let out = run(&mut decoder, &[r(1), r(2), r(3)]);
-    assert!(matches!(&out[..], [Decoded::Failure(f)] if f.reason.contains("more than 2")));
+    assert!(
+        matches!(&out[..], [Decoded::Failure(f)] if f.kind == FailureKind::LimitExceeded && f.detail.contains("more than 2"))
+    );
 }
 
 struct TestMap;
@@ -507,7 +512,8 @@ fn a_response_that_cannot_be_rewritten_goes_through_unchanged() {
     assert_eq!(forwarded, stream);
     assert_eq!(failures.len(), 2);
     assert_eq!(failures[0].offset, 0);
-    assert!(failures[0].reason.contains("no listener"), "{failures:?}");
+    assert!(failures[0].detail.contains("no listener"), "{failures:?}");
+    assert_eq!(failures[0].kind, FailureKind::RewriteFailed);
     assert_eq!(failures[1].offset, failing.len() as u64);
 }
 
@@ -572,7 +578,7 @@ fn a_response_past_the_maps_cap_is_refused_before_any_broker_is_mapped() {
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].offset, 0);
     assert_eq!(
-        failures[0].reason,
+        failures[0].detail,
         "could not rewrite the broker addresses in a Metadata v12 response: 2 brokers, cap 1"
     );
 }
@@ -595,9 +601,10 @@ fn large_responses_pass_and_a_large_metadata_is_not_held() {
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].offset, fetch.len() as u64);
     assert!(
-        failures[0].reason.contains("past the 64 bytes"),
+        failures[0].detail.contains("past the 64 bytes"),
         "{failures:?}"
     );
+    assert_eq!(failures[0].kind, FailureKind::LimitExceeded);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use super::types::{
     AuthMethod, CopyDirection, EncryptionKind, PgCopy, PgError, PgNotification, PostgresOutput,
 };
 use super::{Phase, PostgresDecoder, MAX_SERVER_PARAMS};
+use crate::decoder::Fault;
 use crate::{Decoded, Timestamp};
 
 fn show(tag: u8) -> String {
@@ -35,7 +36,7 @@ impl PostgresDecoder {
         m: Message,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let tag = m.tag.unwrap_or(0);
         if m.len == 0 {
             return self.encryption_answer(tag, at, out);
@@ -79,7 +80,11 @@ impl PostgresDecoder {
                     self.group_response += size;
                     self.parameter_description(&m.body);
                 }
-                _ => return Err("ParameterDescription with no Describe awaiting it".into()),
+                _ => {
+                    return Err(Fault::unexpected(
+                        "ParameterDescription with no Describe awaiting it",
+                    ))
+                }
             },
             b'1' | b'2' | b'3' | b'n' => return self.step_done(tag, size),
             b'G' | b'H' | b'W' | b'd' | b'c' => return self.copy_message(tag, &m),
@@ -136,7 +141,7 @@ impl PostgresDecoder {
 
     /// CopyInResponse, CopyOutResponse, CopyBothResponse, and the
     /// server's CopyData and CopyDone: counted on the request copying.
-    fn copy_message(&mut self, tag: u8, m: &Message) -> Result<(), String> {
+    fn copy_message(&mut self, tag: u8, m: &Message) -> Result<(), Fault> {
         let acc = self.head_acc(tag)?;
         acc.response_size += m.wire_size();
         let direction = match tag {
@@ -165,12 +170,12 @@ impl PostgresDecoder {
         answer: u8,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let Phase::AwaitAnswer(kind) = self.phase else {
-            return Err(format!(
+            return Err(Fault::unexpected(format!(
                 "one-byte message '{}' with no request for it",
                 show(answer)
-            ));
+            )));
         };
         match (kind, answer) {
             (EncryptionKind::Tls, b'S') | (EncryptionKind::Gss, b'G') => {
@@ -185,10 +190,10 @@ impl PostgresDecoder {
                 self.phase = Phase::Startup;
             }
             _ => {
-                return Err(format!(
+                return Err(Fault::unexpected(format!(
                     "'{}' answering an encryption request (S, G or N expected)",
                     show(answer)
-                ))
+                )))
             }
         }
         Ok(())
@@ -246,20 +251,20 @@ impl PostgresDecoder {
     }
 
     /// The accumulator of the request whose rows or COPY data are arriving.
-    fn head_acc(&mut self, tag: u8) -> Result<&mut Acc, String> {
+    fn head_acc(&mut self, tag: u8) -> Result<&mut Acc, Fault> {
         match self.ops.front_mut() {
             Some(Op::Simple(s)) => Ok(&mut s.acc),
             Some(Op::Ext(x)) if x.step == Step::Execute => Ok(&mut x.acc),
-            _ => Err(format!(
+            _ => Err(Fault::unexpected(format!(
                 "'{}' with no Query or Execute awaiting it",
                 show(tag)
-            )),
+            ))),
         }
     }
 
     /// ParseComplete, BindComplete, CloseComplete, NoData or a Describe's
     /// RowDescription: the answer to the step at the head of the queue.
-    fn step_done(&mut self, tag: u8, size: u64) -> Result<(), String> {
+    fn step_done(&mut self, tag: u8, size: u64) -> Result<(), Fault> {
         let expected: &[Step] = match tag {
             b'1' => &[Step::Parse],
             b'2' => &[Step::Bind],
@@ -272,7 +277,7 @@ impl PostgresDecoder {
                 self.group_response += size;
                 Ok(())
             }
-            head => Err(format!(
+            head => Err(Fault::unexpected(format!(
                 "'{}' answering {}",
                 show(tag),
                 match head {
@@ -281,7 +286,7 @@ impl PostgresDecoder {
                     Some(Op::Sync) => "a Sync".into(),
                     None => "nothing".into(),
                 }
-            )),
+            ))),
         }
     }
 
@@ -294,7 +299,7 @@ impl PostgresDecoder {
         outcome: Outcome,
         size: u64,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let q = match self.ops.front_mut() {
             Some(Op::Simple(s)) => {
                 let mut acc = std::mem::take(&mut s.acc);
@@ -325,10 +330,10 @@ impl PostgresDecoder {
                 ext_query(x, outcome)
             }
             _ => {
-                return Err(format!(
+                return Err(Fault::unexpected(format!(
                     "'{}' with no Query or Execute awaiting it",
                     show(tag)
-                ))
+                )))
             }
         };
         self.answered(q, out);
@@ -341,7 +346,7 @@ impl PostgresDecoder {
         size: u64,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         if self.phase != Phase::Ready {
             // Startup refused (a wrong password, an unknown database).
             match self.session.as_mut() {
@@ -387,7 +392,7 @@ impl PostgresDecoder {
         self.group_response = 0;
     }
 
-    fn ready(&mut self, m: &Message, at: Timestamp, out: &mut Vec<Decoded>) -> Result<(), String> {
+    fn ready(&mut self, m: &Message, at: Timestamp, out: &mut Vec<Decoded>) -> Result<(), Fault> {
         let status = messages::ready_status(&m.body);
         if self.phase != Phase::Ready {
             if let Some(s) = self.session.as_mut() {
@@ -415,12 +420,12 @@ impl PostgresDecoder {
                 }
             }
             Some(Op::Ext(x)) => {
-                return Err(format!(
+                return Err(Fault::unexpected(format!(
                     "ReadyForQuery while {:?} awaits its answer",
                     x.step
-                ))
+                )))
             }
-            None => return Err("ReadyForQuery with nothing awaiting it".into()),
+            None => return Err(Fault::unexpected("ReadyForQuery with nothing awaiting it")),
         }
         self.group_response = 0;
         self.flush_done(status, out);

@@ -15,6 +15,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::decoder::Fault;
 use crate::Timestamp;
 
 /// The largest startup packet PostgreSQL accepts (`MAX_STARTUP_PACKET_LENGTH`).
@@ -66,9 +67,9 @@ impl Message {
 
 /// Why a stream cannot be framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FramingError {
+pub(crate) struct FramingError {
     pub offset: u64,
-    pub reason: String,
+    pub fault: Fault,
 }
 
 pub struct MessageReader {
@@ -110,6 +111,7 @@ impl MessageReader {
     }
 
     /// Bytes held for a message cut across chunks (bounded by `keep`).
+    #[cfg(test)]
     pub fn held_capacity(&self) -> usize {
         self.kept.capacity()
     }
@@ -214,7 +216,10 @@ impl MessageReader {
                 let tag = char::from(tag.unwrap_or(0));
                 return Err(FramingError {
                     offset: self.msg_offset,
-                    reason: format!("unknown message type '{}'", tag.escape_default()),
+                    fault: Fault::malformed(format!(
+                        "unknown message type '{}'",
+                        tag.escape_default()
+                    )),
                 });
             }
         };
@@ -242,9 +247,17 @@ impl MessageReader {
                 Some(t) => format!("message '{}'", char::from(t).escape_default()),
                 None => "startup packet".to_string(),
             };
+            let detail = format!("{what} has length {len}, outside {min}..={max}");
+            // A message longer than the decoder holds may be valid; a
+            // startup packet that long the server refuses too.
+            let fault = if len > max && tag.is_some() {
+                Fault::limit(detail)
+            } else {
+                Fault::malformed(detail)
+            };
             return Err(FramingError {
                 offset: self.msg_offset,
-                reason: format!("{what} has length {len}, outside {min}..={max}"),
+                fault,
             });
         }
         Ok(())

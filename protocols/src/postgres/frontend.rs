@@ -8,6 +8,7 @@ use super::messages::{self, prefix_text};
 use super::pending::{Acc, Exec, Op, Portal, Simple, Statement, Step};
 use super::types::{CopyDirection, EncryptionKind, PostgresOutput, PostgresSession, QueryProtocol};
 use super::{name, params, split, Phase, PostgresDecoder};
+use crate::decoder::Fault;
 use crate::Decoded;
 
 /// Statements of one `Query` told apart at most; the rest of its text goes
@@ -19,7 +20,7 @@ impl PostgresDecoder {
         &mut self,
         m: Message,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let Some(tag) = m.tag else {
             return self.startup_packet(m, out);
         };
@@ -50,8 +51,9 @@ impl PostgresDecoder {
         }
     }
 
-    fn startup_packet(&mut self, m: Message, out: &mut Vec<Decoded>) -> Result<(), String> {
-        let packet = messages::startup(&m.body).ok_or("startup packet too short")?;
+    fn startup_packet(&mut self, m: Message, out: &mut Vec<Decoded>) -> Result<(), Fault> {
+        let packet = messages::startup(&m.body)
+            .ok_or_else(|| Fault::malformed("startup packet too short"))?;
         match packet.code {
             messages::SSL_REQUEST => self.await_answer(EncryptionKind::Tls),
             messages::GSSENC_REQUEST => self.await_answer(EncryptionKind::Gss),
@@ -80,11 +82,11 @@ impl PostgresDecoder {
                 self.client.mode = Mode::Typed;
             }
             code => {
-                return Err(format!(
+                return Err(Fault::unsupported(format!(
                     "startup packet with protocol version {}.{}, not 3.x",
                     code >> 16,
                     code & 0xffff
-                ))
+                )))
             }
         }
         Ok(())
@@ -95,7 +97,7 @@ impl PostgresDecoder {
         self.server.mode = Mode::SingleByte;
     }
 
-    fn simple_query(&mut self, m: &Message) -> Result<(), String> {
+    fn simple_query(&mut self, m: &Message) -> Result<(), Fault> {
         let (sql, cut) = messages::Cursor::new(&m.body).cstr_or_rest();
         let cut = cut && !m.is_whole();
         let sql: Arc<str> = Arc::from(prefix_text(sql, cut));
@@ -113,7 +115,7 @@ impl PostgresDecoder {
         })))
     }
 
-    fn function_call(&mut self, m: &Message) -> Result<(), String> {
+    fn function_call(&mut self, m: &Message) -> Result<(), Fault> {
         let oid = messages::Cursor::new(&m.body).i32().unwrap_or(0) as u32;
         self.push_op(Op::Simple(Box::new(Simple {
             protocol: QueryProtocol::FunctionCall { oid },
@@ -141,7 +143,7 @@ impl PostgresDecoder {
         m: &Message,
         statement: Option<Arc<Statement>>,
         portal: Option<Arc<Portal>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         self.push_op(Op::Ext(Exec {
             step,
             statement,
@@ -152,7 +154,7 @@ impl PostgresDecoder {
         }))
     }
 
-    fn parse(&mut self, m: &Message) -> Result<(), String> {
+    fn parse(&mut self, m: &Message) -> Result<(), Fault> {
         self.group(m);
         let p = messages::parse(&m.body);
         let cut = p.sql_cut && !m.is_whole();
@@ -169,7 +171,7 @@ impl PostgresDecoder {
         self.ext(Step::Parse, m, Some(statement), None)
     }
 
-    fn bind(&mut self, m: &Message) -> Result<(), String> {
+    fn bind(&mut self, m: &Message) -> Result<(), Fault> {
         self.group(m);
         let b = messages::bind(&m.body);
         let statement_name = name(b.statement);
@@ -202,7 +204,7 @@ impl PostgresDecoder {
         self.ext(Step::Bind, m, None, Some(portal))
     }
 
-    fn describe_or_close(&mut self, m: &Message) -> Result<(), String> {
+    fn describe_or_close(&mut self, m: &Message) -> Result<(), Fault> {
         self.group(m);
         let (kind, target) = messages::target(&m.body);
         let target = name(target);
@@ -235,7 +237,7 @@ impl PostgresDecoder {
         self.ext(step, m, statement, portal)
     }
 
-    fn execute(&mut self, m: &Message) -> Result<(), String> {
+    fn execute(&mut self, m: &Message) -> Result<(), Fault> {
         let portal = match name(messages::execute(&m.body)) {
             Some(n) => self.portals.get(&n),
             None => self.unnamed_portal.clone(),

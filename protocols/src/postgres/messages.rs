@@ -7,7 +7,9 @@
 
 use super::types::{PgError, TransactionStatus};
 
-/// Startup packet codes (the 4 bytes after the length).
+/// Startup packet codes (the 4 bytes after the length). Version 3.0 is
+/// recognised by its major number alone, so only tests spell it out.
+#[cfg(test)]
 pub const PROTOCOL_3: u32 = 3 << 16;
 pub const CANCEL_REQUEST: u32 = 80_877_102;
 pub const SSL_REQUEST: u32 = 80_877_103;

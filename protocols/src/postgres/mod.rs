@@ -1,14 +1,14 @@
 //! PostgreSQL: the v3 frontend/backend protocol as real clients speak it,
 //! one [`PostgresQuery`] per statement executed.
 //!
-//! The framing ([`framing`]) follows both directions' messages, the
-//! client's ([`frontend`]) are queued ([`pending`]) and each server answer
-//! ([`backend`]) is paired with the oldest message still waiting, which is
+//! The framing (`framing.rs`) follows both directions' messages, the
+//! client's (`frontend.rs`) are queued (`pending.rs`) and each server answer
+//! (`backend.rs`) is paired with the oldest message still waiting, which is
 //! how the server itself processes them. That covers the simple protocol
 //! (one output per statement of a multi-statement `Query`, its text cut by
-//! [`split`]), the extended protocol with pipelining (statement text
+//! `split.rs`), the extended protocol with pipelining (statement text
 //! recovered for an `Execute` of a statement `Parse`d earlier, parameters
-//! decoded by [`params`], the messages a server skips after an error up
+//! decoded by `params.rs`, the messages a server skips after an error up
 //! to `Sync`), `COPY`, notifications and the startup.
 //!
 //! Authentication is followed, never recorded: password messages are not
@@ -24,27 +24,29 @@
 //! and portals are remembered.
 
 mod backend;
-pub mod framing;
+mod framing;
 mod frontend;
-pub mod messages;
-pub mod params;
-pub mod pending;
-pub mod split;
+mod messages;
+mod params;
+mod pending;
+mod split;
 #[cfg(test)]
 mod tests;
-pub mod types;
+mod types;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{MessageReader, Mode};
 use pending::{Lru, Op, Portal, Statement};
 pub use types::*;
 
 #[derive(Debug, Clone)]
+/// Limits that bound a connection's memory.
 pub struct PostgresConfig {
     /// Bytes of statement text, parameters, error and notification
     /// messages kept per message; past it they are cut and flagged.
@@ -94,6 +96,7 @@ enum Phase {
     Ready,
 }
 
+/// Decodes one PostgreSQL connection. See the module docs.
 pub struct PostgresDecoder {
     config: PostgresConfig,
     client: MessageReader,
@@ -126,6 +129,7 @@ pub struct PostgresDecoder {
 }
 
 impl PostgresDecoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: PostgresConfig) -> Self {
         let max = config.max_message_size;
         Self {
@@ -160,25 +164,20 @@ impl PostgresDecoder {
         self.statements.len()
     }
 
-    fn push_op(&mut self, op: Op) -> Result<(), String> {
+    fn push_op(&mut self, op: Op) -> Result<(), Fault> {
         if self.ops.len() >= self.config.max_pending {
-            return Err(format!(
+            return Err(Fault::limit(format!(
                 "more than {} client messages awaiting answers",
                 self.config.max_pending
-            ));
+            )));
         }
         self.ops.push_back(op);
         Ok(())
     }
 
-    fn fail(&mut self, direction: Direction, offset: u64, reason: String, out: &mut Vec<Decoded>) {
+    fn fail(&mut self, direction: Direction, offset: u64, fault: Fault, out: &mut Vec<Decoded>) {
         self.release();
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: "postgres",
-            direction,
-            offset,
-            reason,
-        }));
+        out.push(Decoded::Failure(fault.at("postgres", direction, offset)));
     }
 
     /// Stops decoding and lets the connection's memory go.
@@ -282,15 +281,15 @@ impl Decoder for PostgresDecoder {
             let message = match next {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
-                Err(e) => return self.fail(direction, e.offset, e.reason, out),
+                Err(e) => return self.fail(direction, e.offset, e.fault, out),
             };
             let offset = message.offset;
             let result = match direction {
                 Direction::ClientToTarget => self.client_message(message, out),
                 Direction::TargetToClient => self.server_message(message, at, out),
             };
-            if let Err(reason) = result {
-                return self.fail(direction, offset, reason, out);
+            if let Err(fault) = result {
+                return self.fail(direction, offset, fault, out);
             }
             if self.stopped {
                 return;

@@ -90,10 +90,6 @@ impl<T> Lru<T> {
         self.map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     pub fn clear(&mut self) {
         self.map.clear();
         self.map.shrink_to(16);

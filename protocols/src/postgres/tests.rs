@@ -51,7 +51,7 @@ fn line(d: &Decoded) -> String {
     let o = match d {
         Decoded::Postgres(o) => o,
         Decoded::Failure(f) => {
-            return format!("FAILURE {:?} at {}: {}", f.direction, f.offset, f.reason)
+            return format!("FAILURE {:?} at {}: {}", f.direction, f.offset, f.detail)
         }
         other => panic!("unexpected {other:?}"),
     };

@@ -1,16 +1,16 @@
 //! Redis: commands paired with their replies, and what the server pushes,
 //! from RESP2 and RESP3 as real clients speak them.
 //!
-//! - [`resp`] frames each direction byte by byte (a message may be cut
+//! - `resp.rs` frames each direction byte by byte (a message may be cut
 //!   anywhere), keeping a bounded tree of each message: big bulk strings
 //!   are counted through, never buffered past the capture limit.
-//! - [`inline`] reads commands typed by hand (`PING\r\n`).
-//! - [`command`] names a command (`CLIENT TRACKING`), captures its
-//!   arguments and [`redact`] replaces its secrets before any text exists.
-//! - [`session`] pairs replies with commands in order and follows what
+//! - `inline.rs` reads commands typed by hand (`PING\r\n`).
+//! - `command.rs` names a command (`CLIENT TRACKING`), captures its
+//!   arguments and `redact.rs` replaces its secrets before any text exists.
+//! - `session.rs` pairs replies with commands in order and follows what
 //!   changes their meaning: `HELLO`, subscriptions, `MULTI`/`EXEC`,
 //!   `MONITOR`, `CLIENT REPLY`, `RESET`.
-//! - [`push`] and [`render`] turn values into outputs.
+//! - `push.rs` and `render.rs` turn values into outputs.
 //!
 //! Transactions: each command queued between `MULTI` and `EXEC` is
 //! reported (with `transaction: true`) with its own element of EXEC's
@@ -24,25 +24,27 @@
 //! their arguments by [`RedisConfig::max_pending_bytes`]; renderings by
 //! [`RedisConfig::render_limit`].
 
-pub mod command;
-pub mod inline;
-pub mod push;
-pub mod redact;
-pub mod render;
-pub mod resp;
-pub mod session;
+mod command;
+mod inline;
+mod push;
+mod redact;
+mod render;
+mod resp;
+mod session;
 #[cfg(test)]
 mod tests;
-pub mod types;
+mod types;
 
 use bytes::Bytes;
 
-use crate::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
+use crate::decoder::Fault;
+use crate::{Decoded, Decoder, Direction, Timestamp};
 use resp::{Limits, RespReader, Side};
 use session::Session;
 pub use types::*;
 
 #[derive(Debug, Clone)]
+/// Limits that bound a connection's memory and what an output shows.
 pub struct RedisConfig {
     /// Bytes of a message's strings kept: a command's arguments, a reply's
     /// values. The rest is counted.
@@ -83,6 +85,7 @@ impl Default for RedisConfig {
     }
 }
 
+/// Decodes one Redis connection. See the module docs.
 pub struct RedisDecoder {
     config: RedisConfig,
     requests: RespReader,
@@ -92,6 +95,7 @@ pub struct RedisDecoder {
 }
 
 impl RedisDecoder {
+    /// A decoder for one connection, from its first byte.
     pub fn new(config: RedisConfig) -> Self {
         let limits = Limits {
             max_depth: config.max_depth,
@@ -114,18 +118,13 @@ impl RedisDecoder {
         self.session.pending()
     }
 
-    fn fail(&mut self, direction: Direction, offset: u64, reason: String, out: &mut Vec<Decoded>) {
+    fn fail(&mut self, direction: Direction, offset: u64, fault: Fault, out: &mut Vec<Decoded>) {
         self.failed = true;
         self.session.clear();
-        out.push(Decoded::Failure(DecodeFailure {
-            protocol: "redis",
-            direction,
-            offset,
-            reason,
-        }));
+        out.push(Decoded::Failure(fault.at("redis", direction, offset)));
     }
 
-    /// Reads `chunk` of one direction; `Err` with the offset and reason of
+    /// Reads `chunk` of one direction; `Err` with the offset and fault of
     /// the first thing that cannot be followed.
     fn read(
         &mut self,
@@ -133,7 +132,7 @@ impl RedisDecoder {
         chunk: &[u8],
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), (u64, String)> {
+    ) -> Result<(), (u64, Fault)> {
         let mut pos = 0;
         while pos < chunk.len() {
             let reader = match direction {
@@ -148,7 +147,7 @@ impl RedisDecoder {
             }
             let (used, complete) = reader
                 .feed(&chunk[pos..], at)
-                .map_err(|f| (f.offset, f.reason))?;
+                .map_err(|f| (f.offset, f.fault))?;
             pos += used;
             if !complete {
                 continue;
@@ -161,7 +160,7 @@ impl RedisDecoder {
                 },
                 Direction::TargetToClient => self.session.reply(msg, at, out),
             };
-            result.map_err(|reason| (msg.offset, reason))?;
+            result.map_err(|fault| (msg.offset, fault))?;
         }
         Ok(())
     }
@@ -172,8 +171,8 @@ impl Decoder for RedisDecoder {
         if self.failed {
             return;
         }
-        if let Err((offset, reason)) = self.read(direction, chunk, at, out) {
-            self.fail(direction, offset, reason, out);
+        if let Err((offset, fault)) = self.read(direction, chunk, at, out) {
+            self.fail(direction, offset, fault, out);
         }
     }
 

@@ -14,6 +14,7 @@
 //! turned into the same tree as a multibulk command so that the rest of the
 //! decoder sees one shape.
 
+use crate::decoder::Fault;
 use crate::Timestamp;
 
 use super::inline;
@@ -79,7 +80,7 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub offset: u64,
-    pub reason: String,
+    pub fault: Fault,
 }
 
 /// Which side's grammar to apply: commands are multibulk arrays of bulk
@@ -151,11 +152,6 @@ impl RespReader {
         self.keep = keep;
     }
 
-    /// Bytes of the stream seen so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Whether nothing of a message is held (between messages).
     pub fn at_boundary(&self) -> bool {
         !self.in_message
@@ -207,23 +203,23 @@ impl RespReader {
             self.msg.started = at;
             self.msg.offset = offset;
         }
-        let fail = |reason: String| Err(Failure { offset, reason });
+        let fail = |fault: Fault| Err(Failure { offset, fault });
         match (self.side, b) {
             (Side::Request, b'*') if top => self.state = State::Header(b),
             (Side::Request, _) if top => {
                 if !inline::may_start(b) {
-                    return fail(format!(
+                    return fail(Fault::malformed(format!(
                         "byte 0x{b:02x} starts neither a RESP array nor an inline command"
-                    ));
+                    )));
                 }
                 self.msg.inline = true;
                 self.state = State::Inline;
             }
             (Side::Request, b'$') => self.state = State::Header(b),
             (Side::Request, _) => {
-                return fail(format!(
+                return fail(Fault::malformed(format!(
                     "byte 0x{b:02x} in a command array where a bulk string ($) must be"
-                ))
+                )))
             }
             (Side::Reply, b'+' | b'-' | b'(') => {
                 let ty = match b {
@@ -236,7 +232,9 @@ impl RespReader {
             }
             (Side::Reply, b':' | b'#' | b',' | b'_' | b'$' | b'!' | b'=')
             | (Side::Reply, b'*' | b'%' | b'~' | b'|' | b'>') => self.state = State::Header(b),
-            (Side::Reply, _) => return fail(format!("byte 0x{b:02x} is no RESP type")),
+            (Side::Reply, _) => {
+                return fail(Fault::malformed(format!("byte 0x{b:02x} is no RESP type")))
+            }
         }
         self.line.clear();
         if matches!(self.state, State::Inline) {
@@ -255,10 +253,10 @@ impl RespReader {
         if self.line.len() + content.len() > MAX_HEADER {
             return Err(Failure {
                 offset,
-                reason: format!(
+                fault: Fault::limit(format!(
                     "a '{}' header line longer than {MAX_HEADER} bytes",
                     ty as char
-                ),
+                )),
             });
         }
         self.line.extend_from_slice(content);
@@ -276,7 +274,7 @@ impl RespReader {
 
     /// The value a complete header line announces.
     fn value(&mut self, ty: u8, line: &[u8], offset: u64) -> Result<bool, Failure> {
-        let fail = |reason: String| Err(Failure { offset, reason });
+        let fail = |fault: Fault| Err(Failure { offset, fault });
         let text = std::str::from_utf8(line).unwrap_or("");
         let scalar = match ty {
             b':' if text.parse::<i64>().is_ok() => Some(RespType::Integer),
@@ -284,11 +282,11 @@ impl RespReader {
             b',' if is_double(text) => Some(RespType::Double),
             b'_' if text.is_empty() => Some(RespType::Null),
             b':' | b'#' | b',' | b'_' => {
-                return fail(format!(
+                return fail(Fault::malformed(format!(
                     "'{}' line {:?} is malformed",
                     ty as char,
                     lossy(line)
-                ))
+                )))
             }
             _ => None,
         };
@@ -303,7 +301,9 @@ impl RespReader {
             return Ok(self.complete(scalar));
         }
         if text == "?" {
-            return fail("RESP3 streamed strings and aggregates are not supported".into());
+            return fail(Fault::unsupported(
+                "RESP3 streamed strings and aggregates are not supported",
+            ));
         }
         let len = match text.parse::<i64>() {
             Ok(-1) if matches!(ty, b'$' | b'*') => {
@@ -312,11 +312,11 @@ impl RespReader {
             }
             Ok(n) if n >= 0 => n as u64,
             _ => {
-                return fail(format!(
+                return fail(Fault::malformed(format!(
                     "'{}' length {:?} is not valid",
                     ty as char,
                     lossy(line)
-                ))
+                )))
             }
         };
         match ty {
@@ -329,7 +329,10 @@ impl RespReader {
         if len > self.limits.max_bulk {
             return Err(Failure {
                 offset,
-                reason: format!("bulk length {len} is over {} bytes", self.limits.max_bulk),
+                fault: Fault::limit(format!(
+                    "bulk length {len} is over {} bytes",
+                    self.limits.max_bulk
+                )),
             });
         }
         let ty = match ty {
@@ -350,18 +353,18 @@ impl RespReader {
     }
 
     fn start_aggregate(&mut self, ty: u8, count: u64, offset: u64) -> Result<bool, Failure> {
-        let fail = |reason: String| Err(Failure { offset, reason });
+        let fail = |fault: Fault| Err(Failure { offset, fault });
         if count > self.limits.max_count {
-            return fail(format!(
+            return fail(Fault::limit(format!(
                 "aggregate of {count} entries is over the limit of {}",
                 self.limits.max_count
-            ));
+            )));
         }
         if self.stack.len() >= self.limits.max_depth {
-            return fail(format!(
+            return fail(Fault::limit(format!(
                 "values nested deeper than {} levels",
                 self.limits.max_depth
-            ));
+            )));
         }
         let ty = match ty {
             b'*' => RespType::Array,
@@ -433,7 +436,7 @@ impl RespReader {
         if b != want {
             return Err(Failure {
                 offset,
-                reason: format!("bulk string not followed by CRLF (0x{b:02x})"),
+                fault: Fault::malformed(format!("bulk string not followed by CRLF (0x{b:02x})")),
             });
         }
         if have == 0 {
@@ -454,7 +457,7 @@ impl RespReader {
         if self.line.len() + content.len() > MAX_INLINE {
             return Err(Failure {
                 offset,
-                reason: format!("inline command longer than {MAX_INLINE} bytes"),
+                fault: Fault::limit(format!("inline command longer than {MAX_INLINE} bytes")),
             });
         }
         self.line.extend_from_slice(content);
@@ -465,9 +468,9 @@ impl RespReader {
         let words = inline::split(&line);
         self.line = line;
         self.state = State::Start;
-        let words = words.map_err(|reason| Failure {
+        let words = words.map_err(|detail| Failure {
             offset: self.msg.offset,
-            reason,
+            fault: Fault::malformed(detail),
         })?;
         self.inline_message(&words);
         Ok((used, true))

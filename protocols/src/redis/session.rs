@@ -22,6 +22,7 @@ use super::render::{self, Render};
 use super::resp::{Message, RespType};
 use super::types::{RedisCommand, RedisOutput, RedisReply, SkippedCommands};
 use super::RedisConfig;
+use crate::decoder::Fault;
 use crate::{Decoded, Timestamp};
 
 /// A command waiting for its reply (or replies).
@@ -166,7 +167,7 @@ impl Session {
         parsed: Parsed,
         msg: &Message,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let expects_reply = self.expects_reply(parsed.kind);
         let queued =
             self.queuing && !matches!(parsed.kind, Kind::Exec | Kind::Discard | Kind::Multi);
@@ -185,10 +186,10 @@ impl Session {
                 return Ok(());
             }
             if self.kept >= self.config.max_pending + SPECIAL_EXTRA {
-                return Err(format!(
+                return Err(Fault::limit(format!(
                     "more than {} commands awaiting replies",
                     self.config.max_pending + SPECIAL_EXTRA
-                ));
+                )));
             }
         }
         let render = matches!(parsed.kind, Kind::Subscribe(..) | Kind::Unsubscribe(..))
@@ -278,7 +279,7 @@ impl Session {
         msg: &Message,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let top = render::top(msg);
         let ty = top.map(|i| msg.nodes[i].ty);
         if let (Some(i), Some(RespType::Push | RespType::Array)) = (top, ty) {
@@ -336,11 +337,14 @@ impl Session {
         msg: &Message,
         at: Timestamp,
         out: &mut Vec<Decoded>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let Some(front) = self.pending.front_mut() else {
             let mut r = Render::new(120);
             r.value(msg, 0);
-            return Err(format!("reply with no command pending: {}", r.out));
+            return Err(Fault::unexpected(format!(
+                "reply with no command pending: {}",
+                r.out
+            )));
         };
         let waiting = match front {
             Entry::Skipped { run, replies_left } => {

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::DecodeFailure;
 
 /// A capture: every chunk as the relay forwarded it, in order.
 fn capture(name: &str) -> Vec<(Direction, Vec<u8>)> {
@@ -294,7 +295,7 @@ fn inline_commands_typed_by_hand() {
     assert_eq!(reply(cmds[6]).1, "\"x\"");
     // Unbalanced quotes: Redis refuses them and so does the decoder.
     let f = failure(&out).unwrap();
-    assert!(f.reason.contains("unbalanced"), "{}", f.reason);
+    assert!(f.detail.contains("unbalanced"), "{}", f.detail);
     assert_eq!(f.direction, Direction::ClientToTarget);
 }
 

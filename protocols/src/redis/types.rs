@@ -24,7 +24,7 @@ pub struct RedisCommand {
     /// subcommand, both words (`CLIENT TRACKING`, `CONFIG GET`).
     pub command: String,
     /// The arguments after the name (and subcommand), as many as the
-    /// capture limits kept; secrets are [`super::render::REDACTED`].
+    /// capture limits kept; secrets are shown as `[redacted]`.
     pub args: Vec<RedisArg>,
     /// How many arguments the command had, kept or not.
     pub arg_count: u64,
@@ -57,7 +57,9 @@ pub struct RedisCommand {
 /// An argument as text where it is UTF-8, else base64 of its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisArg {
+    /// The argument as text: as it was if UTF-8, else base64 of its bytes.
     pub text: String,
+    /// Which of the two `text` is.
     pub encoding: ArgEncoding,
     /// Its true size in bytes.
     pub size: u64,
@@ -66,12 +68,16 @@ pub struct RedisArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an argument's bytes are shown as text.
 pub enum ArgEncoding {
+    /// The bytes were UTF-8 and are shown as they were.
     Utf8,
+    /// Standard base64 of the bytes.
     Base64,
 }
 
 impl ArgEncoding {
+    /// The encoding's name in events (`utf8`, `base64`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Utf8 => "utf8",
@@ -111,6 +117,7 @@ pub struct RedisPush {
     /// `message`, `pmessage`, `smessage`, `invalidate`, `monitor`, an
     /// unasked `subscribe`-family notice, or whatever a RESP3 push names.
     pub kind: String,
+    /// The channel of a message (or of a `subscribe`-family notice).
     pub channel: Option<RedisArg>,
     /// The pattern a `pmessage` matched.
     pub pattern: Option<RedisArg>,
@@ -130,8 +137,11 @@ pub struct RedisPush {
 /// never kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedCommands {
+    /// How many commands.
     pub commands: u64,
+    /// Bytes of those commands.
     pub request_size: u64,
+    /// Bytes of their replies.
     pub response_size: u64,
 }
 
@@ -189,6 +199,8 @@ impl RespType {
         }
     }
 
+    /// Whether values of this type contain others (array, map, set, attribute,
+    /// push).
     pub fn is_aggregate(self) -> bool {
         matches!(
             self,

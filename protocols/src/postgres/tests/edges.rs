@@ -5,6 +5,8 @@ use bytes::Bytes;
 
 use super::super::*;
 use super::{lines, names, queries, run, run_with, session, C2T, T2C};
+use crate::DecodeFailure;
+use crate::FailureKind::{LimitExceeded, Malformed, UnexpectedMessage, Unsupported};
 
 fn cstr(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();
@@ -117,24 +119,29 @@ fn direct_tls_is_encrypted_not_garbage() {
 fn bad_lengths_and_types_fail_once_then_nothing() {
     let base = connected();
     let offset = startup_message().len() as u64;
-    for (bytes, expect) in [
-        (b"Q\0\0\0\x03".to_vec(), "length 3"),
-        (b"Q\x7f\xff\xff\xff".to_vec(), "length 2147483647"),
-        (msg(b'!', b""), "unknown message type '!'"),
-        (msg(b'Z', b"I"), "unknown message type 'Z'"),
+    for (bytes, expect, kind) in [
+        (b"Q\0\0\0\x03".to_vec(), "length 3", Malformed),
+        (
+            b"Q\x7f\xff\xff\xff".to_vec(),
+            "length 2147483647",
+            LimitExceeded,
+        ),
+        (msg(b'!', b""), "unknown message type '!'", Malformed),
+        (msg(b'Z', b"I"), "unknown message type 'Z'", Malformed),
     ] {
         let mut chunks = with(base.clone(), &[(C2T, bytes)]);
         chunks.push((C2T, query_msg("SELECT 1").into()));
         chunks.push((T2C, complete("SELECT 1").into()));
         let out = run(&chunks);
         let f = failure(&out);
-        assert!(f.reason.contains(expect), "{}", f.reason);
-        assert_eq!((f.direction, f.offset), (C2T, offset));
+        assert!(f.detail.contains(expect), "{}", f.detail);
+        assert_eq!((f.direction, f.offset, f.kind), (C2T, offset, kind));
     }
     let out = run(&[(C2T, packet(messages::PROTOCOL_3, &[b'x'; 20_000]).into())]);
-    assert!(failure(&out).reason.contains("startup packet"));
+    assert!(failure(&out).detail.contains("startup packet"));
     let out = run(&[(C2T, packet(2 << 16, &[0]).into())]);
-    assert!(failure(&out).reason.contains("2.0"));
+    assert!(failure(&out).detail.contains("2.0"));
+    assert_eq!(failure(&out).kind, Unsupported);
     let config = PostgresConfig {
         max_message_size: 1000,
         ..PostgresConfig::default()
@@ -143,7 +150,7 @@ fn bad_lengths_and_types_fail_once_then_nothing() {
         config,
         &with(base.clone(), &[(C2T, msg(b'Q', &[b'x'; 1001]))]),
     );
-    assert!(failure(&out).reason.contains("length 1005"));
+    assert!(failure(&out).detail.contains("length 1005"));
 }
 
 #[test]
@@ -158,11 +165,11 @@ fn answers_with_nothing_pending_fail() {
     ] {
         let out = run(&with(connected(), &[(T2C, answer.clone())]));
         let f = failure(&out);
-        assert_eq!(f.direction, T2C);
+        assert_eq!((f.direction, f.kind), (T2C, UnexpectedMessage));
         assert!(
-            f.reason.contains("awaiting") || f.reason.contains("answering"),
+            f.detail.contains("awaiting") || f.detail.contains("answering"),
             "{}",
-            f.reason
+            f.detail
         );
     }
 }
@@ -483,7 +490,8 @@ fn pending_requests_are_bounded() {
     };
     let syncs: Vec<u8> = (0..9).flat_map(|_| msg(b'S', b"")).collect();
     let out = run_with(config, &with(connected(), &[(C2T, syncs)]));
-    assert!(failure(&out).reason.contains("more than 8"));
+    assert!(failure(&out).detail.contains("more than 8"));
+    assert_eq!(failure(&out).kind, LimitExceeded);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::FailureKind;
 
 /// Hand-made traffic: (client bytes, server bytes) exchanges in order.
 fn exchange(config: RedisConfig, parts: &[(&[u8], &[u8])]) -> Vec<Decoded> {
@@ -205,41 +206,45 @@ fn garbage_fails_once_with_offset_and_reason() {
         &[(b"PING\r\n", b"+PONG\r\n?what\r\n")],
     );
     assert_eq!((f.offset, f.direction), (7, Direction::TargetToClient));
-    assert!(f.reason.contains("no RESP type"), "{}", f.reason);
+    assert!(f.detail.contains("no RESP type"), "{}", f.detail);
+    assert_eq!(f.kind, FailureKind::Malformed);
     let f = fails(RedisConfig::default(), &[(b"GET k\r\n", b"$-5\r\n")]);
-    assert!(f.reason.contains("-5"), "{}", f.reason);
+    assert!(f.detail.contains("-5"), "{}", f.detail);
     let f = fails(
         RedisConfig::default(),
         &[(b"*1\r\n$99999999999999999999\r\n", b"")],
     );
-    assert!(f.reason.contains("length"), "{}", f.reason);
+    assert!(f.detail.contains("length"), "{}", f.detail);
     let f = fails(RedisConfig::default(), &[(b"*1\r\n:1\r\n", b"")]);
-    assert!(f.reason.contains("bulk string"), "{}", f.reason);
+    assert!(f.detail.contains("bulk string"), "{}", f.detail);
     let f = fails(RedisConfig::default(), &[(b"GET k\r\n", b"$3\r\nabcXY")]);
-    assert!(f.reason.contains("CRLF"), "{}", f.reason);
+    assert!(f.detail.contains("CRLF"), "{}", f.detail);
     let f = fails(RedisConfig::default(), &[(b"", b"+OK\r\n")]);
     assert!(
-        f.reason.contains("no command pending: \"OK\""),
+        f.detail.contains("no command pending: \"OK\""),
         "{}",
-        f.reason
+        f.detail
     );
+    assert_eq!(f.kind, FailureKind::UnexpectedMessage);
     let f = fails(
         RedisConfig::default(),
         &[(b"GET k\r\n", b"$?\r\n;3\r\nabc\r\n;0\r\n")],
     );
-    assert!(f.reason.contains("streamed"), "{}", f.reason);
+    assert!(f.detail.contains("streamed"), "{}", f.detail);
+    assert_eq!(f.kind, FailureKind::Unsupported);
     let f = fails(RedisConfig::default(), &[(b"GET k\r\n", b":12x\r\n")]);
-    assert!(f.reason.contains("malformed"), "{}", f.reason);
+    assert!(f.detail.contains("malformed"), "{}", f.detail);
     let header = format!(":{}\r\n", "1".repeat(100));
     let f = fails(RedisConfig::default(), &[(b"GET k\r\n", header.as_bytes())]);
-    assert!(f.reason.contains("longer than"), "{}", f.reason);
+    assert!(f.detail.contains("longer than"), "{}", f.detail);
 }
 
 #[test]
 fn limits_on_depth_count_and_bulk_length() {
     let deep = "*1\r\n".repeat(65) + ":1\r\n";
     let f = fails(RedisConfig::default(), &[(b"GET k\r\n", deep.as_bytes())]);
-    assert!(f.reason.contains("deeper than 64"), "{}", f.reason);
+    assert!(f.detail.contains("deeper than 64"), "{}", f.detail);
+    assert_eq!(f.kind, FailureKind::LimitExceeded);
     let ok = "*1\r\n".repeat(64) + ":1\r\n";
     assert!(failure(&exchange(
         RedisConfig::default(),
@@ -252,12 +257,13 @@ fn limits_on_depth_count_and_bulk_length() {
         ..RedisConfig::default()
     };
     let f = fails(config.clone(), &[(b"KEYS *\r\n", b"*101\r\n")]);
-    assert!(f.reason.contains("101 entries"), "{}", f.reason);
+    assert!(f.detail.contains("101 entries"), "{}", f.detail);
     let f = fails(config, &[(b"GET k\r\n", b"$1001\r\n")]);
-    assert!(f.reason.contains("1001"), "{}", f.reason);
+    assert!(f.detail.contains("1001"), "{}", f.detail);
     let long = "A".repeat(resp::MAX_INLINE + 1);
     let f = fails(RedisConfig::default(), &[(long.as_bytes(), b"")]);
-    assert!(f.reason.contains("inline"), "{}", f.reason);
+    assert!(f.detail.contains("inline"), "{}", f.detail);
+    assert_eq!(f.kind, FailureKind::LimitExceeded);
 }
 
 #[test]

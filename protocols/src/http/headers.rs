@@ -1,9 +1,4 @@
-//! What an HTTP decoder (HTTP/1.1 or HTTP/2) reports: one exchange, a
-//! request paired with its response.
-
-use bytes::{Bytes, BytesMut};
-
-use crate::Timestamp;
+//! Header and trailer blocks as they crossed the wire.
 
 /// One header (or trailer) block as it crossed the wire: names with their
 /// case, fields in order, repeats kept; values that are not UTF-8 are shown
@@ -26,9 +21,11 @@ pub struct HeaderBlock {
 /// Where one field's name and value lie in its block's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSpan {
+    /// Where the name begins.
     pub name_start: u32,
     /// Where the name ends and the value begins.
     pub value_start: u32,
+    /// Where the value ends.
     pub value_end: u32,
 }
 
@@ -47,11 +44,14 @@ impl FieldSpan {
 /// One field of a [`HeaderBlock`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
+    /// The field's name, with its case as sent.
     pub name: &'a str,
+    /// The field's value (see [`HeaderBlock::push`] for binary fields).
     pub value: &'a str,
 }
 
 impl HeaderBlock {
+    /// An empty block.
     pub fn new() -> Self {
         Self::default()
     }
@@ -82,6 +82,7 @@ impl HeaderBlock {
         }
     }
 
+    /// Appends a field whose value is text already, as it is.
     pub fn push_str(&mut self, name: &str, value: &str) {
         // Decoders bound a header block far below 4 GiB.
         let at = |len: usize| u32::try_from(len).expect("a header block under 4 GiB");
@@ -96,10 +97,12 @@ impl HeaderBlock {
         });
     }
 
+    /// How many fields the block holds.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
+    /// Whether the block holds no field.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
@@ -212,147 +215,6 @@ impl<'a> FromIterator<(&'a str, &'a str)> for HeaderBlock {
     }
 }
 
-/// A message body: the captured prefix and the true size.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CapturedBody {
-    /// The first `capture_limit` bytes (as sent, before any content decoding).
-    pub data: Bytes,
-    /// Every body byte, captured or not (chunk framing excluded).
-    pub size: u64,
-}
-
-impl CapturedBody {
-    /// Whether bytes past the capture limit were left out.
-    pub fn truncated(&self) -> bool {
-        self.size > self.data.len() as u64
-    }
-}
-
-/// A request and its response, as one decoder saw them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpExchange {
-    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
-    pub version: &'static str,
-    pub method: String,
-    /// The request target, query included.
-    pub path: String,
-    /// The final status; `None` if no response arrived.
-    pub status: Option<u16>,
-    pub request_headers: HeaderBlock,
-    pub response_headers: HeaderBlock,
-    pub request_trailers: HeaderBlock,
-    pub response_trailers: HeaderBlock,
-    pub request_body: CapturedBody,
-    pub response_body: CapturedBody,
-    /// The request's first byte.
-    pub started: Timestamp,
-    /// The end of the final response head (interim 1xx responses skipped).
-    pub response_head_at: Option<Timestamp>,
-    /// When the exchange completed (or was cut off).
-    pub completed: Timestamp,
-    /// Why the exchange is incomplete, if it is.
-    pub error: Option<String>,
-    /// For a gRPC call over HTTP/2, its messages counted as they passed
-    /// (exact whatever the capture limit kept).
-    pub grpc_messages: Option<crate::grpc::StreamMessageCounters>,
-    /// What about the exchange's framing a server or intermediary might
-    /// read differently (see [`warning`]); empty (and unallocated) for
-    /// ordinary traffic.
-    pub warnings: Vec<&'static str>,
-}
-
-/// The texts of [`HttpExchange::warnings`]: stable, for tools to match on.
-pub mod warning {
-    /// RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and the
-    /// message was framed by it; a recipient that went by Content-Length
-    /// instead would see a different message boundary (request smuggling).
-    pub const REQUEST_CONTENT_LENGTH_AND_TRANSFER_ENCODING: &str =
-        "request: content-length and transfer-encoding both present";
-    /// The same in a response (response splitting, cache poisoning).
-    pub const RESPONSE_CONTENT_LENGTH_AND_TRANSFER_ENCODING: &str =
-        "response: content-length and transfer-encoding both present";
-}
-
-impl HttpExchange {
-    /// Request start to response head, in milliseconds.
-    pub fn latency_ms(&self) -> Option<f64> {
-        self.response_head_at
-            .map(|at| at.millis_since(self.started))
-    }
-
-    /// The first header of that name (case-insensitive), in the request.
-    pub fn request_header(&self, name: &str) -> Option<&str> {
-        self.request_headers.get(name)
-    }
-
-    /// The first header of that name (case-insensitive), in the response.
-    pub fn response_header(&self, name: &str) -> Option<&str> {
-        self.response_headers.get(name)
-    }
-}
-
-/// Captures a body up to a limit while counting all of it. A body that
-/// arrives in one chunk is kept as a slice of that chunk (no copy); only a
-/// body spread over several chunks is copied, and only up to the limit.
-#[derive(Debug)]
-pub(crate) struct BodyCapture {
-    limit: usize,
-    size: u64,
-    first: Option<Bytes>,
-    joined: BytesMut,
-}
-
-impl BodyCapture {
-    pub(crate) fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            size: 0,
-            first: None,
-            joined: BytesMut::new(),
-        }
-    }
-
-    /// Goes on capturing a body that another decoder began (an HTTP/1.1
-    /// request that upgraded to HTTP/2, say).
-    pub(crate) fn resume(body: CapturedBody, limit: usize) -> Self {
-        let mut capture = Self::new(limit);
-        capture.size = body.size - body.data.len() as u64;
-        capture.push(body.data);
-        capture
-    }
-
-    /// `part` is a slice of the chunk the proxy forwarded.
-    pub(crate) fn push(&mut self, part: Bytes) {
-        self.size += part.len() as u64;
-        let held = self.first.as_ref().map_or(0, Bytes::len) + self.joined.len();
-        let room = self.limit.saturating_sub(held);
-        if room == 0 || part.is_empty() {
-            return;
-        }
-        let part = part.slice(..room.min(part.len()));
-        match self.first.take() {
-            None if self.joined.is_empty() => self.first = Some(part),
-            first => {
-                if let Some(first) = first {
-                    self.joined.extend_from_slice(&first);
-                }
-                self.joined.extend_from_slice(&part);
-            }
-        }
-    }
-
-    pub(crate) fn finish(self) -> CapturedBody {
-        let data = match self.first {
-            Some(first) => first,
-            None => self.joined.freeze(),
-        };
-        CapturedBody {
-            data,
-            size: self.size,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,37 +287,5 @@ mod tests {
                 ("x-ok", "\u{fffd}")
             ]
         );
-    }
-
-    #[test]
-    fn one_chunk_body_is_a_slice_of_the_chunk() {
-        let chunk = Bytes::from_static(b"HEADERSbody!");
-        let mut c = BodyCapture::new(100);
-        c.push(chunk.slice(7..));
-        let body = c.finish();
-        assert_eq!(&body.data[..], b"body!");
-        assert_eq!(body.data.as_ptr(), chunk[7..].as_ptr(), "no copy");
-        assert!(!body.truncated());
-    }
-
-    #[test]
-    fn spread_body_is_joined_up_to_the_limit_and_counted_in_full() {
-        let mut c = BodyCapture::new(5);
-        c.push(Bytes::from_static(b"abc"));
-        c.push(Bytes::from_static(b"defgh"));
-        c.push(Bytes::from_static(b"ijk"));
-        let body = c.finish();
-        assert_eq!(&body.data[..], b"abcde");
-        assert_eq!(body.size, 11);
-        assert!(body.truncated());
-    }
-
-    #[test]
-    fn zero_limit_captures_nothing_but_counts() {
-        let mut c = BodyCapture::new(0);
-        c.push(Bytes::from_static(b"abc"));
-        let body = c.finish();
-        assert!(body.data.is_empty());
-        assert_eq!(body.size, 3);
     }
 }
