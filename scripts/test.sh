@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
-# h2load and nghttp, kcat, and PostgreSQL (server, psql, pgbench).
+# h2load and nghttp, kcat, PostgreSQL (server, psql, pgbench) and Redis
+# (server, redis-cli, redis-benchmark).
 missing=()
 # python3 -m venv (the Python peers' .venv, below) needs Debian's venv module.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -18,6 +19,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 command -v h2load >/dev/null 2>&1 && command -v nghttp >/dev/null 2>&1 || missing+=(nghttp2-client)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && command -v psql >/dev/null 2>&1 \
   && command -v pgbench >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing test peers: ${missing[*]}"
   sudo_=""
@@ -47,6 +50,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 say "cargo build (the test peers' binaries, e.g. grpc-peer, beside tapmesh)"
 cargo build --workspace --bins
+
+# The example shop's services, where `tapmesh up` builds them (its cache's
+# target directory): the shop test then starts them at once instead of
+# spending its time budget on a first build.
+say "cargo build (the example shop's services)"
+cargo build --bins --manifest-path examples/shop/services/Cargo.toml \
+  --target-dir "${XDG_CACHE_HOME:-$HOME/.cache}/tapmesh/target"
 
 say "cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt

@@ -290,10 +290,11 @@ services:
     assert_eq!(summary["services"]["crasher"]["exit_code"], 7);
 }
 
-/// The README's example: three protocols, each on its own edge, and the
-/// user's own traffic (the `~test` node) observed too.
+/// The README's example: five protocols (HTTP, gRPC, Kafka, SQL, Redis),
+/// each on its own edge, and the user's own traffic (the `~test` node)
+/// observed too.
 #[test]
-fn the_shop_example_shows_http_grpc_and_kafka_on_the_right_edges() {
+fn the_shop_example_shows_http_grpc_kafka_sql_and_redis_on_the_right_edges() {
     let spec = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/shop/shop.yaml"
@@ -324,13 +325,15 @@ fn the_shop_example_shows_http_grpc_and_kafka_on_the_right_edges() {
         })
     };
     let events = up.wait_for(
-        "traffic of all three protocols",
+        "traffic of all five protocols",
         Duration::from_secs(60),
         |e| {
             has(e, "request.completed", "load", "front")
                 && has(e, "request.completed", "front", "orders")
                 && has(e, "grpc.call.completed", "orders", "inventory")
                 && has(e, "kafka.request.completed", "orders", "broker")
+                && has(e, "postgres.query.completed", "orders", "db")
+                && has(e, "redis.command.completed", "orders", "cache")
                 && has(e, "request.completed", "~test", "front")
         },
     );
@@ -359,10 +362,28 @@ fn the_shop_example_shows_http_grpc_and_kafka_on_the_right_edges() {
     assert_eq!(mine[0]["path"], "/api/items/sku-2");
     assert_eq!(mine[0]["status_code"], 200);
 
+    // Each order is a row: its INSERT, with its parameters, on orders → db.
+    let insert = of_type(&events, "postgres.query.completed")
+        .into_iter()
+        .map(|e| &e["query"])
+        .find(|q| q["sql"].as_str().unwrap().starts_with("INSERT INTO orders"))
+        .expect("an INSERT of an order");
+    assert_eq!(insert["database"], "shop");
+    assert_eq!(insert["user"], "shop");
+    assert_eq!(insert["command"], "INSERT");
+    assert_eq!(insert["rows"], 1);
+    assert!(insert["params"][0].as_str().unwrap().starts_with("sku-"));
+    // Item lookups go through the cache first.
+    let lookup = of_type(&events, "redis.command.completed")
+        .into_iter()
+        .map(|e| &e["command"])
+        .find(|c| c["command"] == "GET")
+        .expect("a cache GET");
+    assert!(lookup["args"][0].as_str().unwrap().starts_with("item:sku-"));
+
     let groups = process_groups(&events);
-    // Six services since the `topics` job joined the shop (it has
-    // completed by now; its group is gone with it).
-    assert_eq!(groups.len(), 6, "one process group per service");
+    // Seven services: the database, the cache and the broker among them.
+    assert_eq!(groups.len(), 7, "one process group per service");
     assert!(up.terminate().success());
     assert_no_process_left(&groups);
 }

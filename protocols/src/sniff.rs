@@ -2,12 +2,10 @@
 //!
 //! On an `http` edge: HTTP/2 with prior knowledge or HTTP/1, from the
 //! client's first bytes, and whether the server's first bytes can be an
-//! HTTP/2 server's opening SETTINGS. [`HttpDecoder`] acts on the answers.
+//! HTTP/2 server's opening SETTINGS. [`crate::http::HttpDecoder`] acts on
+//! the answers.
 
 use crate::http2::PREFACE;
-
-/// The HTTP decoder, at the path it had before it moved to [`crate::http`].
-pub use crate::http::HttpDecoder;
 
 /// Server bytes held while undecided, at most: an HTTP/2 server's opening
 /// SETTINGS (and perhaps a WINDOW_UPDATE) is far smaller.

@@ -25,13 +25,6 @@ use tapmesh_protocols::redis::{
 };
 use tapmesh_protocols::{DecodeFailure, Decoded, Decoder, Direction, FailureKind, Timestamp};
 
-/// The HTTP decoder's path from before it moved out of `sniff`.
-#[test]
-fn the_old_http_decoder_path_is_the_same_type() {
-    let decoder: tapmesh_protocols::sniff::HttpDecoder = HttpDecoder::with_capture_limit(16);
-    assert_eq!(decoder.protocol(), None);
-}
-
 #[test]
 fn every_decoder_is_a_decoder() {
     fn boxed(d: impl Decoder + 'static) -> Box<dyn Decoder> {

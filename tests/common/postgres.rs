@@ -2,7 +2,7 @@
 //! shared by the tests that drive real clients through `tapmesh proxy
 //! --protocol postgres`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -62,18 +62,6 @@ pub fn as_postgres(program: &Path) -> Command {
     c
 }
 
-/// A free port below the kernel's ephemeral range: one taken with
-/// `bind(0)` and let go may be reused by an outgoing connection (or sit in
-/// TIME_WAIT) before the server binds it.
-pub fn free_port() -> u16 {
-    use std::hash::BuildHasher;
-    let random = std::hash::RandomState::new();
-    (0..200u64)
-        .map(|i| 20_000 + (random.hash_one(i) % 12_000) as u16)
-        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("a free port below 32000")
-}
-
 impl PgServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -98,7 +86,7 @@ impl PgServer {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {out:?}");
-        let port = free_port();
+        let port = super::free_port_below_ephemeral();
         let child = as_postgres(&pg_bin("postgres"))
             .arg("-D")
             .arg(&data)

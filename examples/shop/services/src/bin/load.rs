@@ -1,6 +1,7 @@
 //! Keeps the shop busy: a few requests a second to the front
 //! (`FRONT_HOSTPORT`): orders (some for the nearly sold-out sku-5), item
-//! lookups, and a lookup of an item that does not exist. Stops after
+//! lookups (cached), reads of placed orders, and a lookup of an item that
+//! does not exist. Stops after
 //! `LOAD_MAX` requests (default 100000).
 
 use std::time::Duration;
@@ -18,9 +19,10 @@ async fn main() {
     eprintln!("load: {max} requests to {front}, one every {interval} ms");
     for n in 0..max {
         let sku = format!("sku-{}", n % 5 + 1);
-        let (method, path, body) = match n % 4 {
+        let (method, path, body) = match n % 5 {
             0 | 1 => (Method::POST, "/api/orders".to_string(), Some(json!({ "sku": sku, "quantity": n % 3 + 1 }))),
             2 => (Method::GET, format!("/api/items/{sku}"), None),
+            3 => (Method::GET, format!("/api/orders/order-{}", n / 5 + 1), None),
             _ => (Method::GET, "/api/items/sku-404".to_string(), None),
         };
         match client.send(method.clone(), &path, body).await {
