@@ -29,8 +29,8 @@ subcommands:
   grpc   unary calls/s of a tonic client loop (peers/grpc-rs) direct vs
          tapmesh --protocol grpc with decoding (reflection) on
   redis  redis-benchmark SET/GET requests/s, not pipelined and -P 16:
-         direct vs tapmesh --protocol redis (REQUESTS per run, default
-         100000; ROUNDS, default 3)
+         direct vs tapmesh --protocol redis vs haproxy mode tcp (if
+         installed) (REQUESTS per run, default 100000; ROUNDS, default 3)
   kafka  an rdkafka producer sending 1 KiB messages to librdkafka's mock
          broker: direct vs tapmesh --protocol kafka, alternating rounds
          (MESSAGES per run, default 200000; ROUNDS, default 3)
@@ -723,6 +723,30 @@ pgbench_tps() {
     [[ -n "$PG_TPS" && -n "$PG_TXNS" ]] || { log "no tps in pgbench's output:"; sed 's/^/    /' "$out" >&2; return 1; }
 }
 
+# haproxy_tcp PORT TARGET_PORT NAME : starts haproxy (mode tcp, its
+# defaults) relaying 127.0.0.1:PORT to 127.0.0.1:TARGET_PORT, the reference
+# relay the postgres and redis comparisons set beside tapmesh when haproxy
+# is installed. Sets SPAWNED_PID.
+haproxy_tcp() {
+    local port="$1" target="$2" name="$3" cfg="$TMP_DIR/haproxy-$3.cfg"
+    cat >"$cfg" <<EOF
+global
+    maxconn 1000
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+
+listen $name
+    bind 127.0.0.1:$port
+    server target 127.0.0.1:$target
+EOF
+    spawn "$TMP_DIR/haproxy-$name.log" haproxy -f "$cfg" -db
+    wait_listening "$port" "$SPAWNED_PID" "haproxy" "$TMP_DIR/haproxy-$name.log"
+}
+
 cmd_postgres() {
     local rounds="${PG_ROUNDS:-3}" modes="${PG_MODES:-simple prepared}" scale="${PG_SCALE:-1}"
     PG_CLIENTS="${PG_CLIENTS:-8}"
@@ -751,9 +775,9 @@ cmd_postgres() {
         as=(runuser -u postgres --)
     fi
 
-    local ports server_port tapmesh_port
-    ports="$(free_ports 2)"
-    read -r server_port tapmesh_port <<<"$ports"
+    local ports server_port tapmesh_port haproxy_port
+    ports="$(free_ports 3)"
+    read -r server_port tapmesh_port haproxy_port <<<"$ports"
 
     log "initdb (into $TMP_DIR/data)"
     "${as[@]}" "$PG_BIN/initdb" -D "$TMP_DIR/data" -U bench --auth=trust >"$TMP_DIR/initdb.log" 2>&1 ||
@@ -781,17 +805,28 @@ cmd_postgres() {
         --protocol postgres --events "$events"
     local tapmesh_pid="$SPAWNED_PID"
     wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+    # The reference: a relay that decodes nothing, on the same cores.
+    local relays="direct tapmesh" reversed="tapmesh direct" haproxy_pid=""
+    if command -v haproxy >/dev/null; then
+        haproxy_tcp "$haproxy_port" "$server_port" pg
+        haproxy_pid="$SPAWNED_PID"
+        relays="direct tapmesh haproxy"
+        reversed="haproxy tapmesh direct"
+    else
+        log "haproxy is not installed: no reference relay (apt-get install haproxy)"
+    fi
 
     # Interleaved rounds, taking turns at going first, so drift on a shared
-    # machine hits both alike.
+    # machine hits all alike.
     local round results=() tapmesh_txns=0 order name port
     for ((round = 1; round <= rounds; round++)); do
         for mode in $modes; do
-            order="direct tapmesh"
-            ((round % 2)) || order="tapmesh direct"
+            order="$relays"
+            ((round % 2)) || order="$reversed"
             for name in $order; do
                 port="$server_port"
                 [[ "$name" == tapmesh ]] && port="$tapmesh_port"
+                [[ "$name" == haproxy ]] && port="$haproxy_port"
                 log "pgbench -S -M $mode: $name (round $round, $DURATION s, $PG_CLIENTS clients)"
                 if pgbench_tps "$port" "$mode" "$TMP_DIR/pgbench-$mode-$name-$round.txt"; then
                     results+=("$mode $name $PG_TPS")
@@ -805,6 +840,7 @@ cmd_postgres() {
 
     stop "$tapmesh_pid" TERM
     [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
+    [[ -z "$haproxy_pid" ]] || stop "$haproxy_pid" TERM
     # SIGINT: PostgreSQL's fast shutdown.
     stop "$pg_pid" INT
 
@@ -828,6 +864,10 @@ for mode, by in runs.items():
     print(f"  -M {mode:9} direct                       {statistics.mean(d):>10,.0f} tps   (" + " ".join(f"{r:,.0f}" for r in d) + ")")
     print(f"  -M {mode:9} tapmesh --protocol postgres  {statistics.mean(t):>10,.0f} tps   (" + " ".join(f"{r:,.0f}" for r in t) + ")")
     print(f"  -M {mode:9} ratio tapmesh/direct {ratio:.2f}x  (per round: " + " ".join(f"{r:.2f}" for r in per_round) + ")   goal >= 0.70")
+    h = by.get("haproxy", [])
+    if h:
+        print(f"  -M {mode:9} haproxy mode tcp (reference)  {statistics.mean(h):>10,.0f} tps   (" + " ".join(f"{r:,.0f}" for r in h) + ")")
+        print(f"  -M {mode:9} ratio haproxy/direct {statistics.mean(h) / statistics.mean(d):.2f}x, tapmesh/haproxy {statistics.mean(t) / statistics.mean(h):.2f}x")
     if ratio < 0.7:
         below.append(mode)
 queries = errors = 0
@@ -867,14 +907,14 @@ cmd_kafka() {
 
 cmd_redis() {
     local requests="${REQUESTS:-100000}" rounds="${ROUNDS:-3}"
-    local bin ports server_port tapmesh_port tool
+    local bin ports server_port tapmesh_port haproxy_port tool
     for tool in redis-server redis-benchmark; do
         command -v "$tool" >/dev/null || die "$tool is missing: apt-get install redis-server redis-tools"
     done
     bin="$(tapmesh_bin)"
     TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
-    ports="$(free_ports 2)"
-    read -r server_port tapmesh_port <<<"$ports"
+    ports="$(free_ports 3)"
+    read -r server_port tapmesh_port haproxy_port <<<"$ports"
     spawn "$TMP_DIR/redis.log" redis-server --port "$server_port" --bind 127.0.0.1 \
         --save '' --appendonly no --daemonize no
     wait_listening "$server_port" "$SPAWNED_PID" "redis-server" "$TMP_DIR/redis.log"
@@ -884,13 +924,22 @@ cmd_redis() {
         --protocol redis --events "$events"
     local tapmesh_pid="$SPAWNED_PID"
     wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+    local relays="direct tapmesh" haproxy_pid=""
+    if command -v haproxy >/dev/null; then
+        haproxy_tcp "$haproxy_port" "$server_port" redis
+        haproxy_pid="$SPAWNED_PID"
+        relays="direct tapmesh haproxy"
+    else
+        log "haproxy is not installed: no reference relay (apt-get install haproxy)"
+    fi
 
     local round pipeline where port results="$TMP_DIR/results.csv"
     for round in $(seq "$rounds"); do
         for pipeline in 1 16; do
-            for where in direct tapmesh; do
+            for where in $relays; do
                 port="$server_port"
                 [[ "$where" == tapmesh ]] && port="$tapmesh_port"
+                [[ "$where" == haproxy ]] && port="$haproxy_port"
                 log "redis-benchmark: $where, -P $pipeline (round $round, $requests requests x SET, GET)"
                 timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$requests" \
                     -c 50 -P "$pipeline" --csv 2>/dev/null |
@@ -900,6 +949,7 @@ cmd_redis() {
     done
     stop "$tapmesh_pid" TERM
     [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
+    [[ -z "$haproxy_pid" ]] || stop "$haproxy_pid" TERM
 
     python3 - "$results" "$events" "$requests" "$rounds" <<'PY' || FAILED=1
 import sys
@@ -918,7 +968,12 @@ for test in ("SET", "GET"):
             sys.exit(f"no result for {test} -P {pipeline}")
         avg_d, avg_t = sum(d) / len(d), sum(t) / len(t)
         runs = " ".join(f"{x:,.0f}" for x in t)
-        print(f"{test:3} -P {pipeline:<2}  direct {avg_d:>11,.0f}  tapmesh {avg_t:>11,.0f}  {avg_t / avg_d:.2f}x   (tapmesh runs: {runs})")
+        line = f"{test:3} -P {pipeline:<2}  direct {avg_d:>11,.0f}  tapmesh {avg_t:>11,.0f}  {avg_t / avg_d:.2f}x"
+        h = rates[(test, pipeline, "haproxy")]
+        if h:
+            avg_h = sum(h) / len(h)
+            line += f"  haproxy {avg_h:>11,.0f}  {avg_h / avg_d:.2f}x"
+        print(line + f"   (tapmesh runs: {runs})")
 commands = 0
 with open(events_path) as f:
     for line in f:

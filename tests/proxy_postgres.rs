@@ -5,24 +5,14 @@
 
 mod common;
 
-use common::postgres::{client, find, queries, run, PgServer, PASSWORD};
+use common::postgres::{client, find, observe, queries, run, PgServer, PASSWORD};
 use common::ProxyProcess;
 use serde_json::Value;
 
 #[test]
 fn psql_statements_errors_and_transactions_field_by_field() {
     let server = PgServer::start();
-    let proxy = ProxyProcess::start(
-        server.addr,
-        &[
-            "--protocol",
-            "postgres",
-            "--source",
-            "api",
-            "--target-name",
-            "db",
-        ],
-    );
+    let proxy = observe(&server, "api");
     let mut psql = client("psql", proxy.addr);
     psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=0"]).args([
         "-c",
@@ -148,17 +138,7 @@ fn psql_copy_in_and_out_counted_field_by_field() {
     std::fs::write(dir.path().join("bad.tsv"), bad).unwrap();
     let copied_out = dir.path().join("out.tsv");
 
-    let proxy = ProxyProcess::start(
-        server.addr,
-        &[
-            "--protocol",
-            "postgres",
-            "--source",
-            "loader",
-            "--target-name",
-            "db",
-        ],
-    );
+    let proxy = observe(&server, "loader");
     let mut psql = client("psql", proxy.addr);
     psql.current_dir(dir.path()).args([
         "-X",

@@ -8,8 +8,9 @@
 
 mod common;
 
-use common::postgres::{assert_clean, client, on_connection, queries, run, PgServer, PASSWORD};
-use common::ProxyProcess;
+use common::postgres::{
+    assert_clean, client, observe, on_connection, queries, run, PgServer, PASSWORD,
+};
 use serde_json::{json, Value};
 
 /// The one query whose text is `sql` (its connection's other queries are
@@ -58,17 +59,7 @@ fn step(
 #[test]
 fn psycopg_prepared_binary_pipeline_error_and_rollback() {
     let server = PgServer::start();
-    let proxy = ProxyProcess::start(
-        server.addr,
-        &[
-            "--protocol",
-            "postgres",
-            "--source",
-            "shop",
-            "--target-name",
-            "db",
-        ],
-    );
+    let proxy = observe(&server, "shop");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pg_client.py");
     // libpq's defaults (sslmode=prefer: an SSLRequest the server refuses
     // first); the password from the environment, as psql takes it.
@@ -280,17 +271,7 @@ fn psycopg_prepared_binary_pipeline_error_and_rollback() {
 #[test]
 fn tokio_postgres_typed_parameters_field_by_field() {
     let server = PgServer::start();
-    let proxy = ProxyProcess::start(
-        server.addr,
-        &[
-            "--protocol",
-            "postgres",
-            "--source",
-            "api",
-            "--target-name",
-            "db",
-        ],
-    );
+    let proxy = observe(&server, "api");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

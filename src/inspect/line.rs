@@ -26,7 +26,6 @@ pub fn one_line(event: &Event) -> String {
 }
 
 fn describe(event: &Event) -> String {
-    let latency = |ms: Option<f64>| ms.map(|ms| format!(" {ms:.1}ms")).unwrap_or_default();
     let error = |e: &Option<String>| e.as_ref().map(|e| format!(" ({e})")).unwrap_or_default();
     match &event.payload {
         Payload::Request(r) => format!(
@@ -65,31 +64,8 @@ fn describe(event: &Event) -> String {
                 .unwrap_or_default(),
             latency(k.latency_ms),
         ),
-        Payload::Query(q) => {
-            let outcome = match (&q.error, &q.command) {
-                (Some(e), _) => format!("{} {}: {}", e.severity, e.code, e.message),
-                (None, Some(command)) => match q.rows {
-                    Some(rows) => format!("{command} {rows}"),
-                    None => command.clone(),
-                },
-                (None, None) => "-".to_string(),
-            };
-            format!(
-                "{} → {outcome}{}",
-                one_line_sql(&q.sql),
-                latency(Some(q.latency_ms))
-            )
-        }
-        Payload::RedisCommand(c) => {
-            let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
-            let call = one_line_sql(&format!("{} {}", c.command, args.join(" ")));
-            let outcome = match (&c.error, &c.reply) {
-                (Some(e), _) => format!("{} {}", e.code.as_deref().unwrap_or("error"), e.message),
-                (None, Some(r)) => one_line_sql(&r.value),
-                (None, None) => "-".to_string(),
-            };
-            format!("{call} → {outcome}{}", latency(c.latency_ms))
-        }
+        Payload::Query(q) => query(q),
+        Payload::RedisCommand(c) => redis_command(c),
         Payload::RedisPush(p) => format!(
             "{} {} {}",
             p.kind,
@@ -119,6 +95,37 @@ fn describe(event: &Event) -> String {
         ),
         _ => scalars(event),
     }
+}
+
+fn latency(ms: Option<f64>) -> String {
+    ms.map(|ms| format!(" {ms:.1}ms")).unwrap_or_default()
+}
+
+fn query(q: &crate::events::QueryInfo) -> String {
+    let outcome = match (&q.error, &q.command) {
+        (Some(e), _) => format!("{} {}: {}", e.severity, e.code, e.message),
+        (None, Some(command)) => match q.rows {
+            Some(rows) => format!("{command} {rows}"),
+            None => command.clone(),
+        },
+        (None, None) => "-".to_string(),
+    };
+    format!(
+        "{} → {outcome}{}",
+        one_line_sql(&q.sql),
+        latency(Some(q.latency_ms))
+    )
+}
+
+fn redis_command(c: &crate::events::RedisCommandInfo) -> String {
+    let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+    let call = one_line_sql(&format!("{} {}", c.command, args.join(" ")));
+    let outcome = match (&c.error, &c.reply) {
+        (Some(e), _) => format!("{} {}", e.code.as_deref().unwrap_or("error"), e.message),
+        (None, Some(r)) => one_line_sql(&r.value),
+        (None, None) => "-".to_string(),
+    };
+    format!("{call} → {outcome}{}", latency(c.latency_ms))
 }
 
 /// A statement (or a Redis command, a reply) on one line: whitespace runs

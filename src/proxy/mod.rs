@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tapmesh_protocols::grpc::SchemaRegistry;
-use tapmesh_protocols::kafka::{KafkaConfig, KafkaDecoder};
 use tapmesh_protocols::http::HttpDecoder;
+use tapmesh_protocols::kafka::{KafkaConfig, KafkaDecoder};
 use tapmesh_protocols::Decoder;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;

@@ -173,3 +173,19 @@ pub fn assert_clean(events: &[Value]) {
         "{events:#?}"
     );
 }
+
+/// `tapmesh proxy --protocol postgres` in front of `server`, its edge
+/// `source → db`.
+pub fn observe(server: &PgServer, source: &str) -> super::ProxyProcess {
+    super::ProxyProcess::start(
+        server.addr,
+        &[
+            "--protocol",
+            "postgres",
+            "--source",
+            source,
+            "--target-name",
+            "db",
+        ],
+    )
+}
