@@ -227,3 +227,85 @@ fn psql_copy_in_and_out_counted_field_by_field() {
     assert!(!text.contains(PASSWORD));
     assert!(common::of_type(&events, "decode.error").is_empty());
 }
+
+/// What a raw client sends and gets back on one connection: everything it
+/// reads until the other side closes.
+fn exchange(addr: std::net::SocketAddr, parts: &[&[u8]], shut: bool) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    for part in parts {
+        stream.write_all(part).unwrap();
+    }
+    if shut {
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    got
+}
+
+/// Bytes that are not the protocol, and a startup cut short: the server's
+/// answer reaches the client exactly as it does without the proxy, every
+/// byte is counted, and the decoder gives up once, saying why.
+#[test]
+fn malformed_and_truncated_input_is_forwarded_and_reported_once() {
+    let server = PgServer::start();
+    let proxy = observe(&server, "raw");
+
+    // A startup packet claiming 2 bytes (less than its own length field).
+    let bogus: &[u8] = b"\x00\x00\x00\x02garbage that is not PostgreSQL";
+    let direct = exchange(server.addr, &[bogus], true);
+    let proxied = exchange(proxy.addr, &[bogus], true);
+    assert_eq!(proxied, direct, "the server's answer, unchanged");
+
+    // A protocol version no server speaks: PostgreSQL answers with an
+    // ErrorResponse; the decoder says it is unsupported.
+    let mut unsupported = Vec::new();
+    unsupported.extend_from_slice(&16u32.to_be_bytes());
+    unsupported.extend_from_slice(&0x0009_0001u32.to_be_bytes());
+    unsupported.extend_from_slice(b"user\0x\0\0\0");
+    unsupported.truncate(16);
+    let answer = exchange(proxy.addr, &[&unsupported], true);
+    assert_eq!(answer.first(), Some(&b'E'), "{answer:?}");
+    assert_eq!(answer, exchange(server.addr, &[&unsupported], true));
+
+    // Half a startup packet, then the client goes away.
+    let half: &[u8] = b"\x00\x00\x00\x29\x00\x03\x00\x00user\0tap";
+    let cut = exchange(proxy.addr, &[half], true);
+    assert!(cut.is_empty(), "{cut:?}");
+
+    proxy.wait_for_event("three connections closed", |_| {
+        common::of_type(&proxy.events(), "connection.closed").len() == 3
+    });
+    let events = proxy.stop();
+    let closed: Vec<&Value> = common::of_type(&events, "connection.closed")
+        .into_iter()
+        .map(|e| &e["connection"])
+        .collect();
+    let sent: Vec<u64> = closed
+        .iter()
+        .map(|c| c["bytes_in"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        [bogus.len(), unsupported.len(), half.len()].map(|n| n as u64)
+    );
+    assert_eq!(closed[0]["bytes_out"], direct.len() as u64);
+
+    let errors: Vec<&Value> = common::of_type(&events, "decode.error")
+        .into_iter()
+        .map(|e| &e["decode_error"])
+        .collect();
+    assert_eq!(errors.len(), 2, "one per bad connection: {errors:#?}");
+    assert_eq!(errors[0]["protocol"], "postgres");
+    assert_eq!(errors[0]["connection"], closed[0]["id"]);
+    assert_eq!(errors[0]["kind"], "malformed");
+    assert_eq!(errors[0]["direction"], "client_to_target");
+    assert_eq!(errors[0]["offset"], 0);
+    assert_eq!(errors[1]["connection"], closed[1]["id"]);
+    assert_eq!(errors[1]["kind"], "unsupported");
+    assert!(queries(&events).is_empty());
+}

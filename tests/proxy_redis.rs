@@ -381,3 +381,79 @@ fn redis_py_resp3_pipeline_and_transaction_field_by_field() {
     assert!(common::of_type(&events, "decode.error").is_empty());
     assert_no_secret(&events);
 }
+
+/// What a raw client gets back on one connection until the server closes
+/// it (or 2 s pass with nothing more).
+fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    got
+}
+
+/// A command, then a bulk length no client sends: Redis answers the
+/// command, then a protocol error, and closes. Through the proxy the client
+/// gets exactly that, every byte is counted, the command is an event and
+/// the decoder gives up once, at the bad byte. A command cut short by the
+/// client going away is counted and reported as nothing else.
+#[test]
+fn malformed_and_truncated_input_is_forwarded_and_reported_once() {
+    let server = RedisServer::start();
+    let proxy = proxy(&server);
+    let auth = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{PASSWORD}\r\n", PASSWORD.len());
+    let bad = [auth.as_bytes(), b"*2\r\n$3\r\nGET\r\n$-5\r\nnope\r\n"].concat();
+    let direct = exchange(server.addr, &bad);
+    assert!(
+        String::from_utf8_lossy(&direct).contains("-ERR Protocol error"),
+        "{direct:?}"
+    );
+    let proxied = exchange(proxy.addr, &bad);
+    assert_eq!(proxied, direct, "the server's answer, unchanged");
+
+    let cut = [auth.as_bytes(), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nhal"].concat();
+    {
+        let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
+        stream.write_all(&cut).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut rest);
+    }
+    proxy.wait_for_event("both connections closed", |_| {
+        common::of_type(&proxy.events(), "connection.closed").len() == 2
+    });
+    let events = proxy.stop();
+    let closed: Vec<&Value> = common::of_type(&events, "connection.closed")
+        .into_iter()
+        .map(|e| &e["connection"])
+        .collect();
+    assert_eq!(closed[0]["bytes_in"], bad.len() as u64);
+    assert_eq!(closed[0]["bytes_out"], direct.len() as u64);
+    assert_eq!(closed[1]["bytes_in"], cut.len() as u64);
+
+    let errors: Vec<&Value> = common::of_type(&events, "decode.error")
+        .into_iter()
+        .map(|e| &e["decode_error"])
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["protocol"], "redis");
+    assert_eq!(errors[0]["connection"], closed[0]["id"]);
+    assert_eq!(errors[0]["kind"], "malformed");
+    assert_eq!(errors[0]["direction"], "client_to_target");
+    // At the `-` of `$-5` in the second command.
+    let at = auth.len() + "*2\r\n$3\r\nGET\r\n$".len();
+    assert_eq!(errors[0]["offset"], at as u64);
+    // The second connection's AUTH was answered and reported; its cut SET
+    // was not. On the first, the AUTH still awaited its reply when the
+    // decoder gave up (both came in one chunk), so it went with it.
+    let all = commands(&events);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["command"], "AUTH");
+    assert_eq!(all[0]["connection"], closed[1]["id"]);
+    assert_eq!(all[0]["reply"]["value"], "\"OK\"");
+    assert_no_secret(&events);
+}
