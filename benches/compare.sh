@@ -358,27 +358,8 @@ cmd_tcp() {
     # 4. haproxy, mode tcp. Deliberately haproxy's defaults beyond the
     # minimum it needs (no splice-* options, default nbthread/buffers): the
     # point is "what you get out of the box".
-    local cfg="$TMP_DIR/haproxy.cfg"
-    cat >"$cfg" <<EOF
-global
-    maxconn 1000
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-
-frontend bench_in
-    bind 127.0.0.1:$haproxy_port
-    default_backend bench_out
-
-backend bench_out
-    server iperf3 127.0.0.1:$server_port
-EOF
-    spawn "$TMP_DIR/haproxy.log" haproxy -f "$cfg" -db
+    haproxy_tcp "$haproxy_port" "$server_port" tcp
     pid="$SPAWNED_PID"
-    wait_listening "$haproxy_port" "$pid" "haproxy" "$TMP_DIR/haproxy.log"
     measure "haproxy mode tcp" "$haproxy_port"
     stop "$pid"
 
@@ -724,9 +705,9 @@ pgbench_tps() {
 }
 
 # haproxy_tcp PORT TARGET_PORT NAME : starts haproxy (mode tcp, its
-# defaults) relaying 127.0.0.1:PORT to 127.0.0.1:TARGET_PORT, the reference
-# relay the postgres and redis comparisons set beside tapmesh when haproxy
-# is installed. Sets SPAWNED_PID.
+# defaults) relaying 127.0.0.1:PORT to 127.0.0.1:TARGET_PORT: a relay in
+# the tcp comparison, and the reference the postgres and redis comparisons
+# set beside tapmesh when haproxy is installed. Sets SPAWNED_PID.
 haproxy_tcp() {
     local port="$1" target="$2" name="$3" cfg="$TMP_DIR/haproxy-$3.cfg"
     cat >"$cfg" <<EOF
