@@ -73,25 +73,31 @@ pub fn parse(msg: &Message) -> Option<Parsed> {
         return None;
     }
     let words = children(msg, 0);
-    let name = render::text(msg, *words.first()?).to_ascii_uppercase();
-    let sub = (CONTAINERS.contains(&name.as_str()) && words.len() > 1)
-        .then(|| render::text(msg, words[1]).to_ascii_uppercase());
+    let name = upper(msg.data(*words.first()?));
+    let sub =
+        (CONTAINERS.contains(&name.as_str()) && words.len() > 1).then(|| upper(msg.data(words[1])));
     let skip = if sub.is_some() { 2 } else { 1 };
     let command = match &sub {
         Some(sub) => format!("{name} {sub}"),
         None => name,
     };
     let arg_nodes = &words[skip.min(words.len())..];
-    let data: Vec<&[u8]> = arg_nodes.iter().map(|&i| msg.data(i)).collect();
-    let secret = redact::secrets(&command, &data);
+    let data = |n: usize| arg_nodes.get(n).map(|&i| msg.data(i));
+    // Only a few commands carry secrets; the rest skip the bookkeeping.
+    let secret = if redact::may_hold_secrets(&command) {
+        let data: Vec<&[u8]> = arg_nodes.iter().map(|&i| msg.data(i)).collect();
+        redact::secrets(&command, &data)
+    } else {
+        Vec::new()
+    };
     let mut truncated = msg.dropped_nodes;
     let mut held = 0;
     let args = arg_nodes
         .iter()
-        .zip(&secret)
-        .map(|(&i, &secret)| {
+        .enumerate()
+        .map(|(n, &i)| {
             let size = msg.nodes[i].len;
-            let arg = if secret {
+            let arg = if secret.get(n).copied().unwrap_or(false) {
                 redacted_arg(size)
             } else {
                 render::arg(msg.data(i), size)
@@ -101,7 +107,7 @@ pub fn parse(msg: &Message) -> Option<Parsed> {
             arg
         })
         .collect();
-    let kind = kind(&command, &data);
+    let kind = kind(&command, arg_nodes.len() as u64, data(0));
     Some(Parsed {
         arg_count: root.len.saturating_sub(skip as u64),
         command,
@@ -112,11 +118,18 @@ pub fn parse(msg: &Message) -> Option<Parsed> {
     })
 }
 
-fn kind(command: &str, args: &[&[u8]]) -> Kind {
-    let n = args.len() as u64;
-    let first = args
-        .first()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase());
+/// A word as Redis reads it: case does not matter (lossy for the odd
+/// non-UTF-8 byte).
+fn upper(word: &[u8]) -> String {
+    match std::str::from_utf8(word) {
+        Ok(text) => text.to_ascii_uppercase(),
+        Err(_) => String::from_utf8_lossy(word).to_ascii_uppercase(),
+    }
+}
+
+fn kind(command: &str, n: u64, first: Option<&[u8]>) -> Kind {
+    // Upper-cased only for the two commands that read it.
+    let first = || first.map(upper);
     match command {
         "SUBSCRIBE" => Kind::Subscribe(Class::Channel, n),
         "PSUBSCRIBE" => Kind::Subscribe(Class::Pattern, n),
@@ -127,11 +140,11 @@ fn kind(command: &str, args: &[&[u8]]) -> Kind {
         "MULTI" => Kind::Multi,
         "EXEC" => Kind::Exec,
         "DISCARD" => Kind::Discard,
-        "HELLO" => Kind::Hello(first.and_then(|v| v.parse().ok())),
+        "HELLO" => Kind::Hello(first().and_then(|v| v.parse().ok())),
         "MONITOR" => Kind::Monitor,
         "RESET" => Kind::Reset,
         "CONFIG GET" => Kind::ConfigGet,
-        "CLIENT REPLY" => match first.as_deref() {
+        "CLIENT REPLY" => match first().as_deref() {
             Some("ON") => Kind::ClientReply(ReplySwitch::On),
             Some("OFF") => Kind::ClientReply(ReplySwitch::Off),
             Some("SKIP") => Kind::ClientReply(ReplySwitch::Skip),

@@ -13,11 +13,23 @@ pub const SECRET_CONFIGS: &[&str] = &[
     "tls-client-key-file-pass",
 ];
 
+/// Whether [`secrets`] can mark anything for `command`: most commands
+/// never carry one, and need not be looked at argument by argument.
+pub fn may_hold_secrets(command: &str) -> bool {
+    matches!(
+        command,
+        "AUTH" | "HELLO" | "MIGRATE" | "CONFIG SET" | "ACL SETUSER" | "SENTINEL SET"
+    )
+}
+
 /// For each argument after `command` (its name and subcommand, already
 /// upper-cased), whether it is a secret. `args` are the kept arguments'
 /// bytes (a prefix of them, under capture limits).
 pub fn secrets(command: &str, args: &[&[u8]]) -> Vec<bool> {
     let mut secret = vec![false; args.len()];
+    if !may_hold_secrets(command) {
+        return secret;
+    }
     let mut mark = |i: usize| {
         if let Some(s) = secret.get_mut(i) {
             *s = true;

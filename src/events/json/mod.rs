@@ -1,6 +1,7 @@
 //! An event's JSON, written by hand for the events traffic makes.
 //!
-//! Every `request.completed` and `connection.*` event is serialised on the
+//! Every `request.completed`, `connection.*`, `postgres.query.completed`,
+//! `redis.command.completed` and `redis.push` event is serialised on the
 //! relay thread that made it (see the log's module docs), so its cost is
 //! paid per request on the traffic path. Through serde the envelope's
 //! flattened payload goes through a map serializer, the timestamp through
@@ -17,6 +18,8 @@
 //! newer tapmesh's file) as its JSON was read; every other payload, and
 //! any timestamp outside the common range, goes through serde_json
 //! unchanged.
+
+mod db;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -39,6 +42,21 @@ impl Event {
                 write_envelope(out, self);
                 out.extend_from_slice(b"\"connection\":");
                 write_connection(out, c);
+            }
+            Payload::Query(q) => {
+                write_envelope(out, self);
+                out.extend_from_slice(b"\"query\":");
+                db::write_query(out, q);
+            }
+            Payload::RedisCommand(c) => {
+                write_envelope(out, self);
+                out.extend_from_slice(b"\"command\":");
+                db::write_redis_command(out, c);
+            }
+            Payload::RedisPush(p) => {
+                write_envelope(out, self);
+                out.extend_from_slice(b"\"push\":");
+                db::write_redis_push(out, p);
             }
             Payload::Unknown(u) => {
                 write_envelope(out, self);
@@ -361,256 +379,4 @@ fn escape_from(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use chrono::TimeZone;
-    use tapmesh_protocols::http::HeaderBlock;
-
-    use super::*;
-    use crate::events::{BodyEncoding, EventKind, LifecycleInfo};
-
-    /// Strings that exercise every escape, multi-byte UTF-8, and the
-    /// eight-byte scan's edges (a special byte before, at and after each
-    /// word boundary).
-    fn tricky_strings() -> Vec<String> {
-        let mut out = vec![
-            String::new(),
-            "plain".into(),
-            "/a/b?c=d&e=f%20g".into(),
-            "Zoë \"quoted\" \\ back\tslash\r\n\u{8}\u{c}\u{1}\u{1f}\u{7f}".into(),
-            "😀 emoji and ünïcödé, \u{2028} line separator".into(),
-            (0u8..0x80).map(char::from).collect(),
-        ];
-        for special in [
-            '"', '\\', '\n', '\0', '\u{1f}', ' ', '!', '#', '\u{7f}', 'é',
-        ] {
-            for at in 0..20 {
-                let mut s: String = "abcdefghijklmnopqrst".chars().take(at).collect();
-                s.push(special);
-                s.push_str("0123456789");
-                out.push(s);
-            }
-        }
-        out
-    }
-
-    fn headers(fields: &[(&str, &str)]) -> HeaderMap {
-        let mut block = HeaderBlock::new();
-        for (name, value) in fields {
-            block.push_str(name, value);
-        }
-        HeaderMap::from_block(block)
-    }
-
-    fn request(s: &str) -> RequestInfo {
-        RequestInfo {
-            connection: 42,
-            source: s.into(),
-            target: "inventory".into(),
-            ingress: "default".into(),
-            version: "HTTP/1.1".into(),
-            method: "GET".into(),
-            path: s.into(),
-            status_code: Some(200),
-            latency_ms: Some(2.799),
-            request_size: 0,
-            response_size: 5,
-            request_headers: headers(&[("Host", "x"), ("X-Odd", s), ("x-odd", "again")]),
-            response_headers: headers(&[(s, s), ("content-length", "5")]),
-            request_trailers: HeaderMap::new(),
-            response_trailers: HeaderMap::new(),
-            request_body: String::new(),
-            request_body_encoding: BodyEncoding::Utf8,
-            request_body_truncated: false,
-            response_body: s.into(),
-            response_body_encoding: BodyEncoding::Utf8,
-            response_body_truncated: false,
-            warnings: Vec::new(),
-            error: None,
-        }
-    }
-
-    fn event(seq: u64, kind: EventKind, timestamp: DateTime<Utc>, payload: Payload) -> Event {
-        Event {
-            seq,
-            kind,
-            timestamp,
-            environment: "env".into(),
-            service: None,
-            payload,
-        }
-    }
-
-    fn assert_same_as_serde(event: &Event) {
-        let mut ours = Vec::new();
-        event.write_json(&mut ours);
-        let serde = serde_json::to_vec(event).unwrap();
-        assert_eq!(
-            String::from_utf8(ours).unwrap(),
-            String::from_utf8(serde).unwrap(),
-            "for {event:?}"
-        );
-    }
-
-    #[test]
-    fn request_events_match_serde_json_for_tricky_strings() {
-        let at = Utc.with_ymd_and_hms(2026, 11, 23, 17, 59, 58).unwrap()
-            + chrono::Duration::nanoseconds(491_956_446);
-        for s in tricky_strings() {
-            assert_same_as_serde(&event(
-                7,
-                EventKind::RequestCompleted,
-                at,
-                Payload::Request(request(&s)),
-            ));
-        }
-    }
-
-    #[test]
-    fn optional_fields_both_ways_match_serde_json() {
-        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        let mut r = request("x");
-        r.status_code = None;
-        r.latency_ms = None;
-        r.request_trailers = headers(&[("grpc-status", "0")]);
-        r.response_trailers = headers(&[("x-checksum", "abc"), ("X-More", "1")]);
-        r.request_body = "AAEC".into();
-        r.request_body_encoding = BodyEncoding::Base64;
-        r.request_body_truncated = true;
-        r.response_body_truncated = true;
-        r.warnings = vec!["request: a\"b".into(), "response: \u{1}".into()];
-        r.error = Some("the target closed before responding \"early\"".into());
-        let mut e = event(
-            u64::MAX,
-            EventKind::RequestCompleted,
-            at,
-            Payload::Request(r),
-        );
-        e.service = Some("front\n".into());
-        assert_same_as_serde(&e);
-
-        for error in [None, Some("the client reset the connection".to_string())] {
-            for duration_ms in [0.0, 4001.494, 0.1, 1e-7, 1e21, 123_456_789.0, f64::NAN] {
-                let c = ConnectionInfo {
-                    id: 73,
-                    source: "client".into(),
-                    target: "127.0.0.1:18080".into(),
-                    ingress: "default".into(),
-                    client_addr: "127.0.0.1:51630".into(),
-                    bytes_in: 821_750,
-                    bytes_out: 0,
-                    duration_ms,
-                    error: error.clone(),
-                };
-                assert_same_as_serde(&event(
-                    1,
-                    EventKind::ConnectionClosed,
-                    at,
-                    Payload::Connection(c),
-                ));
-            }
-        }
-    }
-
-    #[test]
-    fn timestamps_match_chrono_in_every_precision_and_out_of_range() {
-        let base = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap();
-        let mut times: Vec<DateTime<Utc>> = [
-            0i64,
-            1,
-            999,
-            1_000,
-            120_000,
-            1_000_000,
-            7_000_000,
-            999_000_000,
-            999_999_999,
-            123_456_789,
-        ]
-        .iter()
-        .map(|&n| base + chrono::Duration::nanoseconds(n))
-        .collect();
-        times.push(Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap());
-        times.push(Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap());
-        times.push(Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap());
-        times.push(Utc.with_ymd_and_hms(-1, 6, 1, 0, 0, 0).unwrap());
-        // A leap second: chrono keeps it as nanoseconds past 1e9.
-        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
-            .unwrap()
-            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
-            .unwrap()
-            .and_utc();
-        times.push(leap);
-        for t in times {
-            assert_same_as_serde(&event(
-                3,
-                EventKind::ConnectionOpened,
-                t,
-                Payload::Connection(ConnectionInfo {
-                    id: 1,
-                    source: "a".into(),
-                    target: "b".into(),
-                    ingress: "c".into(),
-                    client_addr: "d".into(),
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    duration_ms: 0.0,
-                    error: None,
-                }),
-            ));
-        }
-    }
-
-    #[test]
-    fn random_strings_match_serde_json() {
-        // A fixed xorshift sequence: reproducible, and wide enough to put
-        // every escapable byte at every offset many times over.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let alphabet: Vec<char> = (0u32..0x80)
-            .filter_map(char::from_u32)
-            .chain(['é', '€', '😀', '\u{2028}'])
-            .collect();
-        let at = Utc::now();
-        for _ in 0..2_000 {
-            let len = (next() % 40) as usize;
-            let s: String = (0..len)
-                .map(|_| {
-                    // Mostly printable ASCII, as real headers are.
-                    if next() % 4 == 0 {
-                        alphabet[(next() % alphabet.len() as u64) as usize]
-                    } else {
-                        char::from(b' ' + (next() % 95) as u8)
-                    }
-                })
-                .collect();
-            assert_same_as_serde(&event(
-                next() >> 1,
-                EventKind::RequestCompleted,
-                at,
-                Payload::Request(request(&s)),
-            ));
-        }
-    }
-
-    #[test]
-    fn other_payloads_go_through_serde_json() {
-        let e = event(
-            9,
-            EventKind::ServiceReady,
-            Utc::now(),
-            Payload::Lifecycle(LifecycleInfo {
-                state: crate::events::ServiceState::Ready.into(),
-                ..Default::default()
-            }),
-        );
-        assert_same_as_serde(&e);
-        let _: Arc<str> = e.environment.clone();
-    }
-}
+mod tests;
