@@ -178,6 +178,12 @@ pub enum EventKind {
     EnvironmentDown,
     #[serde(rename = "progress.stall")]
     ProgressStall,
+    /// A `cargo` service's build advanced (crates compiled of total).
+    #[serde(rename = "build.progress")]
+    BuildProgress,
+    /// A ready service's liveness probe failed (each failure, with why).
+    #[serde(rename = "health.check_failed")]
+    HealthCheckFailed,
     /// A type this version does not know (read from a newer tapmesh's
     /// events): see [`Event::type_name`].
     #[serde(skip)]
@@ -211,6 +217,8 @@ impl EventKind {
             Self::EnvironmentUp => "environment.up",
             Self::EnvironmentDown => "environment.down",
             Self::ProgressStall => "progress.stall",
+            Self::BuildProgress => "build.progress",
+            Self::HealthCheckFailed => "health.check_failed",
             Self::Unknown => "unknown",
         }
     }
@@ -221,7 +229,7 @@ impl EventKind {
     }
 
     /// Every kind this version knows.
-    pub const KNOWN: [Self; 23] = [
+    pub const KNOWN: [Self; 25] = [
         Self::ConnectionOpened,
         Self::ConnectionClosed,
         Self::RequestCompleted,
@@ -245,6 +253,8 @@ impl EventKind {
         Self::EnvironmentUp,
         Self::EnvironmentDown,
         Self::ProgressStall,
+        Self::BuildProgress,
+        Self::HealthCheckFailed,
     ];
 }
 
@@ -278,7 +288,8 @@ pub enum Payload {
     DecodeError(DecodeErrorInfo),
     /// `events.dropped`.
     Dropped(DroppedInfo),
-    /// `service.*` (but `service.log`), `environment.*`, `progress.stall`.
+    /// `service.*` (but `service.log`), `environment.*`, `progress.stall`,
+    /// `build.progress`, `health.check_failed`.
     Lifecycle(LifecycleInfo),
     /// `service.log`: one line a service wrote.
     Log(ServiceLogInfo),
@@ -323,6 +334,29 @@ pub struct LifecycleInfo {
     /// `progress.stall`: who waits on whom, one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<String>,
+    /// `build.progress`: how far a `cargo` build is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildProgress>,
+    /// `health.check_failed`: liveness failures in a row so far, and the
+    /// number that restarts the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+}
+
+/// A `cargo` build's progress, from cargo's JSON messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildProgress {
+    /// Units (crates, build scripts) finished so far.
+    pub compiled: u32,
+    /// Units the build has, as far as cargo has said (it grows while
+    /// cargo plans; `null` until known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    /// The crate just finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
 }
 
 /// One line of a service's output.

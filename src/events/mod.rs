@@ -23,7 +23,9 @@ pub use event::{
     BodyEncoding, ConnectionInfo, DecodeErrorInfo, DroppedInfo, Event, EventDraft, EventKind,
     Payload, RequestInfo,
 };
-pub use event::{KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo};
+pub use event::{
+    BuildProgress, KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo,
+};
 pub use filter::{EventFilter, StatusClass};
 pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
