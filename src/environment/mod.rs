@@ -43,7 +43,7 @@ use crate::orchestrate::{
     self, default_cache_dir, default_state_dir, Endpoint, EnvironmentError, EnvironmentOptions,
     ServiceState,
 };
-pub use crate::orchestrate::{clean_up_after_crashes, CleanedUp};
+pub use crate::orchestrate::{clean_up_after_crashes, CleanedUp, Control, ControlError};
 use crate::spec::{Spec, SpecErrors};
 
 /// What can go wrong bringing an environment up or using it.
@@ -79,6 +79,9 @@ pub enum Error {
     /// The event log closed while waiting (the environment went down).
     #[error("the event log of {0} closed before a matching event arrived")]
     Closed(String),
+    /// A restart, stop or start of one service was not done.
+    #[error("{0}")]
+    Control(#[from] ControlError),
 }
 
 fn spec_problems(errors: &SpecErrors) -> String {
@@ -427,6 +430,26 @@ impl Environment {
     /// Each service's state now.
     pub fn service_states(&self) -> BTreeMap<String, ServiceState> {
         self.running().service_states()
+    }
+
+    /// Restarts one service while the rest runs, returning once it is
+    /// ready again (a job: completed). It keeps its address and proxies,
+    /// so its callers reconnect to it; its dependents are not restarted.
+    /// Shows as `service.restarting`, `service.starting`, `service.ready`.
+    pub async fn restart(&self, service: &str) -> Result<ServiceState, Error> {
+        Ok(self.running().control(service, Control::Restart).await?)
+    }
+
+    /// Stops one service (`service.stopped`) until [`Environment::start`];
+    /// the rest keeps running and its callers see it refuse connections.
+    pub async fn stop_service(&self, service: &str) -> Result<ServiceState, Error> {
+        Ok(self.running().control(service, Control::Stop).await?)
+    }
+
+    /// Starts a stopped, failed or completed service again (a job runs
+    /// again), returning once it is ready or completed.
+    pub async fn start(&self, service: &str) -> Result<ServiceState, Error> {
+        Ok(self.running().control(service, Control::Start).await?)
     }
 
     /// The process groups of the services running now.

@@ -57,6 +57,14 @@ impl Event {
         }
     }
 
+    /// The connection of a `connection.opened` or `connection.closed`.
+    pub fn connection(&self) -> Option<&ConnectionInfo> {
+        match &self.payload {
+            Payload::Connection(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The HTTP exchange of a `request.completed`.
     pub fn request(&self) -> Option<&RequestInfo> {
         match &self.payload {

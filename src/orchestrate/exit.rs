@@ -16,6 +16,7 @@ impl Runner {
         &self,
         running: Running,
         status: ExitStatus,
+        cause: Option<&str>,
         restarts: &mut u32,
     ) -> Result<bool, Halt> {
         // Whatever it left in its session goes too, and its last words are
@@ -23,10 +24,14 @@ impl Runner {
         self.shared.custody.release(&self.name, running.pid);
         running.readers.finish(Duration::from_secs(1)).await;
         let (exit_code, signal) = stop::exit_fields(&status);
-        let how = stop::describe_exit(&status);
+        // Stopped for failing its liveness probe: that is the news, not the
+        // signal it was stopped with.
+        let how = match cause {
+            Some(cause) => cause.to_string(),
+            None => stop::describe_exit(&status),
+        };
         let ran = running.started.elapsed();
-        if self.service.job && status.success() {
-            self.set(ServiceState::Completed);
+        if self.service.job && status.success() && cause.is_none() {
             self.emit(
                 EventKind::ServiceCompleted,
                 LifecycleInfo {
@@ -37,6 +42,7 @@ impl Runner {
                     ..info(ServiceState::Completed)
                 },
             );
+            self.set(ServiceState::Completed);
             return Ok(false);
         }
         let policy = self.service.restart;

@@ -10,6 +10,7 @@
 //! `custody`), so no process outlives the environment.
 
 pub mod cargo_build;
+mod control;
 mod crash_record;
 mod custody;
 mod dependencies;
@@ -37,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,7 @@ pub use crate::events::ServiceState;
 use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, LifecycleState, Payload};
 use crate::graph;
 use crate::spec::Spec;
+pub use control::Control;
 pub use crash_record::{clean_up_after_crashes, CleanedUp};
 use custody::Custody;
 use dependencies::Progress;
@@ -85,6 +87,21 @@ struct ServiceHandle {
     progress: watch::Receiver<Progress>,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    control: mpsc::UnboundedSender<Control>,
+    external: bool,
+}
+
+/// Why a restart, stop or start was not done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("no service named {0:?}")]
+    NoSuchService(String),
+    #[error("{0} is external: tapmesh does not start or stop it")]
+    External(String),
+    #[error("{0} failed (its service.failed event says why)")]
+    Failed(String),
+    #[error("the environment is stopping")]
+    Stopping,
 }
 
 fn did_not_start(error: &EnvironmentError) -> LifecycleInfo {
@@ -157,7 +174,11 @@ impl Orchestration {
             dir: &options.dir,
             shared: &shared,
         };
-        let Plan { runners, progress } = plan::plan(inputs, &mut ports)?;
+        let Plan {
+            runners,
+            progress,
+            mut controls,
+        } = plan::plan(inputs, &mut ports)?;
         let services = runners
             .into_iter()
             .map(|runner| {
@@ -165,6 +186,10 @@ impl Orchestration {
                 let handle = ServiceHandle {
                     progress: progress[&name].clone(),
                     stop: runner.stop.clone(),
+                    external: runner.launch.is_none(),
+                    control: controls
+                        .remove(&name)
+                        .expect("a control channel per service"),
                     task: tokio::spawn(runner.run()),
                 };
                 (name, handle)
@@ -255,6 +280,57 @@ impl Orchestration {
             .iter()
             .map(|(n, s)| (n.clone(), s.progress.borrow().state))
             .collect()
+    }
+
+    /// Restarts, stops or starts one service while the rest runs; returns
+    /// its state once the request has played out (ready, stopped,
+    /// completed or failed). It keeps its ports and proxies; nothing that
+    /// depends on it is restarted.
+    pub async fn control(
+        &self,
+        service: &str,
+        asked: Control,
+    ) -> Result<ServiceState, ControlError> {
+        let handle = self
+            .services
+            .get(service)
+            .ok_or_else(|| ControlError::NoSuchService(service.to_string()))?;
+        if handle.external {
+            return Err(ControlError::External(service.to_string()));
+        }
+        let mut progress = handle.progress.clone();
+        let now = progress.borrow_and_update().state;
+        let parked = matches!(
+            now,
+            ServiceState::Stopped | ServiceState::Failed | ServiceState::Completed
+        );
+        // Nothing to do, and nothing would change to say it was done.
+        if (asked == Control::Stop && parked) || (asked == Control::Start && !parked) {
+            return Ok(now);
+        }
+        handle
+            .control
+            .send(asked)
+            .map_err(|_| ControlError::Stopping)?;
+        loop {
+            if progress.changed().await.is_err() {
+                return Err(ControlError::Stopping);
+            }
+            let state = progress.borrow_and_update().state;
+            let done = match asked {
+                Control::Stop => state.is_final(),
+                Control::Restart | Control::Start => matches!(
+                    state,
+                    ServiceState::Ready | ServiceState::Completed | ServiceState::Failed
+                ),
+            };
+            if done {
+                return match state {
+                    ServiceState::Failed => Err(ControlError::Failed(service.to_string())),
+                    state => Ok(state),
+                };
+            }
+        }
     }
 
     /// The process groups of the services running now (each leads a

@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::control::Control;
 use super::dependencies::{Dependency, Progress};
 use super::ports::Ports;
 use super::process::Launchable;
@@ -21,10 +23,12 @@ use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload, Ser
 use crate::graph::{self, Graph, TEST_NODE};
 use crate::spec::{env_name, expand, Hook, HookRun, Launch, Service, Spec};
 
-/// The services' runners, in start order, and each one's progress.
+/// The services' runners, in start order, each one's progress, and where
+/// to send it requests.
 pub(super) struct Plan {
     pub runners: Vec<Runner>,
     pub progress: BTreeMap<String, watch::Receiver<Progress>>,
+    pub controls: BTreeMap<String, mpsc::UnboundedSender<Control>>,
 }
 
 /// Where each ingress is reached: directly, and through its `~test` proxy.
@@ -113,6 +117,7 @@ pub(super) fn plan(inputs: Inputs<'_>, ports: &mut Ports) -> Result<Plan, Enviro
         progress.insert(name.clone(), rx);
     }
     let mut runners = Vec::new();
+    let mut controls = BTreeMap::new();
     for name in order {
         let service = &spec.services[name];
         let fail = |e: String| EnvironmentError::new(Some(name), format!("{name}: {e}"));
@@ -128,6 +133,8 @@ pub(super) fn plan(inputs: Inputs<'_>, ports: &mut Ports) -> Result<Plan, Enviro
                 condition,
             })
             .collect();
+        let (control_tx, control) = mpsc::unbounded_channel();
+        controls.insert(name.clone(), control_tx);
         runners.push(Runner {
             name: Arc::from(name.as_str()),
             service: service.clone(),
@@ -143,9 +150,14 @@ pub(super) fn plan(inputs: Inputs<'_>, ports: &mut Ports) -> Result<Plan, Enviro
                 .remove(name)
                 .expect("a progress channel per service"),
             stop: CancellationToken::new(),
+            control,
         });
     }
-    Ok(Plan { runners, progress })
+    Ok(Plan {
+        runners,
+        progress,
+        controls,
+    })
 }
 
 fn wiring(

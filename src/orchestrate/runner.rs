@@ -13,6 +13,7 @@ use tokio::process::Child;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::control::{Control, Exit, Requests};
 use super::custody::Custody;
 use super::dependencies::{Dependency, Progress};
 use super::process::{self, Launchable, LogTail, OutputReaders};
@@ -62,6 +63,8 @@ pub(super) struct Runner {
     pub shared: Shared,
     pub progress: watch::Sender<Progress>,
     pub stop: CancellationToken,
+    /// Restart, stop and start requests.
+    pub control: Requests,
 }
 
 /// Why a phase did not lead to the next.
@@ -69,6 +72,8 @@ pub(super) enum Halt {
     /// Asked to stop; what there was to say has been said.
     Stopped,
     Failed(Failure),
+    /// A caller asked to stop or restart it while it was starting.
+    Asked(Control),
 }
 
 /// A service's end, as `service.failed` tells it.
@@ -115,10 +120,21 @@ pub(super) fn info(state: impl Into<LifecycleState>) -> LifecycleInfo {
 }
 
 impl Runner {
+    /// Its whole life: started once what it depends on is there, then run
+    /// until the environment stops; after a run ends (stopped on request,
+    /// failed, completed) it waits to be started again.
     pub async fn run(mut self) {
-        match self.drive().await {
-            Ok(()) | Err(Halt::Stopped) => {}
-            Err(Halt::Failed(failure)) => self.fail(failure),
+        let mut outcome = self.drive().await;
+        loop {
+            match outcome {
+                Ok(()) | Err(Halt::Stopped) | Err(Halt::Asked(_)) => {}
+                Err(Halt::Failed(failure)) => self.fail(failure),
+            }
+            if self.launch.is_none() || !self.parked().await {
+                return;
+            }
+            self.set(ServiceState::Starting);
+            outcome = self.supervise(true).await;
         }
     }
 
@@ -129,12 +145,18 @@ impl Runner {
         }
         self.set(ServiceState::Starting);
         self.run_hook(HookPoint::Prestart).await?;
+        self.supervise(false).await
+    }
+
+    /// Spawns it and keeps it running: ready, then watched until it exits
+    /// (restarted under its policy), is asked to stop or restart, or the
+    /// environment stops. `initialized`: its `init` hook has run.
+    async fn supervise(&mut self, mut initialized: bool) -> Result<(), Halt> {
         let mut restarts: u32 = 0;
-        let mut initialized = false;
         loop {
             let mut running = self.spawn(restarts)?;
-            let status = match self.until_ready(&mut running).await {
-                Ok(Some(status)) => status,
+            let (status, cause) = match self.until_ready(&mut running).await {
+                Ok(Some(status)) => (status, None),
                 Ok(None) => {
                     if !initialized {
                         if let Err(halt) = self.run_hook(HookPoint::Init).await {
@@ -144,13 +166,42 @@ impl Runner {
                     }
                     self.ready(&running);
                     match self.until_exit(&mut running).await {
-                        Some(status) => status,
-                        None => return Err(self.end(running, Halt::Stopped).await),
+                        Exit::Exited(status) => (status, None),
+                        Exit::Halted => return Err(self.end(running, Halt::Stopped).await),
+                        Exit::Asked(asked) => {
+                            self.end_on_request(running, asked).await;
+                            match asked {
+                                Control::Restart => continue,
+                                _ => return Err(Halt::Stopped),
+                            }
+                        }
+                        Exit::Unhealthy(cause) => {
+                            let status = stop::stop_child(
+                                &mut running.child,
+                                running.pid,
+                                self.service.stop_grace,
+                            )
+                            .await;
+                            (
+                                status.unwrap_or_else(|| waited(Err(io_gone()))),
+                                Some(cause),
+                            )
+                        }
+                    }
+                }
+                Err(Halt::Asked(asked)) => {
+                    self.end_on_request(running, asked).await;
+                    match asked {
+                        Control::Restart => continue,
+                        _ => return Err(Halt::Stopped),
                     }
                 }
                 Err(halt) => return Err(self.end(running, halt).await),
             };
-            if !self.after_exit(running, status, &mut restarts).await? {
+            if !self
+                .after_exit(running, status, cause.as_deref(), &mut restarts)
+                .await?
+            {
                 return Ok(());
             }
         }
@@ -255,26 +306,36 @@ impl Runner {
 
     /// `Ok(None)` once ready; `Ok(Some(status))` if it exited first (a job
     /// is never ready: it runs to its exit).
-    async fn until_ready(&self, running: &mut Running) -> Result<Option<ExitStatus>, Halt> {
+    async fn until_ready(&mut self, running: &mut Running) -> Result<Option<ExitStatus>, Halt> {
         let job = self.service.job;
+        let name = self.name.clone();
+        let probe = self.probe.as_ref();
         let readiness = async {
             if job {
                 std::future::pending::<()>().await;
             }
-            probe_until_ready(self.probe.as_ref(), &mut running.matched).await
+            probe_until_ready(probe, &mut running.matched).await
         };
-        tokio::select! {
-            _ = self.stop.cancelled() => Err(Halt::Stopped),
-            status = running.child.wait() => Ok(Some(waited(status))),
-            ready = readiness => match ready {
-                Ok(()) => Ok(None),
-                Err(reason) => Err(Failure::because(format!("{} {reason}", self.name)).into()),
-            },
+        tokio::pin!(readiness);
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return Err(Halt::Stopped),
+                status = running.child.wait() => return Ok(Some(waited(status))),
+                ready = &mut readiness => return match ready {
+                    Ok(()) => Ok(None),
+                    Err(reason) => Err(Failure::because(format!("{name} {reason}")).into()),
+                },
+                Some(asked) = self.control.recv() => match asked {
+                    Control::Start => {}
+                    other => return Err(Halt::Asked(other)),
+                },
+            }
         }
     }
 
+    /// The event before the state: whoever sees the state (a dependent, a
+    /// caller of `restart`) finds the event already logged.
     fn ready(&self, running: &Running) {
-        self.set(ServiceState::Ready);
         self.emit(
             EventKind::ServiceReady,
             LifecycleInfo {
@@ -286,14 +347,7 @@ impl Runner {
                 ..info(ServiceState::Ready)
             },
         );
-    }
-
-    /// Its exit status, or None when asked to stop first.
-    async fn until_exit(&self, running: &mut Running) -> Option<ExitStatus> {
-        tokio::select! {
-            _ = self.stop.cancelled() => None,
-            status = running.child.wait() => Some(waited(status)),
-        }
+        self.set(ServiceState::Ready);
     }
 
     /// Stops a running process for `halt`: on a stop request it is
@@ -304,7 +358,6 @@ impl Runner {
         self.shared.custody.release(&self.name, running.pid);
         match halt {
             Halt::Stopped => {
-                self.set(ServiceState::Stopped);
                 let (exit_code, signal) =
                     status.as_ref().map(stop::exit_fields).unwrap_or_default();
                 self.emit(
@@ -319,6 +372,7 @@ impl Runner {
                         ..info(ServiceState::Stopped)
                     },
                 );
+                self.set(ServiceState::Stopped);
                 Halt::Stopped
             }
             Halt::Failed(mut failure) => {
@@ -328,6 +382,7 @@ impl Runner {
                 }
                 Halt::Failed(failure)
             }
+            asked @ Halt::Asked(_) => asked,
         }
     }
 }
@@ -365,7 +420,12 @@ fn without_passwords(text: &str) -> String {
     out
 }
 
-fn waited(status: std::io::Result<ExitStatus>) -> ExitStatus {
+/// The error `wait` gives for a child already reaped.
+fn io_gone() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::ECHILD)
+}
+
+pub(super) fn waited(status: std::io::Result<ExitStatus>) -> ExitStatus {
     // `wait` fails only if the child was already reaped, which tapmesh
     // never does elsewhere; read it as a kill.
     use std::os::unix::process::ExitStatusExt;

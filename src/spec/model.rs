@@ -31,6 +31,8 @@ pub struct Service {
     pub ingresses: BTreeMap<String, Ingress>,
     pub egresses: BTreeMap<String, Egress>,
     pub restart: RestartPolicy,
+    /// Probing on after it is ready.
+    pub liveness: Liveness,
     /// Its failure does not stop the environment.
     pub optional: bool,
     /// Between SIGTERM and SIGKILL at shutdown (default 5 s).
@@ -231,6 +233,29 @@ impl Default for RestartPolicy {
             max_restarts: 0,
             backoff: Duration::from_millis(500),
             healthy_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Once ready, a service's readiness probe keeps running: this many
+/// failures in a row (each a `health.check_failed`) and it is stopped and
+/// restarted under its restart policy, as if it had exited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Liveness {
+    /// `liveness: false` turns it off.
+    pub enabled: bool,
+    /// Between probes (default 2 s).
+    pub interval: Duration,
+    /// Failures in a row that restart it (default 3).
+    pub failures: u32,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(2),
+            failures: 3,
         }
     }
 }

@@ -209,4 +209,42 @@ impl Reader {
         );
         policy
     }
+
+    /// `liveness: false`, or `{interval, failures}`.
+    pub(super) fn liveness(&mut self, path: &str, value: Option<&Value>) -> Liveness {
+        let mut liveness = Liveness::default();
+        let map = match value {
+            None => return liveness,
+            Some(Value::Bool(enabled)) => {
+                liveness.enabled = *enabled;
+                return liveness;
+            }
+            Some(value) => match self.object(path, value, &["interval", "failures"]) {
+                Some(map) => map,
+                None => return liveness,
+            },
+        };
+        liveness.interval = self.duration(
+            &join(path, "interval"),
+            map.get("interval"),
+            liveness.interval,
+        );
+        if liveness.interval < std::time::Duration::from_millis(10) {
+            self.error(
+                &join(path, "interval"),
+                "must be at least 10ms (a probe every instant is a load test)",
+            );
+        }
+        match map.get("failures") {
+            None => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=1000).contains(&n)) => {
+                liveness.failures = n.as_u64().unwrap_or(1) as u32
+            }
+            Some(other) => self.error(
+                &join(path, "failures"),
+                format!("expected a count from 1 to 1000, found {other}"),
+            ),
+        }
+        liveness
+    }
 }

@@ -12,11 +12,12 @@ use super::{join, type_name, Reader};
 use crate::spec::model::*;
 use crate::spec::Managed;
 
-const COMMON: [&str; 14] = [
+const COMMON: [&str; 15] = [
     "type",
     "ingresses",
     "egresses",
     "restart",
+    "liveness",
     "optional",
     "stop_grace",
     "env",
@@ -100,6 +101,7 @@ impl Reader {
             None => RestartPolicy::default(),
             Some(value) => self.restart(&join(path, "restart"), value),
         };
+        let liveness = self.liveness(&join(path, "liveness"), map.get("liveness"));
         let optional = self.boolean(&join(path, "optional"), map.get("optional"), false);
         let stop_grace = self.duration(
             &join(path, "stop_grace"),
@@ -129,6 +131,7 @@ impl Reader {
             ingresses,
             egresses,
             restart,
+            liveness,
             optional,
             stop_grace,
             job,
@@ -163,6 +166,7 @@ impl Reader {
             "prestart",
             "init",
             "restart",
+            "liveness",
             "egresses",
             "depends_on",
         ] {
