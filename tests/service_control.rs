@@ -305,3 +305,106 @@ services:
     assert!(new_pid.is_some() && new_pid != first_pid);
     env.down().await.unwrap();
 }
+
+mod common;
+
+/// The same through the daemon: its route, and the CLI that calls it.
+#[test]
+fn the_daemon_and_the_cli_restart_stop_and_start_one_service() {
+    use common::daemon::Daemon;
+    let daemon = Daemon::start(&[]);
+    let (status, created) = daemon.call(
+        "POST",
+        "/environments?wait=true",
+        Some(("application/yaml", &caller_and_store())),
+    );
+    assert_eq!(status, 201, "{created:#}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let store_pid = created["services"]["store"]["pid"].as_i64().unwrap();
+    let front_pid = created["services"]["front"]["pid"].as_i64().unwrap();
+    let route = |action: &str| format!("/environments/{id}/services/store/{action}");
+
+    // A web page cannot: no JSON content type, or a foreign Origin.
+    let (status, _) = daemon.request(
+        "POST",
+        &route("stop"),
+        &["content-type: text/plain"],
+        Some("{}"),
+    );
+    assert_eq!(status, 415);
+    let (status, _) = daemon.request(
+        "POST",
+        &route("stop"),
+        &[
+            "content-type: application/json",
+            "origin: http://evil.example",
+        ],
+        Some("{}"),
+    );
+    assert_eq!(status, 403);
+
+    let (status, answer) = daemon.call("POST", &route("restart"), Some(("application/json", "{}")));
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(answer["service"], "store");
+    assert_eq!(answer["action"], "restart");
+    assert_eq!(answer["state"], "ready");
+    let (_, now) = daemon.call("GET", &format!("/environments/{id}"), None);
+    assert_ne!(now["services"]["store"]["pid"].as_i64().unwrap(), store_pid);
+    assert_eq!(now["services"]["front"]["pid"].as_i64().unwrap(), front_pid);
+
+    let (status, answer) = daemon.call(
+        "POST",
+        &format!("/environments/{id}/services/nope/restart"),
+        Some(("application/json", "{}")),
+    );
+    assert_eq!(status, 404, "{answer:#}");
+    let (status, _) = daemon.call("POST", &route("reboot"), Some(("application/json", "{}")));
+    assert_eq!(status, 404);
+
+    // The CLI, by the environment's address.
+    let env_url = daemon.url(&format!("/environments/{id}"));
+    let cli = |action: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapmesh"))
+            .args([action, &env_url, "store"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tapmesh {action}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli("stop"), "stop store: stopped\n");
+    let (_, now) = daemon.call("GET", &format!("/environments/{id}"), None);
+    assert_eq!(now["services"]["store"]["state"], "stopped");
+    assert_eq!(now["services"]["front"]["state"], "ready");
+    assert_eq!(cli("start"), "start store: ready\n");
+    let (_, now) = daemon.call("GET", &format!("/environments/{id}"), None);
+    assert_eq!(now["services"]["store"]["state"], "ready");
+
+    let types: Vec<String> = daemon
+        .events(&id)
+        .iter()
+        .filter(|e| e["service"] == "store" && e["type"] != "service.log")
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "service.starting",
+            "service.ready",
+            "service.restarting",
+            "service.starting",
+            "service.ready",
+            "service.stopped",
+            "service.starting",
+            "service.ready"
+        ]
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapmesh"))
+        .args(["restart", &env_url, "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no service \"nope\""), "{stderr}");
+    let (status, _) = daemon.call("DELETE", &format!("/environments/{id}"), None);
+    assert_eq!(status, 200);
+}

@@ -1,5 +1,6 @@
 //! The `tapmesh` command line.
 
+mod control;
 mod inspect;
 mod kafka_mock;
 mod proxy;
@@ -40,6 +41,14 @@ enum Command {
     Traffic(inspect::TrafficArgs),
     /// Export events: HTTP exchanges as HAR 1.2, or JSON Lines.
     Export(inspect::ExportArgs),
+    /// Restart one service of an environment the daemon runs, while the
+    /// rest runs; answers once it is ready again.
+    Restart(control::ControlArgs),
+    /// Stop one service of an environment the daemon runs (until started).
+    Stop(control::ControlArgs),
+    /// Start a stopped, failed or completed service of an environment the
+    /// daemon runs (a job runs again).
+    Start(control::ControlArgs),
     /// Run librdkafka's mock Kafka cluster on a port (what a `kafka`
     /// service with `engine: mock` runs).
     KafkaMock(kafka_mock::KafkaMockArgs),
@@ -68,6 +77,11 @@ pub fn main() -> ExitCode {
         Command::Traffic(args) => inspect::traffic(args),
         Command::Export(args) => inspect::export(args),
         Command::KafkaMock(args) => kafka_mock::run(args),
+        Command::Restart(args) => {
+            exit_status(control::run(crate::environment::Control::Restart, args))
+        }
+        Command::Stop(args) => exit_status(control::run(crate::environment::Control::Stop, args)),
+        Command::Start(args) => exit_status(control::run(crate::environment::Control::Start, args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -116,7 +116,7 @@ impl EventSource {
     }
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -124,7 +124,7 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T
 }
 
 /// The environment's id: the one given, or the daemon's only one.
-async fn resolve(authority: &str, environment: Option<&str>) -> Result<String> {
+pub(crate) async fn resolve(authority: &str, environment: Option<&str>) -> Result<String> {
     if let Some(id) = environment {
         return Ok(id.to_string());
     }
@@ -182,6 +182,61 @@ async fn stream_body(
     path: &str,
     mut each: impl FnMut(Bytes) -> Result<()>,
 ) -> Result<()> {
+    let mut sender = connect(authority).await?;
+    let request = hyper::Request::get(path)
+        .header(header::HOST, authority)
+        .header(header::ACCEPT, "application/x-ndjson")
+        .body(Empty::<Bytes>::new())?;
+    let mut response = sender.send_request(request).await?;
+    let status = response.status();
+    if status != hyper::StatusCode::OK {
+        let body = response.into_body().collect().await?.to_bytes();
+        bail!(
+            "http://{authority}{path}: {status}: {}",
+            daemon_message(&body)
+        );
+    }
+    while let Some(frame) = response.body_mut().frame().await {
+        if let Ok(data) = frame?.into_data() {
+            each(data)?;
+        }
+    }
+    Ok(())
+}
+
+/// POSTs an empty JSON object to `path` (the daemon takes state changes
+/// only as JSON) and returns the JSON answer; a status other than 200 is
+/// an error carrying the daemon's message.
+pub(crate) async fn post_json(authority: &str, path: &str) -> Result<Value> {
+    let mut sender = connect(authority).await?;
+    let request = hyper::Request::post(path)
+        .header(header::HOST, authority)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(Bytes::from_static(b"{}")))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if status != hyper::StatusCode::OK {
+        bail!("{status}: {}", daemon_message(&body));
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("http://{authority}{path} answered no JSON"))
+}
+
+/// The daemon's `{"error": …}`, or the body as text.
+fn daemon_message(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}
+
+async fn connect<B>(authority: &str) -> Result<hyper::client::conn::http1::SendRequest<B>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::net::TcpStream::connect(authority),
@@ -191,27 +246,8 @@ async fn stream_body(
     .with_context(|| {
         format!("connecting to the daemon at {authority} (is `tapmesh serve` running?)")
     })?;
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = hyper::Request::get(path)
-        .header(header::HOST, authority)
-        .header(header::ACCEPT, "application/x-ndjson")
-        .body(Empty::<Bytes>::new())?;
-    let mut response = sender.send_request(request).await?;
-    let status = response.status();
-    if status != hyper::StatusCode::OK {
-        let body = response.into_body().collect().await?.to_bytes();
-        let message = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-        bail!("http://{authority}{path}: {status}: {message}");
-    }
-    while let Some(frame) = response.body_mut().frame().await {
-        if let Ok(data) = frame?.into_data() {
-            each(data)?;
-        }
-    }
-    Ok(())
+    Ok(sender)
 }

@@ -98,8 +98,9 @@ impl Daemon {
         self.shutdown.cancel();
     }
 
-    /// Every route: the read-only ones plus `POST /environments` and
-    /// `DELETE /environments/{id}`.
+    /// Every route: the read-only ones plus `POST /environments`,
+    /// `DELETE /environments/{id}` and `POST
+    /// /environments/{id}/services/{name}/restart|stop|start`.
     pub fn router(&self) -> Router {
         let daemon = self.clone();
         let touch = self.last_request_ms.clone();
@@ -108,6 +109,10 @@ impl Daemon {
             .route(
                 "/environments/{id}",
                 axum::routing::delete(delete_environment),
+            )
+            .route(
+                "/environments/{id}/services/{service}/{action}",
+                post(super::control::control_service),
             )
             .with_state(daemon);
         routes()
@@ -257,23 +262,32 @@ async fn run(
             Some(RunState::Failed)
         }
         Some(Ok(environment)) => {
-            let (outcome, reason, state) = tokio::select! {
-                _ = stop.cancelled() => (Outcome::Stopped, "deleted".to_string(), RunState::Down),
-                _ = &mut expiry => (
-                    Outcome::Expired,
-                    format!("its ttl of {} ran out", humantime::format_duration(ttl.unwrap_or_default())),
-                    RunState::Expired,
-                ),
-                error = environment.failed() => {
-                    hosted.update(|s| s.error = Some(json!({
-                        "service": error.service,
-                        "message": error.message,
-                        "log_tail": error.log_tail,
-                    })));
-                    (Outcome::Failed, error.report(), RunState::Failed)
+            let (control, mut requests) = tokio::sync::mpsc::unbounded_channel();
+            hosted.update(|s| s.control = Some(control));
+            let ended = async {
+                tokio::select! {
+                    _ = stop.cancelled() => (Outcome::Stopped, "deleted".to_string(), RunState::Down),
+                    _ = &mut expiry => (
+                        Outcome::Expired,
+                        format!("its ttl of {} ran out", humantime::format_duration(ttl.unwrap_or_default())),
+                        RunState::Expired,
+                    ),
+                    error = environment.failed() => {
+                        hosted.update(|s| s.error = Some(json!({
+                            "service": error.service,
+                            "message": error.message,
+                            "log_tail": error.log_tail,
+                        })));
+                        (Outcome::Failed, error.report(), RunState::Failed)
+                    }
                 }
             };
-            hosted.update(|s| s.state = RunState::Stopping);
+            let (outcome, reason, state) =
+                super::control::serve_requests(&environment, &mut requests, ended).await;
+            hosted.update(|s| {
+                s.state = RunState::Stopping;
+                s.control = None;
+            });
             if let Err(e) = environment.down_because(outcome, Some(reason)).await {
                 tracing::warn!(id = %hosted.id, "keeping the environment's files: {e}");
             }

@@ -5,6 +5,7 @@
 //! the API serves their state, their services' logs and their events as
 //! JSON, NDJSON or SSE.
 
+mod control;
 pub mod daemon;
 mod guard;
 mod logs;

@@ -67,6 +67,9 @@ pub struct EnvironmentStatus {
     /// Stops it, while the daemon runs it.
     #[serde(skip)]
     pub(crate) stop: Option<tokio_util::sync::CancellationToken>,
+    /// Restarts, stops and starts its services, while it is up.
+    #[serde(skip)]
+    pub(crate) control: Option<super::control::ControlSender>,
 }
 
 impl Default for EnvironmentStatus {
@@ -80,6 +83,7 @@ impl Default for EnvironmentStatus {
             error: None,
             summary: None,
             stop: None,
+            control: None,
         }
     }
 }
