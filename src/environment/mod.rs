@@ -25,6 +25,7 @@
 
 mod service_status;
 mod summary;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,8 +44,11 @@ use crate::orchestrate::{
     self, default_cache_dir, default_state_dir, Endpoint, EnvironmentError, EnvironmentOptions,
     ServiceState,
 };
-pub use crate::orchestrate::{clean_up_after_crashes, CleanedUp, Control, ControlError};
+pub use crate::orchestrate::{
+    clean_up_after_crashes, CleanedUp, Control, ControlError, RedeployError,
+};
 use crate::spec::{Spec, SpecErrors};
+pub use watch::WatchReport;
 
 /// What can go wrong bringing an environment up or using it.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,9 @@ pub enum Error {
     /// A restart, stop or start of one service was not done.
     #[error("{0}")]
     Control(#[from] ControlError),
+    /// An edited spec or changed sources were not (all) applied.
+    #[error("{0}")]
+    Redeploy(#[from] RedeployError),
 }
 
 fn spec_problems(errors: &SpecErrors) -> String {
@@ -450,6 +457,21 @@ impl Environment {
     /// again), returning once it is ready or completed.
     pub async fn start(&self, service: &str) -> Result<ServiceState, Error> {
         Ok(self.running().control(service, Control::Start).await?)
+    }
+
+    /// Applies an edited `spec` to the running environment: the services
+    /// whose settings it changes (and those named in `changed`, with why:
+    /// their sources changed) are rebuilt if `cargo` and restarted with
+    /// their new commands, one by one, each back to ready before the next;
+    /// nothing else stops. An edit that changes the environment's shape
+    /// (services, ingresses, egresses) is refused untouched. Logs one
+    /// `environment.redeployed`; returns what was redeployed and why.
+    pub async fn redeploy(
+        &self,
+        spec: Spec,
+        changed: BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        Ok(self.running().redeploy(spec, changed).await?)
     }
 
     /// The process groups of the services running now.

@@ -184,6 +184,10 @@ pub enum EventKind {
     EnvironmentUp,
     #[serde(rename = "environment.down")]
     EnvironmentDown,
+    /// Services restarted with new commands (an edited spec, changed
+    /// sources), and why.
+    #[serde(rename = "environment.redeployed")]
+    EnvironmentRedeployed,
     #[serde(rename = "progress.stall")]
     ProgressStall,
     /// A `cargo` service's build advanced (crates compiled of total).
@@ -224,6 +228,7 @@ impl EventKind {
             Self::ServiceLog => "service.log",
             Self::EnvironmentUp => "environment.up",
             Self::EnvironmentDown => "environment.down",
+            Self::EnvironmentRedeployed => "environment.redeployed",
             Self::ProgressStall => "progress.stall",
             Self::BuildProgress => "build.progress",
             Self::HealthCheckFailed => "health.check_failed",
@@ -237,7 +242,7 @@ impl EventKind {
     }
 
     /// Every kind this version knows.
-    pub const KNOWN: [Self; 25] = [
+    pub const KNOWN: [Self; 26] = [
         Self::ConnectionOpened,
         Self::ConnectionClosed,
         Self::RequestCompleted,
@@ -260,6 +265,7 @@ impl EventKind {
         Self::ServiceLog,
         Self::EnvironmentUp,
         Self::EnvironmentDown,
+        Self::EnvironmentRedeployed,
         Self::ProgressStall,
         Self::BuildProgress,
         Self::HealthCheckFailed,
@@ -351,6 +357,9 @@ pub struct LifecycleInfo {
     pub failures: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<u32>,
+    /// `environment.redeployed`: the services restarted with new commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redeployed: Vec<String>,
 }
 
 /// A `cargo` build's progress, from cargo's JSON messages.

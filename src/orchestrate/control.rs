@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::plan::Redeploy;
 use super::readiness::probe_once;
 use super::runner::{info, waited, Runner, Running};
 use super::stop;
@@ -40,7 +41,14 @@ impl Control {
     }
 }
 
-pub(super) type Requests = mpsc::UnboundedReceiver<Control>;
+/// What reaches a runner: a caller's request, or new commands to run
+/// (a redeploy: restart with them).
+pub(super) enum Request {
+    Control(Control),
+    Redeploy(Box<Redeploy>),
+}
+
+pub(super) type Requests = mpsc::UnboundedReceiver<Request>;
 
 /// How a running, ready service's watch ended.
 pub(super) enum Exit {
@@ -97,7 +105,7 @@ impl Runner {
             tokio::select! {
                 _ = self.stop.cancelled() => return Exit::Halted,
                 status = running.child.wait() => return Exit::Exited(waited(status)),
-                Some(asked) = self.control.recv() => match asked {
+                Some(request) = self.control.recv() => match self.take(request) {
                     // Already running.
                     Control::Start => {}
                     other => return Exit::Asked(other),
@@ -132,9 +140,34 @@ impl Runner {
         );
     }
 
+    /// What a request asks of the process; a redeploy's new commands are
+    /// taken now, and it asks for a restart.
+    pub(super) fn take(&mut self, request: Request) -> Control {
+        match request {
+            Request::Control(asked) => asked,
+            Request::Redeploy(redeploy) => {
+                let Redeploy {
+                    service,
+                    launch,
+                    prestart,
+                    init,
+                    probe,
+                    why,
+                } = *redeploy;
+                self.service = service;
+                self.launch = launch;
+                self.prestart = prestart;
+                self.init = init;
+                self.probe = probe;
+                self.redeploying = Some(why);
+                Control::Restart
+            }
+        }
+    }
+
     /// Stops its process because a caller asked: `service.stopped`, or
     /// `service.restarting` before it is started again.
-    pub(super) async fn end_on_request(&self, mut running: Running, asked: Control) {
+    pub(super) async fn end_on_request(&mut self, mut running: Running, asked: Control) {
         let status =
             stop::stop_child(&mut running.child, running.pid, self.service.stop_grace).await;
         self.shared.custody.release(&self.name, running.pid);
@@ -144,16 +177,22 @@ impl Runner {
             .as_ref()
             .map(|s| format!(" ({})", stop::describe_exit(s)))
             .unwrap_or_default();
-        let (kind, state, said) = match asked {
-            Control::Restart => (
+        let redeploying = self.redeploying.take();
+        let (kind, state, said) = match (asked, &redeploying) {
+            (Control::Restart, Some(why)) => (
                 EventKind::ServiceRestarting,
                 ServiceState::Restarting,
-                "restarting on request",
+                format!("redeploying ({why})"),
+            ),
+            (Control::Restart, None) => (
+                EventKind::ServiceRestarting,
+                ServiceState::Restarting,
+                "restarting on request".to_string(),
             ),
             _ => (
                 EventKind::ServiceStopped,
                 ServiceState::Stopped,
-                "stopped on request",
+                "stopped on request".to_string(),
             ),
         };
         self.emit(
@@ -175,7 +214,7 @@ impl Runner {
         loop {
             tokio::select! {
                 _ = self.stop.cancelled() => return false,
-                asked = self.control.recv() => match asked {
+                request = self.control.recv() => match request.map(|r| self.take(r)) {
                     Some(Control::Start | Control::Restart) => return true,
                     // Already stopped.
                     Some(Control::Stop) => {}

@@ -27,6 +27,7 @@ mod process;
 mod procfs;
 mod proxies;
 mod readiness;
+mod redeploy;
 mod runner;
 mod stall;
 mod stop;
@@ -47,6 +48,7 @@ use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, LifecycleSta
 use crate::graph;
 use crate::spec::Spec;
 pub use control::Control;
+use control::Request;
 pub use crash_record::{clean_up_after_crashes, CleanedUp};
 use custody::Custody;
 use dependencies::Progress;
@@ -55,6 +57,7 @@ use plan::{Inputs, Plan};
 use ports::Ports;
 pub use process::LOG_TAIL_LINES;
 use proxies::Proxies;
+pub use redeploy::RedeployError;
 use runner::{info, Shared};
 
 /// The addresses of one ingress.
@@ -81,13 +84,15 @@ pub struct Orchestration {
     dir: PathBuf,
     /// `environment.down` was logged (by a graceful shutdown).
     down_logged: bool,
+    /// What one service is planned again from; one redeploy at a time.
+    replan: tokio::sync::Mutex<redeploy::Replan>,
 }
 
 struct ServiceHandle {
     progress: watch::Receiver<Progress>,
     stop: CancellationToken,
     task: JoinHandle<()>,
-    control: mpsc::UnboundedSender<Control>,
+    control: mpsc::UnboundedSender<Request>,
     external: bool,
 }
 
@@ -98,7 +103,7 @@ pub enum ControlError {
     NoSuchService(String),
     #[error("{0} is external: tapmesh does not start or stop it")]
     External(String),
-    #[error("{0} failed (its service.failed event says why)")]
+    #[error("{0}")]
     Failed(String),
     #[error("the environment is stopping")]
     Stopping,
@@ -179,6 +184,7 @@ impl Orchestration {
             progress,
             mut controls,
         } = plan::plan(inputs, &mut ports)?;
+        let proxies_addrs = proxies.addrs.clone();
         let services = runners
             .into_iter()
             .map(|runner| {
@@ -205,7 +211,7 @@ impl Orchestration {
         Ok(Orchestration {
             log,
             endpoints,
-            start_order: order,
+            start_order: order.clone(),
             services,
             proxies,
             custody,
@@ -213,6 +219,17 @@ impl Orchestration {
             stall_monitor,
             dir: options.dir.clone(),
             down_logged: false,
+            replan: tokio::sync::Mutex::new(redeploy::Replan {
+                spec: spec.clone(),
+                graph,
+                order,
+                ports,
+                proxies: proxies_addrs,
+                executables,
+                dir: options.dir.clone(),
+                cache_dir: options.cache_dir.clone(),
+                shared,
+            }),
         })
     }
 
@@ -310,27 +327,9 @@ impl Orchestration {
         }
         handle
             .control
-            .send(asked)
+            .send(Request::Control(asked))
             .map_err(|_| ControlError::Stopping)?;
-        loop {
-            if progress.changed().await.is_err() {
-                return Err(ControlError::Stopping);
-            }
-            let state = progress.borrow_and_update().state;
-            let done = match asked {
-                Control::Stop => state.is_final(),
-                Control::Restart | Control::Start => matches!(
-                    state,
-                    ServiceState::Ready | ServiceState::Completed | ServiceState::Failed
-                ),
-            };
-            if done {
-                return match state {
-                    ServiceState::Failed => Err(ControlError::Failed(service.to_string())),
-                    state => Ok(state),
-                };
-            }
-        }
+        redeploy::settle(progress, asked, service).await
     }
 
     /// The process groups of the services running now (each leads a

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::control::Control;
+use super::control::Request;
 use super::dependencies::{Dependency, Progress};
 use super::ports::Ports;
 use super::process::Launchable;
@@ -28,7 +28,7 @@ use crate::spec::{env_name, expand, Hook, HookRun, Launch, Service, Spec};
 pub(super) struct Plan {
     pub runners: Vec<Runner>,
     pub progress: BTreeMap<String, watch::Receiver<Progress>>,
-    pub controls: BTreeMap<String, mpsc::UnboundedSender<Control>>,
+    pub controls: BTreeMap<String, mpsc::UnboundedSender<Request>>,
 }
 
 /// Where each ingress is reached: directly, and through its `~test` proxy.
@@ -151,12 +151,49 @@ pub(super) fn plan(inputs: Inputs<'_>, ports: &mut Ports) -> Result<Plan, Enviro
                 .expect("a progress channel per service"),
             stop: CancellationToken::new(),
             control,
+            redeploying: None,
         });
     }
     Ok(Plan {
         runners,
         progress,
         controls,
+    })
+}
+
+/// What a running service is given to run from now on: its spec entry
+/// and the commands made from it (the same wiring: redeploys keep ports
+/// and proxies).
+pub(super) struct Redeploy {
+    pub service: Service,
+    pub launch: Option<Launchable>,
+    pub prestart: Option<PreparedHook>,
+    pub init: Option<PreparedHook>,
+    pub probe: Option<Probe>,
+    /// Why, for its `service.restarting`.
+    pub why: String,
+}
+
+/// One service planned again from an edited spec (its ingresses and
+/// egresses unchanged, so the ports and proxies the first plan reserved
+/// still hold).
+pub(super) fn replan(
+    inputs: &Inputs<'_>,
+    ports: &Ports,
+    name: &str,
+    why: String,
+) -> Result<Redeploy, String> {
+    let service = &inputs.spec.services[name];
+    let wiring = wiring(inputs, ports, name, service)?;
+    let (launch, prestart, init) =
+        commands(inputs.spec, service, &wiring, inputs.executables.get(name))?;
+    Ok(Redeploy {
+        service: service.clone(),
+        launch,
+        prestart,
+        init,
+        probe: probe(service, ports, name),
+        why,
     })
 }
 

@@ -13,7 +13,7 @@ use tokio::process::Child;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::control::{Control, Exit, Requests};
+use super::control::{Control, Exit, Request, Requests};
 use super::custody::Custody;
 use super::dependencies::{Dependency, Progress};
 use super::process::{self, Launchable, LogTail, OutputReaders};
@@ -63,8 +63,10 @@ pub(super) struct Runner {
     pub shared: Shared,
     pub progress: watch::Sender<Progress>,
     pub stop: CancellationToken,
-    /// Restart, stop and start requests.
+    /// Restart, stop, start and redeploy requests.
     pub control: Requests,
+    /// Why it is being redeployed, until its restart says so.
+    pub redeploying: Option<String>,
 }
 
 /// Why a phase did not lead to the next.
@@ -309,28 +311,31 @@ impl Runner {
     async fn until_ready(&mut self, running: &mut Running) -> Result<Option<ExitStatus>, Halt> {
         let job = self.service.job;
         let name = self.name.clone();
-        let probe = self.probe.as_ref();
-        let readiness = async {
-            if job {
-                std::future::pending::<()>().await;
+        let request = {
+            let probe = self.probe.as_ref();
+            let readiness = async {
+                if job {
+                    std::future::pending::<()>().await;
+                }
+                probe_until_ready(probe, &mut running.matched).await
+            };
+            tokio::pin!(readiness);
+            loop {
+                tokio::select! {
+                    _ = self.stop.cancelled() => return Err(Halt::Stopped),
+                    status = running.child.wait() => return Ok(Some(waited(status))),
+                    ready = &mut readiness => return match ready {
+                        Ok(()) => Ok(None),
+                        Err(reason) => Err(Failure::because(format!("{name} {reason}")).into()),
+                    },
+                    Some(request) = self.control.recv() => match request {
+                        Request::Control(Control::Start) => {}
+                        other => break other,
+                    },
+                }
             }
-            probe_until_ready(probe, &mut running.matched).await
         };
-        tokio::pin!(readiness);
-        loop {
-            tokio::select! {
-                _ = self.stop.cancelled() => return Err(Halt::Stopped),
-                status = running.child.wait() => return Ok(Some(waited(status))),
-                ready = &mut readiness => return match ready {
-                    Ok(()) => Ok(None),
-                    Err(reason) => Err(Failure::because(format!("{name} {reason}")).into()),
-                },
-                Some(asked) = self.control.recv() => match asked {
-                    Control::Start => {}
-                    other => return Err(Halt::Asked(other)),
-                },
-            }
-        }
+        Err(Halt::Asked(self.take(request)))
     }
 
     /// The event before the state: whoever sees the state (a dependent, a

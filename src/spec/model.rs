@@ -33,6 +33,10 @@ pub struct Service {
     pub restart: RestartPolicy,
     /// Probing on after it is ready.
     pub liveness: Liveness,
+    /// Files and directories whose content, when it changes under
+    /// `tapmesh up --watch`, restarts it (relative to the spec's
+    /// directory).
+    pub watch: Vec<PathBuf>,
     /// Its failure does not stop the environment.
     pub optional: bool,
     /// Between SIGTERM and SIGKILL at shutdown (default 5 s).

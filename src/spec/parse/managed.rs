@@ -191,7 +191,7 @@ impl Reader {
     }
 
     /// A path or a list of paths.
-    fn paths(&mut self, path: &str, value: Option<&Value>) -> Vec<String> {
+    pub(super) fn paths(&mut self, path: &str, value: Option<&Value>) -> Vec<String> {
         match value {
             Some(Value::String(s)) => vec![s.clone()],
             other => self.strings(path, other),

@@ -12,7 +12,8 @@ use super::{join, type_name, Reader};
 use crate::spec::model::*;
 use crate::spec::Managed;
 
-const COMMON: [&str; 15] = [
+const COMMON: [&str; 16] = [
+    "watch",
     "type",
     "ingresses",
     "egresses",
@@ -102,6 +103,11 @@ impl Reader {
             Some(value) => self.restart(&join(path, "restart"), value),
         };
         let liveness = self.liveness(&join(path, "liveness"), map.get("liveness"));
+        let watch = self
+            .paths(&join(path, "watch"), map.get("watch"))
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
         let optional = self.boolean(&join(path, "optional"), map.get("optional"), false);
         let stop_grace = self.duration(
             &join(path, "stop_grace"),
@@ -132,6 +138,7 @@ impl Reader {
             egresses,
             restart,
             liveness,
+            watch,
             optional,
             stop_grace,
             job,
@@ -167,6 +174,7 @@ impl Reader {
             "init",
             "restart",
             "liveness",
+            "watch",
             "egresses",
             "depends_on",
         ] {
