@@ -141,16 +141,16 @@ where
             result = &mut building => break result,
             _ = tick.tick() => {
                 let now = latest.borrow_and_update().clone();
-                if now.is_some() && now != emitted {
-                    emit(now.as_ref().expect("checked"));
+                if let Some(progress) = now.as_ref().filter(|_| now != emitted) {
+                    emit(progress);
                     emitted = now;
                 }
             }
         }
     };
     let last = latest.borrow().clone();
-    if result.is_err() && last.is_some() && last != emitted {
-        emit(last.as_ref().expect("checked"));
+    if let Some(progress) = last.as_ref().filter(|_| result.is_err() && last != emitted) {
+        emit(progress);
     }
     (result, last)
 }
