@@ -9,7 +9,8 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
 # h2load and nghttp, kcat, PostgreSQL (server, psql, pgbench) and Redis
-# (server, redis-cli, redis-benchmark).
+# (server, redis-cli, redis-benchmark); tmux, the terminal `tapmesh up`
+# draws in (tests/terminal_view.rs).
 missing=()
 # python3 -m venv (the Python peers' .venv, below) needs Debian's venv module.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -21,6 +22,7 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && command -v psql >/
   && command -v pgbench >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing test peers: ${missing[*]}"
   sudo_=""

@@ -3,6 +3,7 @@
 mod control;
 mod inspect;
 mod kafka_mock;
+mod logging;
 mod proxy;
 mod serve;
 mod source;
@@ -55,19 +56,12 @@ enum Command {
 }
 
 /// Parses the command line, runs the command and turns its result into the
-/// process's exit code. Logs go to stderr (`RUST_LOG` sets the level).
+/// process's exit code. Logs go to stderr (`RUST_LOG` sets the level),
+/// but `up`'s (see [`logging`]).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // Reporting a failed log write goes through eprintln!, which panics
-        // when stderr is closed; a proxy must outlive whoever read its logs.
-        .log_internal_errors(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // `up` shows the environment on the terminal; its log goes to a file.
+    logging::init(matches!(&cli.command, Command::Up(args) if !args.verbose()));
     let result = match cli.command {
         Command::Up(args) => exit_status(up::run(args)),
         Command::Serve(args) => serve::run(args),

@@ -11,8 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use crate::events::BuildProgress;
 use crate::spec::CargoTarget;
+
+mod progress;
+
+use progress::Tracker;
 
 /// Whether the executable was built now or found built for these sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +29,14 @@ pub enum BuildOutcome {
 
 /// Builds (or finds) `target` of the package in `package_dir`; returns the
 /// executable. Builds sharing `cache_dir` at once (several environments)
-/// wait for each other on cargo's lock of the target directory.
+/// wait for each other on cargo's lock of the target directory. While it
+/// builds, `progress` hears of every unit cargo finishes (and of the total
+/// once cargo's progress bar has told it); a cached build says nothing.
 pub async fn build(
     package_dir: &Path,
     target: &CargoTarget,
     cache_dir: &Path,
+    progress: impl FnMut(&BuildProgress) + Send,
 ) -> Result<(PathBuf, BuildOutcome), String> {
     let manifest = package_dir.join("Cargo.toml");
     if !manifest.exists() {
@@ -45,8 +54,8 @@ pub async fn build(
     if cached.exists() {
         return Ok((cached, BuildOutcome::Cached));
     }
-    let output = cargo_build(&manifest, &cache_dir.join("target"), target).await?;
-    let executable = executable_from_messages(&output.stdout, target)
+    let executable = cargo_build(&manifest, &cache_dir.join("target"), target, progress)
+        .await?
         .ok_or_else(|| "cargo build produced no executable for that target".to_string())?;
     // Hashed again: the build may have written the workspace's Cargo.lock,
     // and the next start must find this executable under what it hashes.
@@ -74,13 +83,15 @@ fn cache(executable: &Path, cached: &Path) -> Result<(), String> {
     std::fs::rename(&partial, cached).map_err(|e| e.to_string())
 }
 
-/// Runs `cargo build` of `target`; its output (JSON messages on stdout),
-/// or the last lines of what it said when it failed.
+/// Runs `cargo build` of `target`, telling `progress` of each unit cargo
+/// finishes; the executable it reported for the target, or the last lines
+/// of what it said when it failed.
 async fn cargo_build(
     manifest: &Path,
     target_dir: &Path,
     target: &CargoTarget,
-) -> Result<std::process::Output, String> {
+    mut progress: impl FnMut(&BuildProgress) + Send,
+) -> Result<Option<PathBuf>, String> {
     let mut command =
         tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
@@ -89,7 +100,11 @@ async fn cargo_build(
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir)
-        .arg("--message-format=json-render-diagnostics");
+        .arg("--message-format=json-render-diagnostics")
+        // Its progress bar on a pipe too: the only place cargo says how
+        // many units the build has.
+        .env("CARGO_TERM_PROGRESS_WHEN", "always")
+        .env("CARGO_TERM_PROGRESS_WIDTH", "200");
     match target {
         CargoTarget::Default => {}
         CargoTarget::Bin(b) => {
@@ -104,54 +119,76 @@ async fn cargo_build(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let output = super::process::output(&mut command)
+    let mut child = {
+        let _forking = super::process::forking();
+        command.spawn()
+    }
+    .map_err(|e| format!("running cargo: {e}"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let mut messages = BufReader::new(stdout).split(b'\n');
+    let mut tracker = Tracker::default();
+    let mut executable = None;
+    let mut buf = vec![0u8; 8 << 10];
+    let (mut stdout_open, mut stderr_open) = (true, true);
+    while stdout_open || stderr_open {
+        let changed = tokio::select! {
+            line = messages.next_segment(), if stdout_open => match line {
+                Ok(Some(line)) => match serde_json::from_slice::<serde_json::Value>(&line) {
+                    Ok(message) => {
+                        if let Some(exe) = wanted_executable(&message, target) {
+                            executable = Some(exe);
+                        }
+                        tracker.message(&message)
+                    }
+                    Err(_) => false,
+                },
+                Ok(None) | Err(_) => {
+                    stdout_open = false;
+                    false
+                }
+            },
+            read = stderr.read(&mut buf), if stderr_open => match read {
+                Ok(n) if n > 0 => tracker.stderr(&buf[..n]),
+                Ok(_) | Err(_) => {
+                    stderr_open = false;
+                    tracker.stderr_closed()
+                }
+            },
+        };
+        if changed {
+            progress(tracker.progress());
+        }
+    }
+    let status = child
+        .wait()
         .await
         .map_err(|e| format!("running cargo: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+    if !status.success() {
         return Err(format!(
-            "cargo build failed ({}):\n{}",
-            output.status,
-            tail.join("\n")
+            "cargo build failed ({status}):\n{}",
+            tracker.tail().join("\n")
         ));
     }
-    Ok(output)
+    Ok(executable)
 }
 
-/// The executable cargo reported for the wanted target.
-fn executable_from_messages(stdout: &[u8], target: &CargoTarget) -> Option<PathBuf> {
-    let mut found = None;
-    for line in stdout.split(|b| *b == b'\n') {
-        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if message["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let Some(executable) = message["executable"].as_str() else {
-            continue;
-        };
-        let kinds = &message["target"]["kind"];
-        let name = message["target"]["name"].as_str().unwrap_or("");
-        let kind_is = |k: &str| kinds.as_array().is_some_and(|a| a.iter().any(|x| x == k));
-        let wanted = match target {
-            CargoTarget::Default => kind_is("bin"),
-            CargoTarget::Bin(b) => kind_is("bin") && name == b,
-            CargoTarget::Example(e) => kind_is("example") && name == e,
-        };
-        if wanted {
-            found = Some(PathBuf::from(executable));
-        }
+/// The executable a `compiler-artifact` message reports, if it is of the
+/// wanted target.
+fn wanted_executable(message: &serde_json::Value, target: &CargoTarget) -> Option<PathBuf> {
+    if message["reason"] != "compiler-artifact" {
+        return None;
     }
-    found
+    let executable = message["executable"].as_str()?;
+    let kinds = &message["target"]["kind"];
+    let name = message["target"]["name"].as_str().unwrap_or("");
+    let kind_is = |k: &str| kinds.as_array().is_some_and(|a| a.iter().any(|x| x == k));
+    let wanted = match target {
+        CargoTarget::Default => kind_is("bin"),
+        CargoTarget::Bin(b) => kind_is("bin") && name == b,
+        CargoTarget::Example(e) => kind_is("example") && name == e,
+    };
+    wanted.then(|| PathBuf::from(executable))
 }
 
 /// The root of the workspace `manifest` belongs to (its own directory if
@@ -250,10 +287,25 @@ mod tests {
         };
 
         let app = ws.join("app");
-        let (first, outcome) = build(&app, &CargoTarget::Default, &cache).await.unwrap();
+        let mut heard = Vec::new();
+        let (first, outcome) = build(&app, &CargoTarget::Default, &cache, |p| {
+            heard.push(p.clone())
+        })
+        .await
+        .unwrap();
         assert_eq!(outcome, BuildOutcome::Built);
         assert_eq!(run(&first), "one");
-        let (again, outcome) = build(&app, &CargoTarget::Default, &cache).await.unwrap();
+        // Each unit as it finished (common, then app), then the build done.
+        let compiled: Vec<u32> = heard.iter().map(|p| p.compiled).collect();
+        assert!(compiled.windows(2).all(|w| w[0] <= w[1]), "{heard:?}");
+        assert!(compiled.contains(&1), "{heard:?}");
+        let last = heard.last().unwrap();
+        assert_eq!((last.compiled, last.total), (2, Some(2)), "{heard:?}");
+        let mut heard_again = 0;
+        let (again, outcome) = build(&app, &CargoTarget::Default, &cache, |_| heard_again += 1)
+            .await
+            .unwrap();
+        assert_eq!(heard_again, 0, "a cached build has no progress");
         assert_eq!(
             (again.as_path(), outcome),
             (first.as_path(), BuildOutcome::Cached)
@@ -263,7 +315,9 @@ mod tests {
             &ws.join("common/src/lib.rs"),
             "pub const GREETING: &str = \"two\";\n",
         );
-        let (second, outcome) = build(&app, &CargoTarget::Default, &cache).await.unwrap();
+        let (second, outcome) = build(&app, &CargoTarget::Default, &cache, |_| {})
+            .await
+            .unwrap();
         assert_eq!(outcome, BuildOutcome::Built);
         assert_ne!(second, first);
         assert_eq!(run(&second), "two");

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::sync::watch;
@@ -19,7 +20,9 @@ use super::process::Launchable;
 use super::runner::{info, PreparedHook, Probe, Runner, Shared};
 use super::wiring::Wiring;
 use super::{cargo_build, managed, Endpoint, EnvironmentError};
-use crate::events::{EventDraft, EventKind, EventLog, LifecycleInfo, Payload, ServiceState};
+use crate::events::{
+    BuildProgress, EventDraft, EventKind, EventLog, LifecycleInfo, Payload, ServiceState,
+};
 use crate::graph::{self, Graph, TEST_NODE};
 use crate::spec::{env_name, expand, Hook, HookRun, Launch, Service, Spec};
 
@@ -73,22 +76,96 @@ pub(super) async fn build(
             continue;
         };
         let package = spec.base_dir.join(package);
-        let mut building = EventDraft::now(
+        let service: Arc<str> = Arc::from(name.as_str());
+        let lifecycle = |kind, info| {
+            let mut draft = EventDraft::now(kind, Payload::Lifecycle(info));
+            draft.service = Some(service.clone());
+            log.append(draft);
+        };
+        lifecycle(
             EventKind::ServiceStarting,
-            Payload::Lifecycle(LifecycleInfo {
+            LifecycleInfo {
                 reason: Some(format!("building {} with cargo", package.display())),
                 ..info(ServiceState::Building)
-            }),
+            },
         );
-        building.service = Some(Arc::from(name.as_str()));
-        log.append(building);
-        let (exe, outcome) = cargo_build::build(&package, target, cache_dir)
-            .await
-            .map_err(|e| EnvironmentError::new(Some(name), format!("{name}: {e}")))?;
+        let started = Instant::now();
+        let (built, last) = reporting_progress(
+            |progress| cargo_build::build(&package, target, cache_dir, progress),
+            |build| lifecycle(EventKind::BuildProgress, build_progress(build)),
+        )
+        .await;
+        let (exe, outcome) =
+            built.map_err(|e| EnvironmentError::new(Some(name), format!("{name}: {e}")))?;
+        // The last one: built (or found built), waiting for its turn.
+        let reason = match outcome {
+            cargo_build::BuildOutcome::Built => {
+                format!("built in {:.1} s", started.elapsed().as_secs_f64())
+            }
+            cargo_build::BuildOutcome::Cached => "built before from these sources".to_string(),
+        };
+        lifecycle(
+            EventKind::BuildProgress,
+            LifecycleInfo {
+                reason: Some(reason),
+                build: last,
+                ..info(ServiceState::Waiting)
+            },
+        );
         tracing::info!(service = %name, executable = %exe.display(), ?outcome, "cargo service built");
         executables.insert(name.clone(), exe);
     }
     Ok(executables)
+}
+
+/// How often a build's progress is logged at most.
+const BUILD_PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs `build`, handing `emit` its progress at most every
+/// [`BUILD_PROGRESS_EVERY`] (the latest at each tick, so a 300-crate
+/// build is not 300 events); what it returned, and the last progress it
+/// made once done (emitted here only if the build failed after it).
+async fn reporting_progress<F, T>(
+    build: impl FnOnce(Box<dyn FnMut(&BuildProgress) + Send>) -> F,
+    mut emit: impl FnMut(&BuildProgress),
+) -> (Result<T, String>, Option<BuildProgress>)
+where
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    let (tx, mut latest) = watch::channel(None::<BuildProgress>);
+    let building = build(Box::new(move |p: &BuildProgress| {
+        tx.send_replace(Some(p.clone()));
+    }));
+    tokio::pin!(building);
+    let mut tick = tokio::time::interval(BUILD_PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut emitted: Option<BuildProgress> = None;
+    let result = loop {
+        tokio::select! {
+            result = &mut building => break result,
+            _ = tick.tick() => {
+                let now = latest.borrow_and_update().clone();
+                if let Some(progress) = now.as_ref().filter(|_| now != emitted) {
+                    emit(progress);
+                    emitted = now;
+                }
+            }
+        }
+    };
+    let last = latest.borrow().clone();
+    if let Some(progress) = last.as_ref().filter(|_| result.is_err() && last != emitted) {
+        emit(progress);
+    }
+    (result, last)
+}
+
+fn build_progress(build: &BuildProgress) -> LifecycleInfo {
+    let total = build.total.map_or("?".to_string(), |t| t.to_string());
+    LifecycleInfo {
+        reason: Some(format!("compiled {} of {total}", build.compiled)),
+        build: Some(build.clone()),
+        ..info(ServiceState::Building)
+    }
 }
 
 /// What the plan is made from.
@@ -360,4 +437,51 @@ fn commands(
         return Ok((Some(server.launch), server.prestart, server.init));
     }
     Ok((Some(launchable(argv)), prestart, init))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A build that finishes 300 units one after another, then fails or
+    /// succeeds.
+    async fn fake_build(
+        mut progress: Box<dyn FnMut(&BuildProgress) + Send>,
+        ok: bool,
+    ) -> Result<&'static str, String> {
+        for compiled in 1..=300 {
+            progress(&BuildProgress {
+                compiled,
+                total: Some(300),
+                current: None,
+            });
+            if compiled % 30 == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if ok {
+            Ok("built")
+        } else {
+            Err("cargo build failed".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_build_reports_a_few_progress_events_and_its_last_progress() {
+        let mut emitted = Vec::new();
+        let (result, last) =
+            reporting_progress(|p| fake_build(p, true), |p| emitted.push(p.compiled)).await;
+        assert_eq!(result, Ok("built"));
+        assert_eq!(last.map(|p| p.compiled), Some(300));
+        // Throttled: far fewer events than units, each newer than the last.
+        assert!(emitted.len() < 300 / 10, "{emitted:?}");
+        assert!(emitted.windows(2).all(|w| w[0] < w[1]), "{emitted:?}");
+
+        // A failed build's last progress is emitted before the error.
+        let mut emitted = Vec::new();
+        let (result, _) =
+            reporting_progress(|p| fake_build(p, false), |p| emitted.push(p.compiled)).await;
+        assert!(result.is_err());
+        assert_eq!(emitted.last(), Some(&300), "{emitted:?}");
+    }
 }
