@@ -229,5 +229,25 @@ async fn edits_redeploy_only_what_they_concern_while_the_rest_keeps_answering() 
     // cost it a request).
     assert!(answered_before > 10, "{answered_before}");
     assert_eq!(failed_before, 0, "{errors:?}");
+    // And by the events of that edge: every call to `other` until its own
+    // restart was answered 200, through hello's rebuild and restart.
+    let other_restart = events
+        .iter()
+        .find(|e| e.kind == EventKind::ServiceRestarting && e.service.as_deref() == Some("other"))
+        .unwrap()
+        .seq;
+    let calls: Vec<_> = events
+        .iter()
+        .filter(|e| e.seq < other_restart)
+        .filter_map(|e| e.request())
+        .filter(|r| r.target.as_ref() == "other")
+        .collect();
+    assert!(calls.len() as u32 >= answered_before / 2, "{}", calls.len());
+    assert!(
+        calls
+            .iter()
+            .all(|r| r.status_code == Some(200) && r.error.is_none()),
+        "{calls:#?}"
+    );
     env.down().await.unwrap();
 }

@@ -17,7 +17,9 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::logging;
-use crate::environment::{clean_up_after_crashes, Environment, Outcome, PreparedEnvironment};
+use crate::environment::{
+    clean_up_after_crashes, Environment, Outcome, PreparedEnvironment, WatchReport,
+};
 use crate::orchestrate::default_state_dir;
 use crate::spec::Spec;
 use view::View;
@@ -43,6 +45,12 @@ pub struct UpArgs {
     /// directory, tapmesh.log).
     #[arg(short, long)]
     verbose: bool,
+    /// Redeploy on change: an edit to the spec file, a `cargo` service's
+    /// sources or a service's `watch:` paths rebuilds and restarts only
+    /// the services it concerns; the rest, the proxies and the event log
+    /// keep running.
+    #[arg(long)]
+    watch: bool,
 }
 
 impl UpArgs {
@@ -114,7 +122,8 @@ fn run_held(args: UpArgs) -> Result<bool> {
         logging::relay_lines(Some(Box::new(move |line| sayer.log(line))));
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let ok = runtime.block_on(drive(prepared, &view, args.r#for));
+    let watch = args.watch.then(|| (args.spec.clone(), args.only.clone()));
+    let ok = runtime.block_on(drive(prepared, &view, args.r#for, watch));
     logging::relay_warnings(None);
     logging::relay_lines(None);
     view.finish();
@@ -128,7 +137,12 @@ fn run_held(args: UpArgs) -> Result<bool> {
 /// Starts the environment and runs it until a stop is asked for (or
 /// `stop_after` passes), or a required service fails; whether it ended
 /// as asked.
-async fn drive(prepared: PreparedEnvironment, view: &View, stop_after: Option<Duration>) -> bool {
+async fn drive(
+    prepared: PreparedEnvironment,
+    view: &View,
+    stop_after: Option<Duration>,
+    watch: Option<(PathBuf, Vec<String>)>,
+) -> bool {
     let name = prepared.spec().name.clone();
     let closed = view.closed();
     let started = tokio::select! {
@@ -151,7 +165,22 @@ async fn drive(prepared: PreparedEnvironment, view: &View, stop_after: Option<Du
             None => std::future::pending().await,
         }
     };
+    let watching = async {
+        match &watch {
+            Some((path, only)) => {
+                view.note(format!(
+                    "watching {} and the services' sources",
+                    path.display()
+                ));
+                environment
+                    .watch(path, only, |report| view.note(said(report)))
+                    .await
+            }
+            None => std::future::pending().await,
+        }
+    };
     let (ok, outcome, reason) = tokio::select! {
+        _ = watching => unreachable!("a watch runs until dropped"),
         why = stop_requested(&closed) => {
             view.note(format!("{why}; stopping {name}"));
             (true, Outcome::Stopped, Some(why.to_string()))
@@ -166,6 +195,21 @@ async fn drive(prepared: PreparedEnvironment, view: &View, stop_after: Option<Du
         view.note(e.to_string());
     }
     ok
+}
+
+/// A line for what `--watch` did.
+fn said(report: WatchReport) -> String {
+    match report {
+        WatchReport::Redeployed(done) => {
+            let what: Vec<String> = done.iter().map(|(s, why)| format!("{s} ({why})")).collect();
+            format!("redeployed {}", what.join(", "))
+        }
+        WatchReport::NothingToRedeploy => "the spec changed; no service's commands did".into(),
+        WatchReport::Invalid(problems) => {
+            format!("the edited spec is invalid; nothing changed:\n{problems}")
+        }
+        WatchReport::NotApplied(why) => format!("the change was {why}"),
+    }
 }
 
 /// Ctrl-C, SIGTERM, or stdout's reader gone: which.
