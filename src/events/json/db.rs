@@ -7,7 +7,7 @@
 //! omissions follow the payloads' serde attributes exactly; the tests
 //! compare both ways.
 
-use super::{write_edge, write_f64, write_str, write_u64};
+use super::{write_edge, write_f64, write_opt_f64, write_str, write_u64};
 use crate::events::{
     CopyInfo, QueryInfo, RedisCommandInfo, RedisPushInfo, RedisReplyInfo, SqlError,
 };
@@ -144,10 +144,7 @@ pub(super) fn write_redis_command(out: &mut Vec<u8>, c: &RedisCommandInfo) {
     }
     write_flag(out, b",\"resp3\":true", c.resp3);
     out.extend_from_slice(b",\"latency_ms\":");
-    match c.latency_ms {
-        Some(ms) => write_f64(out, ms),
-        None => out.extend_from_slice(b"null"),
-    }
+    write_opt_f64(out, c.latency_ms);
     write_sizes(out, c.request_size, c.response_size);
     out.push(b'}');
 }

@@ -131,10 +131,7 @@ fn write_request(out: &mut Vec<u8>, r: &RequestInfo) {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"latency_ms\":");
-    match r.latency_ms {
-        Some(ms) => write_f64(out, ms),
-        None => out.extend_from_slice(b"null"),
-    }
+    write_opt_f64(out, r.latency_ms);
     out.extend_from_slice(b",\"request_size\":");
     write_u64(out, r.request_size);
     out.extend_from_slice(b",\"response_size\":");
@@ -246,6 +243,13 @@ fn write_u64(out: &mut Vec<u8>, n: u64) {
 
 fn write_bool(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+fn write_opt_f64(out: &mut Vec<u8>, n: Option<f64>) {
+    match n {
+        Some(n) => write_f64(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// Through serde_json, so that float formatting (and `null` for a
