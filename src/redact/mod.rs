@@ -118,11 +118,34 @@ pub struct RedactError {
 /// The redaction rules of an environment or a proxy, ready to apply.
 #[derive(Debug)]
 pub struct Redactor {
-    headers: Vec<Box<str>>,
-    metadata: Vec<Box<str>>,
+    headers: HeaderNames,
+    metadata: HeaderNames,
     names: SecretNames,
     paths: Vec<JsonPath>,
     patterns: Vec<Regex>,
+}
+
+/// Secret header names, lower-case, with a bit set of their lengths: a
+/// field whose name has none of them is passed over at once.
+#[derive(Debug)]
+struct HeaderNames {
+    names: Vec<Box<str>>,
+    lengths: u64,
+}
+
+impl HeaderNames {
+    fn new(names: Vec<Box<str>>) -> Self {
+        let lengths = names.iter().fold(0, |set, n| {
+            set | 1u64.checked_shl(n.len() as u32).unwrap_or(1)
+        });
+        Self { names, lengths }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        // Names of 64 bytes or more share bit 0 with the empty name.
+        let bit = 1u64.checked_shl(name.len() as u32).unwrap_or(1);
+        self.lengths & bit != 0 && self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
 }
 
 /// The marker that stands for a hidden secret of `len` bytes.
@@ -158,7 +181,7 @@ impl Redactor {
                     names.push(name.to_ascii_lowercase().into());
                 }
             }
-            names
+            HeaderNames::new(names)
         };
         let headers = header_names("headers", &config.headers);
         let metadata = header_names("metadata", &config.metadata);
@@ -218,10 +241,14 @@ impl Redactor {
         self.block(block, &self.metadata)
     }
 
-    fn block(&self, block: HeaderBlock, names: &[Box<str>]) -> HeaderBlock {
-        let secret = |name: &str| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+    fn block(&self, block: HeaderBlock, names: &HeaderNames) -> HeaderBlock {
+        let secret = |name: &str| names.contains(name);
         let patterned = |value: &str| self.patterns.iter().any(|p| p.is_match(value));
-        if !block.iter().any(|f| secret(f.name) || patterned(f.value)) {
+        let patterns = !self.patterns.is_empty();
+        if !block
+            .iter()
+            .any(|f| secret(f.name) || (patterns && patterned(f.value)))
+        {
             return block;
         }
         let mut out = HeaderBlock::with_capacity(block.len(), 0);

@@ -18,6 +18,10 @@
 pub(crate) struct SecretNames {
     entries: Vec<Box<[u8]>>,
     shortest: usize,
+    /// The entries' first bytes (ASCII, lower-cased), as a bit set: most
+    /// words of most names start with none of them and are passed over
+    /// at the cost of one test.
+    firsts: [u64; 2],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -107,7 +111,19 @@ impl SecretNames {
             }
         }
         let shortest = entries.iter().map(|e| e.len()).min().unwrap_or(0);
-        Ok(Self { entries, shortest })
+        let mut firsts = [0u64; 2];
+        for entry in &entries {
+            match entry[0] {
+                b @ 0..=127 => firsts[usize::from(b >> 6)] |= 1 << (b & 63),
+                // A non-ASCII first byte: every word must be tried.
+                _ => firsts = [u64::MAX; 2],
+            }
+        }
+        Ok(Self {
+            entries,
+            shortest,
+            firsts,
+        })
     }
 
     /// Whether `name` is secret (see the module's documentation).
@@ -117,9 +133,14 @@ impl SecretNames {
             return false;
         }
         words(name, 0).any(|(start, _)| {
-            self.entries
-                .iter()
-                .any(|entry| run_spells(name, start, entry))
+            let first = name[start].to_ascii_lowercase();
+            let possible =
+                first >= 128 || self.firsts[usize::from(first >> 6)] & (1 << (first & 63)) != 0;
+            possible
+                && self
+                    .entries
+                    .iter()
+                    .any(|entry| entry[0] == first && run_spells(name, start, entry))
         })
     }
 }
