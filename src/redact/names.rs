@@ -16,7 +16,13 @@
 /// The listed names, each lower-cased with its separators taken out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SecretNames {
-    entries: Vec<Box<[u8]>>,
+    /// Every entry's bytes, one after another (kept together: a name is
+    /// compared with the entries that start as its words do, and reading
+    /// them should not mean a cache miss each).
+    text: Vec<u8>,
+    /// Each entry's end in `text`, and its first byte.
+    ends: Vec<usize>,
+    starts_with: Vec<u8>,
     shortest: usize,
     /// The entries' first bytes (ASCII, lower-cased), as a bit set: most
     /// words of most names start with none of them and are passed over
@@ -111,6 +117,15 @@ impl SecretNames {
             }
         }
         let shortest = entries.iter().map(|e| e.len()).min().unwrap_or(0);
+        let text: Vec<u8> = entries.concat();
+        let ends = entries
+            .iter()
+            .scan(0, |end, e| {
+                *end += e.len();
+                Some(*end)
+            })
+            .collect();
+        let starts_with = entries.iter().map(|e| e[0]).collect();
         let mut firsts = [0u64; 2];
         for entry in &entries {
             match entry[0] {
@@ -120,7 +135,9 @@ impl SecretNames {
             }
         }
         Ok(Self {
-            entries,
+            text,
+            ends,
+            starts_with,
             shortest,
             firsts,
         })
@@ -129,27 +146,42 @@ impl SecretNames {
     /// Whether `name` is secret (see the module's documentation).
     pub fn matches(&self, name: &str) -> bool {
         let name = name.as_bytes();
-        if self.entries.is_empty() || name.len() < self.shortest {
+        if self.ends.is_empty() || name.len() < self.shortest {
             return false;
         }
-        words(name, 0).any(|(start, _)| {
+        words(name, 0).any(|(start, end)| {
             let first = name[start].to_ascii_lowercase();
             let possible =
                 first >= 128 || self.firsts[usize::from(first >> 6)] & (1 << (first & 63)) != 0;
+            let word = &name[start..end];
             possible
-                && self
-                    .entries
-                    .iter()
-                    .any(|entry| entry[0] == first && run_spells(name, start, entry))
+                && (0..self.ends.len()).any(|i| {
+                    self.starts_with[i] == first && {
+                        let entry = self.entry(i);
+                        entry.len() >= word.len()
+                            && entry[..word.len()].eq_ignore_ascii_case(word)
+                            && spells(name, end, &entry[word.len()..])
+                    }
+                })
         })
     }
 }
 
-/// Whether the words of `name` from `start` on, joined, begin with exactly
-/// `entry` at a word's end.
-fn run_spells(name: &[u8], start: usize, entry: &[u8]) -> bool {
+impl SecretNames {
+    fn entry(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// Whether the words of `name` from byte `from` on, joined, begin with
+/// exactly `entry` at a word's end (an empty `entry` is spelled already).
+fn spells(name: &[u8], from: usize, entry: &[u8]) -> bool {
+    if entry.is_empty() {
+        return true;
+    }
     let mut matched = 0;
-    for (s, e) in words(name, start) {
+    for (s, e) in words(name, from) {
         let word = &name[s..e];
         let rest = &entry[matched..];
         if word.len() > rest.len() || !rest[..word.len()].eq_ignore_ascii_case(word) {

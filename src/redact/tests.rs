@@ -467,3 +467,54 @@ fn the_spec_reads_redact() {
     let wrong = spec("redact: { patterns: sk }").unwrap_err();
     assert_eq!(wrong.0[0].path, "redact.patterns");
 }
+
+/// Text made of JSON's punctuation, secret names, escapes and multi-byte
+/// characters in any order: the scanner neither panics nor loops, and
+/// whatever it makes of it, a complete `"password":"…"` pair never keeps
+/// its value.
+#[test]
+fn any_text_is_scanned_without_panic() {
+    let pieces = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ":",
+        ",",
+        " ",
+        "\\",
+        "\\u00e9",
+        "\\ud83d",
+        "password",
+        "token",
+        "x",
+        "1",
+        "null",
+        "é",
+        "日本",
+        "\"password\":\"hunter2\"",
+        "\n",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let redactor = default();
+    for _ in 0..20_000 {
+        let len = next() % 24;
+        let text: String = (0..len)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let mut body = text.clone();
+        redactor.body(&mut body, Some("application/json"), None);
+        let mut body = format!("{{{text}");
+        redactor.body(&mut body, None, None);
+        let mut clean = format!("{{\"password\":\"hunter2\",{text}");
+        redactor.body(&mut clean, None, None);
+        assert!(!clean.starts_with("{\"password\":\"hunter2\""), "{clean}");
+    }
+}
