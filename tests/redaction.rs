@@ -293,15 +293,17 @@ fn export(base: &str, dir: &Path) -> (String, String) {
     )
 }
 
-/// The HTTP exchanges, field by field.
-fn check_http(requests: &[&Value]) {
-    let find = |pred: &dyn Fn(&Value) -> bool| {
-        *requests
-            .iter()
-            .find(|r| pred(r))
-            .unwrap_or_else(|| panic!("no such request in {requests:#?}"))
-    };
-    let login = find(&|r| {
+/// The first of `requests` that `pred` accepts.
+fn find<'a>(requests: &[&'a Value], pred: impl Fn(&Value) -> bool) -> &'a Value {
+    requests
+        .iter()
+        .find(|r| pred(r))
+        .unwrap_or_else(|| panic!("no such request in {requests:#?}"))
+}
+
+/// The JSON login, field by field: its headers, its body, the reply.
+fn check_login(requests: &[&Value]) {
+    let login = find(requests, |r| {
         r["request_body"]
             .as_str()
             .is_some_and(|b| b.contains("alice") && b.contains("card"))
@@ -358,14 +360,17 @@ fn check_http(requests: &[&Value]) {
     assert_eq!(reply["echo"]["card"]["number"], marker(CARD.len()));
     assert_eq!(reply["echo"]["profile"]["ssn"], marker(SSN.len()));
     assert_eq!(reply["user"], "alice");
+}
 
-    let query = find(&|r| r["method"] == "GET" && r["path"] != "/health");
+/// The query, the form and the truncated body.
+fn check_others(requests: &[&Value]) {
+    let query = find(requests, |r| r["method"] == "GET" && r["path"] != "/health");
     assert_eq!(
         query["path"],
         format!("/items?api_key={}&page=2", marker(QUERY_KEY.len()))
     );
 
-    let form = find(&|r| {
+    let form = find(requests, |r| {
         r["request_body"]
             .as_str()
             .is_some_and(|b| b.starts_with("user="))
@@ -379,7 +384,7 @@ fn check_http(requests: &[&Value]) {
         format!("user=alice&password={}", marker(FORM_PASSWORD.len()))
     );
 
-    let cut = find(&|r| r["request_body_truncated"] == true);
+    let cut = find(requests, |r| r["request_body_truncated"] == true);
     let body = cut["request_body"].as_str().unwrap();
     assert!(
         body.ends_with(&format!(r#","password":"{}""#, marker(TRUNC_KEPT))),
@@ -432,10 +437,15 @@ fn no_credential_reaches_events_streams_exports_or_files() {
             >= 4
             && !grpc_calls(events, "SignIn").is_empty()
     });
-    check_http(&requests(&events));
+    check_login(&requests(&events));
+    check_others(&requests(&events));
     check_grpc(grpc_calls(&events, "SignIn")[0]);
+    read_back(&daemon, &id);
+}
 
-    // Every way to read them back: secrets nowhere, markers where they were.
+/// Every way to read the events back: secrets nowhere, markers where they
+/// were; then, after down, every file the daemon and the environment wrote.
+fn read_back(daemon: &Daemon, id: &str) {
     let bearer = format!("Bearer {}", marker(BEARER.len()));
     let base = daemon.url(&format!("/environments/{id}"));
     let ndjson = common::curl(&[
