@@ -2,7 +2,8 @@
 //! between them.
 //!
 //! The runtime is layered, each layer using only the ones below it:
-//! [`cli`] → [`proxy`] → `tapmesh_protocols`, with [`events`] shared by all.
+//! [`cli`] → [`proxy`] → `tapmesh_protocols`, with [`events`] shared by all
+//! and [`redact`] applied wherever a decoder's output becomes an event.
 
 pub mod cli;
 pub mod environment;
@@ -11,6 +12,7 @@ pub mod graph;
 pub mod inspect;
 pub mod orchestrate;
 pub mod proxy;
+pub mod redact;
 pub mod server;
 pub mod spec;
 pub mod sys;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventLog, EventLogConfig, EventSink};
 use crate::proxy::{Proxy, ProxyConfig};
+use crate::redact::{RedactConfig, Redactor};
 use tapmesh_protocols::grpc::SchemaRegistry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +82,60 @@ pub(crate) struct ProxyArgs {
     #[arg(long, default_value_t = crate::proxy::DEFAULT_MAX_BROKERS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_brokers: usize,
+    /// Keep secrets in events as sent: no header, metadata, body or query
+    /// redaction (see the README's "Redaction"). For a local debugging
+    /// session only: the events file then holds credentials.
+    #[arg(long)]
+    no_redact: bool,
+    /// Also hide this header's value (repeatable; the defaults stay).
+    #[arg(long = "redact-header", value_name = "NAME")]
+    redact_headers: Vec<String>,
+    /// Also hide this gRPC metadata key's value (repeatable).
+    #[arg(long = "redact-metadata", value_name = "NAME")]
+    redact_metadata: Vec<String>,
+    /// Also hide JSON members and query or form parameters named like
+    /// this (repeatable; matched word by word, as the defaults are).
+    #[arg(long = "redact-field", value_name = "NAME")]
+    redact_fields: Vec<String>,
+    /// Also hide the JSON value at this path, e.g. $.card.number (repeatable).
+    #[arg(long = "redact-path", value_name = "PATH")]
+    redact_paths: Vec<String>,
+    /// Also hide what this regular expression matches in header values,
+    /// request targets and body text (only its groups, if it has any;
+    /// repeatable).
+    #[arg(long = "redact-pattern", value_name = "REGEX")]
+    redact_patterns: Vec<String>,
+}
+
+/// The redaction the flags ask for; a bad entry stops the proxy, saying
+/// which flag.
+fn redactor(args: &ProxyArgs) -> Result<Option<Arc<Redactor>>> {
+    let config = RedactConfig {
+        enabled: !args.no_redact,
+        headers: args.redact_headers.clone(),
+        metadata: args.redact_metadata.clone(),
+        json_fields: args.redact_fields.clone(),
+        json_paths: args.redact_paths.clone(),
+        patterns: args.redact_patterns.clone(),
+    };
+    let redactor = Redactor::new(&config).map_err(|errors| {
+        let flag = |path: &str| match path.split('[').next().unwrap_or(path) {
+            "headers" => "--redact-header",
+            "metadata" => "--redact-metadata",
+            "json_fields" => "--redact-field",
+            "json_paths" => "--redact-path",
+            _ => "--redact-pattern",
+        };
+        let problems: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", flag(&e.path), e.message))
+            .collect();
+        anyhow::anyhow!(problems.join("\n"))
+    })?;
+    if redactor.is_none() {
+        tracing::warn!("--no-redact: events keep credentials, cookies and secret fields as sent");
+    }
+    Ok(redactor.map(Arc::new))
 }
 
 pub(crate) fn run(args: ProxyArgs) -> Result<()> {
@@ -95,6 +151,7 @@ pub(crate) fn run(args: ProxyArgs) -> Result<()> {
 }
 
 async fn serve(args: ProxyArgs) -> Result<()> {
+    let redact = redactor(&args)?;
     let target_addr = tokio::net::lookup_host(&args.target)
         .await
         .with_context(|| format!("resolving --target {}", args.target))?
@@ -152,7 +209,8 @@ async fn serve(args: ProxyArgs) -> Result<()> {
             args.capture_limit,
         ),
     }
-    .with_connect_timeout(args.connect_timeout);
+    .with_connect_timeout(args.connect_timeout)
+    .with_redact(redact);
     let proxy = Proxy::bind(args.listen, config, log.clone())
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +13,7 @@ use super::EnvironmentError;
 use crate::events::EventLog;
 use crate::graph::Graph;
 use crate::proxy::{Proxy, ProxyConfig};
+use crate::redact::Redactor;
 use crate::spec::Spec;
 
 /// The running proxies. Dropped, they stop: whoever drops a start halfway
@@ -37,10 +39,21 @@ impl Proxies {
         };
         let io =
             |what: &str, e: std::io::Error| EnvironmentError::new(None, format!("{what}: {e}"));
+        // Checked when the spec was read; compiled once for every edge.
+        let redact = Redactor::new(&spec.redact)
+            .map_err(|errors| {
+                let what: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("redact.{}: {}", e.path, e.message))
+                    .collect();
+                EnvironmentError::new(None, what.join("; "))
+            })?
+            .map(Arc::new);
         for node in graph.proxies.values() {
             let target = ports.ingress[&(node.target.clone(), node.ingress.clone())];
             let config = ProxyConfig::for_node(node, &spec.base_dir, target)
-                .map_err(|e| EnvironmentError::new(Some(&node.target), e))?;
+                .map_err(|e| EnvironmentError::new(Some(&node.target), e))?
+                .with_redact(redact.clone());
             let listener = reserve_port().map_err(|e| io("binding a proxy", e))?;
             listener
                 .set_nonblocking(true)

@@ -168,6 +168,9 @@ fn check_shape(old: &Spec, new: &Spec) -> Result<(), String> {
     if old.observe != new.observe || old.capture_limit != new.capture_limit {
         problems.push("observe or capture_limit changed".to_string());
     }
+    if old.redact != new.redact {
+        problems.push("redact changed".to_string());
+    }
     for name in old
         .services
         .keys()

@@ -198,13 +198,18 @@ impl ConnectionEvents {
                     if let Some(call) =
                         GrpcCall::from_exchange(&exchange, exchange.grpc_messages.as_ref())
                     {
-                        grpc.publish(&self.edge(), exchange, call, &self.log);
+                        let redact = self.config.redact.as_ref();
+                        grpc.publish(&self.edge(), exchange, call, &self.log, redact);
                         return;
                     }
                 }
                 (
                     EventKind::RequestCompleted,
-                    Payload::Request(request_info(&self.edge(), *exchange)),
+                    Payload::Request(request_info(
+                        &self.edge(),
+                        *exchange,
+                        self.config.redact.as_deref(),
+                    )),
                 )
             }
             Decoded::Kafka(exchange) => (

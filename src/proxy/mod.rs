@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::EventLog;
+use crate::redact::Redactor;
 
 pub use relay::RelayMode;
 
@@ -67,6 +68,10 @@ pub struct ProxyConfig {
     /// A Kafka edge opens listeners for at most this many brokers, its own
     /// listener included (see [`DEFAULT_MAX_BROKERS`]).
     pub max_brokers: usize,
+    /// What is hidden of headers, metadata and bodies before an event is
+    /// made of them ([`Redactor::default_shared`] unless told otherwise);
+    /// `None` keeps everything as sent.
+    pub redact: Option<Arc<Redactor>>,
 }
 
 /// Brokers a Kafka edge listens for unless told otherwise. A local
@@ -95,6 +100,7 @@ impl ProxyConfig {
             grpc: None,
             rewrite_kafka_brokers: false,
             max_brokers: DEFAULT_MAX_BROKERS,
+            redact: Some(Redactor::default_shared()),
         }
     }
 
@@ -203,6 +209,12 @@ impl ProxyConfig {
     /// The most brokers a Kafka edge opens listeners for (at least 1).
     pub fn with_max_brokers(mut self, max_brokers: usize) -> Self {
         self.max_brokers = max_brokers.max(1);
+        self
+    }
+
+    /// The redaction rules for this edge's events; `None` turns redaction off.
+    pub fn with_redact(mut self, redact: Option<Arc<Redactor>>) -> Self {
+        self.redact = redact;
         self
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tapmesh_protocols::grpc::{DecodedCall, GrpcCall};
-use tapmesh_protocols::http::HttpExchange;
+use tapmesh_protocols::http::{HeaderBlock, HttpExchange};
 use tapmesh_protocols::kafka::KafkaExchange;
 use tapmesh_protocols::{DecodeFailure, Direction};
 
@@ -11,6 +11,7 @@ use crate::events::{
     BodyEncoding, DecodeErrorInfo, GrpcCallInfo, HeaderMap, KafkaRequestInfo, KafkaTopicPartition,
     RequestInfo,
 };
+use crate::redact::Redactor;
 
 /// The edge a connection crosses, as events name it.
 pub(crate) struct Edge<'a> {
@@ -51,10 +52,40 @@ impl OwnedEdge {
 }
 
 /// Builds the event from the exchange, moving its strings rather than
-/// copying them: this runs once per request on the traffic path.
-pub(crate) fn request_info(edge: &Edge<'_>, x: HttpExchange) -> RequestInfo {
-    let (request_body, request_body_encoding) = BodyEncoding::encode(&x.request_body.data);
-    let (response_body, response_body_encoding) = BodyEncoding::encode(&x.response_body.data);
+/// copying them: this runs once per request on the traffic path. Secrets
+/// are hidden here, before the event exists (see [`crate::redact`]); an
+/// exchange with nothing secret costs that a look at its header names and
+/// bodies' content types.
+pub(crate) fn request_info(
+    edge: &Edge<'_>,
+    mut x: HttpExchange,
+    redact: Option<&Redactor>,
+) -> RequestInfo {
+    let (mut request_body, request_body_encoding) = BodyEncoding::encode(&x.request_body.data);
+    let (mut response_body, response_body_encoding) = BodyEncoding::encode(&x.response_body.data);
+    if let Some(redact) = redact {
+        let body = |body: &mut String, encoding, headers: &HeaderBlock| {
+            if encoding == BodyEncoding::Utf8 {
+                let content_type = headers.get("content-type");
+                redact.body(body, content_type, headers.get("content-encoding"));
+            }
+        };
+        body(&mut request_body, request_body_encoding, &x.request_headers);
+        body(
+            &mut response_body,
+            response_body_encoding,
+            &x.response_headers,
+        );
+        redact.target(&mut x.path);
+        for block in [
+            &mut x.request_headers,
+            &mut x.response_headers,
+            &mut x.request_trailers,
+            &mut x.response_trailers,
+        ] {
+            *block = redact.headers(std::mem::take(block));
+        }
+    }
     RequestInfo {
         connection: edge.connection,
         source: edge.source.clone(),
@@ -82,12 +113,25 @@ pub(crate) fn request_info(edge: &Edge<'_>, x: HttpExchange) -> RequestInfo {
     }
 }
 
+/// As [`request_info`], for a gRPC call: its metadata and decoded
+/// messages are redacted.
 pub(crate) fn grpc_call_info(
     edge: &Edge<'_>,
     x: &HttpExchange,
     call: GrpcCall,
     decoded: &DecodedCall,
+    redact: Option<&Redactor>,
 ) -> GrpcCallInfo {
+    let metadata = |block: HeaderBlock| match redact {
+        Some(redact) => redact.metadata(block),
+        None => block,
+    };
+    let messages = |mut value: serde_json::Value| {
+        if let Some(redact) = redact {
+            redact.messages(&mut value);
+        }
+        value
+    };
     let mut problems = decoded.request.problems.clone();
     problems.extend(decoded.response.problems.iter().cloned());
     GrpcCallInfo {
@@ -107,10 +151,10 @@ pub(crate) fn grpc_call_info(
         response_size: x.response_body.size,
         request_messages: call.request_messages.messages,
         response_messages: call.response_messages.messages,
-        request_metadata: HeaderMap::from_block(call.request_metadata),
-        response_metadata: HeaderMap::from_block(call.response_metadata),
-        request_body_decoded: decoded.request.to_json(),
-        response_body_decoded: decoded.response.to_json(),
+        request_metadata: HeaderMap::from_block(metadata(call.request_metadata)),
+        response_metadata: HeaderMap::from_block(metadata(call.response_metadata)),
+        request_body_decoded: messages(decoded.request.to_json()),
+        response_body_decoded: messages(decoded.response.to_json()),
         request_body_truncated: decoded.request.truncated,
         response_body_truncated: decoded.response.truncated,
         decoded_with: decoded.decoded_with.map(|d| d.as_str().to_string()),

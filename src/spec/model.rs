@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::managed::Managed;
 
-/// A whole environment: `name`, `observe`, `capture_limit` and services.
+/// A whole environment: `name`, `observe`, `capture_limit`, `redact` and
+/// services.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
     pub name: String,
@@ -14,6 +15,8 @@ pub struct Spec {
     pub observe: bool,
     /// Body bytes captured per body (default 64 KiB).
     pub capture_limit: usize,
+    /// What is redacted from events (`redact:`; on by default).
+    pub redact: crate::redact::RedactConfig,
     pub services: BTreeMap<String, Service>,
     /// The directory relative paths in the spec are resolved against (the
     /// spec file's directory, or the current one for a spec from a string).

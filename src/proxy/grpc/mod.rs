@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::observe::{grpc_call_info, Edge, OwnedEdge};
 use crate::events::{EventDraft, EventKind, EventLog, Payload};
+use crate::redact::Redactor;
 
 /// Calls waiting for a reflection answer, at most, per edge.
 const REFLECTION_QUEUE: usize = 4096;
@@ -52,6 +53,7 @@ struct Deferred {
     exchange: Box<HttpExchange>,
     call: GrpcCall,
     log: EventLog,
+    redact: Option<Arc<Redactor>>,
 }
 
 impl GrpcSchemas {
@@ -77,6 +79,7 @@ impl GrpcSchemas {
         exchange: Box<HttpExchange>,
         call: GrpcCall,
         log: &EventLog,
+        redact: Option<&Arc<Redactor>>,
     ) {
         let registry = self.snapshot();
         if self.reflection_target.is_some() && !registry.knows_service(&call.service) {
@@ -86,18 +89,29 @@ impl GrpcSchemas {
                 exchange,
                 call,
                 log: log.clone(),
+                redact: redact.cloned(),
             };
             match self.worker().try_send(deferred) {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::debug!("reflection queue full: decoding without waiting");
                     let Deferred { exchange, call, .. } = e.into_inner();
-                    publish_call(edge, &exchange, call, &registry, &self.limits, log);
+                    let decode = Decode {
+                        registry: &registry,
+                        limits: &self.limits,
+                        redact: redact.map(|r| &**r),
+                    };
+                    publish_call(edge, &exchange, call, &decode, log);
                     return;
                 }
             }
         }
-        publish_call(edge, &exchange, call, &registry, &self.limits, log);
+        let decode = Decode {
+            registry: &registry,
+            limits: &self.limits,
+            redact: redact.map(|r| &**r),
+        };
+        publish_call(edge, &exchange, call, &decode, log);
     }
 
     /// The edge's reflection worker, started with the first call that needs it.
@@ -147,28 +161,32 @@ async fn reflection_worker(mut rx: mpsc::Receiver<Deferred>) {
             }
         }
         let registry = schemas.snapshot();
-        publish_call(
-            &d.edge.borrow(),
-            &d.exchange,
-            d.call,
-            &registry,
-            &schemas.limits,
-            &d.log,
-        );
+        let decode = Decode {
+            registry: &registry,
+            limits: &schemas.limits,
+            redact: d.redact.as_deref(),
+        };
+        publish_call(&d.edge.borrow(), &d.exchange, d.call, &decode, &d.log);
     }
+}
+
+/// How a call is turned into its event.
+struct Decode<'a> {
+    registry: &'a SchemaRegistry,
+    limits: &'a DecodeLimits,
+    redact: Option<&'a Redactor>,
 }
 
 fn publish_call(
     edge: &Edge<'_>,
     exchange: &HttpExchange,
     call: GrpcCall,
-    registry: &SchemaRegistry,
-    limits: &DecodeLimits,
+    how: &Decode<'_>,
     log: &EventLog,
 ) {
-    let decoded = decode_call(exchange, &call, registry, limits);
+    let decoded = decode_call(exchange, &call, how.registry, how.limits);
     log.append(EventDraft::now(
         EventKind::GrpcCallCompleted,
-        Payload::GrpcCall(grpc_call_info(edge, exchange, call, &decoded)),
+        Payload::GrpcCall(grpc_call_info(edge, exchange, call, &decoded, how.redact)),
     ));
 }

@@ -15,6 +15,7 @@ use super::{SpecError, SpecErrors};
 
 mod ingress;
 mod managed;
+mod redact;
 mod service;
 mod yaml;
 
@@ -165,10 +166,11 @@ impl Reader {
             name: String::new(),
             observe: true,
             capture_limit: 64 << 10,
+            redact: Default::default(),
             services: BTreeMap::new(),
             base_dir: base_dir.to_path_buf(),
         };
-        let known = ["name", "observe", "capture_limit", "services"];
+        let known = ["name", "observe", "capture_limit", "redact", "services"];
         let Some(map) = self.object("", value, &known) else {
             return spec;
         };
@@ -196,6 +198,7 @@ impl Reader {
                 }
             }
         }
+        spec.redact = self.redact(map.get("redact"));
         match map.get("services") {
             Some(Value::Object(services)) => {
                 for (name, value) in services {
