@@ -1,0 +1,87 @@
+"""The pytest plugin, run as a user would: a small test file in a pytest
+subprocess (pytester), on the session's daemon. The plugin is the one the
+installed package registers (entry point ``pytest11``)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from support import SPECS
+from tapmesh import Daemon
+
+TESTS = textwrap.dedent(
+    '''
+    import urllib.request
+    import pytest
+
+    SPEC = {spec!r}
+
+    def hello(env):
+        with urllib.request.urlopen(env.endpoint("front").url + "/hello", timeout=5) as answer:
+            return answer.read()
+
+    @pytest.mark.tapmesh_spec(SPEC, only=["front"])
+    def test_passes(tapmesh_env):
+        assert hello(tapmesh_env) == b"hello"
+        tapmesh_env.wait_for('http.path == "/hello"', 5)
+        tapmesh_env.expect('http.path == "/hello"').count(1)
+
+    @pytest.mark.tapmesh_spec(SPEC, only=["front"])
+    def test_fails_on_a_plain_assert(tapmesh_env):
+        hello(tapmesh_env)
+        events = tapmesh_env.events('http.path == "/hello"')
+        with open("plain.txt", "w") as out:
+            out.write(tapmesh_env.id + "\\n" + tapmesh_env.explain('http.path == "/hello"').text)
+        assert len(events) == 2, "MARK-PLAIN"
+
+    @pytest.mark.tapmesh_spec(SPEC, only=["front"])
+    def test_fails_on_an_expectation(tapmesh_env):
+        hello(tapmesh_env)
+        tapmesh_env.wait_for('http.path == "/hello"', 5)
+        with open("expect.txt", "w") as out:
+            out.write(tapmesh_env.explain('http.path == "/hello"').text)
+        tapmesh_env.expect('http.path == "/hello"').count(2)
+
+    def test_the_factory(tapmesh_up):
+        first = tapmesh_up(SPEC, only="backend")
+        second = tapmesh_up(SPEC, only="backend")
+        assert first.id != second.id
+        assert list(first.endpoints()) == ["backend"]
+
+    def test_without_a_marker(tapmesh_env):
+        pass
+    '''
+)
+
+
+def test_the_plugin_gives_environments_and_prints_the_explanation_once(
+    pytester: pytest.Pytester, daemon: Daemon
+) -> None:
+    pytester.makepyfile(test_user=TESTS.format(spec=str(SPECS / "web.yaml")))
+    result = pytester.runpytest_subprocess(
+        "--tapmesh-daemon", daemon.url, "-rfE", timeout=120
+    )
+    result.assert_outcomes(passed=2, failed=2, errors=1)
+    output = result.stdout.str()
+
+    # A plain assertion: the explanation of the test's last query, once,
+    # in a section named after the environment.
+    env_id, plain = (pytester.path / "plain.txt").read_text().split("\n", 1)
+    assert output.count(f"tapmesh: pyweb ({env_id})") == 1, output
+    assert plain.strip() and output.count(plain.strip()) == 1, output
+    assert "MARK-PLAIN" in output
+
+    # An expectation: its message is the explanation, not printed again.
+    explanation = (pytester.path / "expect.txt").read_text().strip()
+    assert "expected 2 events matching 'http.path == \"/hello\"', found 1" in output
+    assert explanation and output.count(explanation) == 1, output
+    assert output.count("tapmesh: pyweb (") == 1
+
+    # No marker: a usage error that says what to do.
+    assert "uses tapmesh_env without a spec" in output
+
+    # Every environment the run brought up was downed.
+    left = daemon.http.json("GET", "/environments")
+    assert [e for e in left if e["name"] == "pyweb" and e["state"] in ("starting", "up")] == []
