@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tapmesh import (
     NoEndpoint,
     SpecError,
     StartError,
+    WaitTimeout,
 )
 
 
@@ -150,3 +152,28 @@ def test_the_package_installs_with_no_dependencies_and_is_typed() -> None:
         timeout=30,
     )
     assert json.loads(out.stdout) == 0
+
+
+def test_up_gives_up_at_its_timeout_and_stops_what_it_started(daemon: Daemon) -> None:
+    started = time.monotonic()
+    with pytest.raises(StartError) as late:
+        Environment.up(SPECS / "slow.yaml", daemon=daemon, timeout=2)
+    assert time.monotonic() - started < 15
+    message = str(late.value)
+    assert "not up within 2s; stopped pyslow-" in message, message
+    listed = daemon.http.json("GET", "/environments")
+    assert [e["state"] for e in listed if e["name"] == "pyslow"] == []
+
+
+def test_wait_for_ends_when_the_environment_goes_down(daemon: Daemon) -> None:
+    with Environment.up(SPECS / "web.yaml", daemon=daemon, only="backend", ttl=1.5, timeout=60) as env:
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout) as ended:
+            env.wait_for(None, 30, types=["grpc.call.completed"])
+        assert time.monotonic() - started < 10
+        headline = str(ended.value).split("\n", 1)[0]
+        assert headline.startswith(
+            "no event matched type grpc.call.completed: the environment's events ended after"
+        ), headline
+        assert headline.endswith("(it is expired)"), headline
+        assert env.describe()["summary"]["outcome"] == "expired"
