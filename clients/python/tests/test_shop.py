@@ -59,7 +59,7 @@ def test_an_order_through_the_front_reserves_stock_over_grpc(shop: Environment) 
     assert query.sql and query.sql.startswith("INSERT INTO orders")
     assert (query.source, query.target, query.database, query.user) == ("orders", "db", "shop", "shop")
     assert query.rows == 1 and query.error is None
-    produced = shop.wait_for('kafka.api_name == "Produce"', 20)
+    produced = shop.wait_for('kafka.api == "Produce"', 20)
     kafka = produced.kafka_request
     assert kafka is not None and kafka.source == "orders"
     assert [t["topic"] for t in kafka.topics] == ["orders"]

@@ -361,10 +361,14 @@ class Environment:
         """Raises for a refused event or explain request: a
         :class:`QueryError` for a ``400`` about the query."""
         data = answer.json()
-        if answer.status == 400 and query is not None and isinstance(data, dict):
+        if (
+            answer.status == 400
+            and isinstance(data, dict)
+            and (query is not None or "position" in data)
+        ):
             position = data.get("position") or {}
             raise QueryError(
-                query,
+                query or "",
                 str(data.get("error", answer.error_text())),
                 position.get("line"),
                 position.get("column"),
@@ -465,9 +469,11 @@ class Environment:
         ``query``: ``.count(n)``, ``.none()``, ``.at_least(n)``."""
         return Expectation(self, query)
 
-    def explain(self, query: str, timeout: float = 30.0) -> Explanation:
+    def explain(self, query: Optional[str] = None, timeout: float = 30.0) -> Explanation:
         """The daemon's explanation of ``query`` over the events so far
-        (``GET /environments/{id}/explain``)."""
+        (``GET /environments/{id}/explain``): the matching events, the
+        nearest non-matching ones, the environment's errors and the commands
+        to see more. Without a query, only what went wrong."""
         answer = self._http.request(
             "GET", f"{self.path}/explain", params={"q": query}, timeout=timeout
         )
@@ -482,7 +488,7 @@ class Environment:
         """The explanation for a failure message: the daemon's text, or why
         there is none."""
         try:
-            return self.explain(query if query is not None else "true").text
+            return self.explain(query).text
         except (DaemonError, QueryError) as e:
             return f"(no explanation from the daemon: {e})"
 

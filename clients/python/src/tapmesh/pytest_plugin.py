@@ -30,7 +30,8 @@ pytest's rootdir.
 When a test that used an environment fails, its report gets one section
 per environment still up, ``tapmesh: NAME (ID)``, with the daemon's
 explanation of the last query the test used (matching and nearest
-non-matching events, the environment's errors, the command to see more).
+non-matching events, the environment's errors, the commands to see more;
+for a test that used no query, the environment's errors alone).
 A failure that is already an :class:`~tapmesh.ExpectationFailed` (from
 ``expect`` or ``wait_for``) carries that explanation in its message, so it
 is not printed a second time.
