@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
-from tapmesh import Endpoint
+from tapmesh import Endpoint, Environment
 
 HERE = Path(__file__).resolve().parent
 SPECS = HERE / "specs"
@@ -40,3 +40,14 @@ def post_json(endpoint: Endpoint, path: str, body: Any, timeout: float = 10.0) -
     except urllib.error.HTTPError as e:
         data: Optional[bytes] = e.read()
         return e.code, json.loads(data) if data else None
+
+
+def drive(env: Environment, path: str) -> Tuple[int, bytes]:
+    """GET `path` on front through its observed endpoint; returns once the
+    exchange and its connection's close are logged, so that what is read
+    next sees all of it."""
+    since = env.last_seq()
+    answer = get(env.endpoint("front"), path)
+    env.wait_for(None, 10, since=since, types=["request.completed"], source="~test")
+    env.wait_for(None, 10, since=since, types=["connection.closed"], source="~test")
+    return answer

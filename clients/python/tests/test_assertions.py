@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from support import get
+from support import drive, get
 from tapmesh import Environment, ExpectationFailed, WaitTimeout
 
 
@@ -50,7 +50,7 @@ def test_wait_for_with_the_route_filters(web: Environment) -> None:
 
 
 def test_wait_for_times_out_with_the_explanation(web: Environment) -> None:
-    assert get(web.endpoint("front"), "/fail")[0] == 500
+    assert drive(web, "/fail")[0] == 500
     query = 'http.status == 503'
     started = time.monotonic()
     with pytest.raises(WaitTimeout) as timed_out:
@@ -80,10 +80,8 @@ def test_wait_for_times_out_on_route_filters_too(web: Environment) -> None:
 
 
 def test_expect_passes_and_returns_the_matching_events(web: Environment) -> None:
-    front = web.endpoint("front")
     for path in ("/hello", "/hello", "/fail"):
-        get(front, path)
-    web.wait_for('http.status == 500', 10)
+        drive(web, path)
     hello = web.expect('http.path == "/hello"').count(2)
     assert [e.request.path for e in hello if e.request] == ["/hello", "/hello"]
     assert len(web.expect("http.status >= 500").count(1)) == 1
@@ -92,10 +90,8 @@ def test_expect_passes_and_returns_the_matching_events(web: Environment) -> None
 
 
 def test_expect_fails_with_what_was_expected_and_the_explanation(web: Environment) -> None:
-    front = web.endpoint("front")
-    get(front, "/hello")
-    get(front, "/fail")
-    web.wait_for('http.status == 500', 10)
+    drive(web, "/hello")
+    drive(web, "/fail")
 
     query = "http.status >= 500"
     with pytest.raises(ExpectationFailed) as none_failed:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from typing import List, Tuple
+from typing import List
 
 import pytest
 
-from support import get
+from support import drive
 from tapmesh import (
     Connection,
     Environment,
@@ -21,16 +21,6 @@ from tapmesh import (
     QueryError,
     Request,
 )
-
-
-def drive(env: Environment, path: str) -> Tuple[int, bytes]:
-    """GET `path` on front through its observed endpoint; returns once the
-    exchange and its connection's close are logged."""
-    since = env.last_seq()
-    answer = get(env.endpoint("front"), path)
-    env.wait_for(None, 10, since=since, types=["request.completed"], source="~test")
-    env.wait_for(None, 10, since=since, types=["connection.closed"], source="~test")
-    return answer
 
 
 def drive_chain(env: Environment) -> bytes:

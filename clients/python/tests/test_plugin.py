@@ -19,8 +19,13 @@ TESTS = textwrap.dedent(
     SPEC = {spec!r}
 
     def hello(env):
+        # Returns once the exchange's connection has closed: nothing more
+        # is logged after it, so an explanation read now is the final one.
+        since = env.last_seq()
         with urllib.request.urlopen(env.endpoint("front").url + "/hello", timeout=5) as answer:
-            return answer.read()
+            body = answer.read()
+        env.wait_for(None, 5, since=since, types=["connection.closed"], source="~test")
+        return body
 
     @pytest.mark.tapmesh_spec(SPEC, only=["front"])
     def test_passes(tapmesh_env):
