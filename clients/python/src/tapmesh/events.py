@@ -399,7 +399,12 @@ class Event:
             raw=obj,
         )
         if others:
-            name = others[0]
+            # The payload: a name this version knows, else the first object
+            # (a new envelope field would be a plain value).
+            name = next(
+                (k for k in others if k in PAYLOADS),
+                next((k for k in others if isinstance(obj[k], dict)), others[0]),
+            )
             event.payload_name = name
             body = obj[name]
             kind = PAYLOADS.get(name)
