@@ -9,12 +9,18 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::source::EventSource;
-use crate::events::{Event, EventFilter, StatusClass};
+use crate::events::{Event, EventFilter, Shorthands, StatusClass};
 use crate::inspect;
 
-/// Filters shared by the reading commands.
+/// Filters shared by the reading commands: a query, and the flags that
+/// predate it (each one a clause of the same query).
 #[derive(Debug, Args)]
 pub(crate) struct Filters {
+    /// Only events this query holds for (`http.status >= 500`,
+    /// `grpc.method == "Reserve" && latency > duration("50ms")`); see the
+    /// README's "The query language".
+    #[arg(long = "query", short = 'q', value_name = "QUERY")]
+    query: Option<String>,
     /// Event types to show (`request.completed`, or a family: `connection.*`); repeatable.
     #[arg(long = "type", value_name = "TYPE")]
     types: Vec<String>,
@@ -39,9 +45,11 @@ pub(crate) struct Filters {
 }
 
 impl Filters {
-    fn query(&self) -> EventFilter {
+    /// The filter, or the query's error (with its position) before any
+    /// event is read.
+    fn query(&self) -> Result<EventFilter> {
         let (source, target) = self.edge.clone().unzip();
-        EventFilter {
+        let shorthands = Shorthands {
             types: self.types.clone(),
             source,
             target,
@@ -49,8 +57,10 @@ impl Filters {
             grpc_status: self.grpc_status.clone(),
             kafka_api: self.kafka_api.clone(),
             sql: self.sql.clone(),
-            since: self.since,
-        }
+        };
+        shorthands
+            .filter(self.query.as_deref(), self.since)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -103,7 +113,7 @@ pub(crate) struct ExportArgs {
 }
 
 pub(crate) fn events(args: EventsArgs) -> Result<()> {
-    let query = args.filters.query();
+    let query = args.filters.query()?;
     let mut out = std::io::stdout().lock();
     let json = args.json;
     let mut print = |e: &Event| -> Result<()> {
@@ -180,8 +190,8 @@ fn follow_file(path: &PathBuf, print: &mut impl FnMut(&Event) -> Result<()>) -> 
 }
 
 pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
+    let query = args.filters.query()?;
     let events = args.source.read_all()?;
-    let query = args.filters.query();
     let events: Vec<Event> = events.into_iter().filter(|e| query.matches(e)).collect();
     let mut out = std::io::stdout().lock();
     if let Some(seq) = args.detail {
@@ -233,8 +243,8 @@ pub(crate) fn export(args: ExportArgs) -> Result<()> {
     if args.har.is_none() && args.jsonl.is_none() {
         bail!("say what to write: --har OUT and/or --jsonl OUT");
     }
+    let query = args.filters.query()?;
     let events = args.source.read_all()?;
-    let query = args.filters.query();
     let events: Vec<Event> = events.into_iter().filter(|e| query.matches(e)).collect();
     if let Some(path) = &args.har {
         let har = inspect::to_har(&events);

@@ -23,6 +23,7 @@
 //! directory, keeps its events there as JSON Lines, and writes a
 //! `summary.json` beside them however the environment ends.
 
+mod expect;
 mod service_status;
 mod summary;
 mod watch;
@@ -48,6 +49,7 @@ pub use crate::orchestrate::{
     clean_up_after_crashes, CleanedUp, Control, ControlError, RedeployError,
 };
 use crate::spec::{Spec, SpecErrors};
+pub use expect::Expectation;
 pub use watch::WatchReport;
 
 /// What can go wrong bringing an environment up or using it.
@@ -89,6 +91,13 @@ pub enum Error {
     /// An edited spec or changed sources were not (all) applied.
     #[error("{0}")]
     Redeploy(#[from] RedeployError),
+    /// A query that cannot run (with its position).
+    #[error("{0}")]
+    Query(#[from] crate::events::QueryError),
+    /// An expectation about the events did not hold (`expect`,
+    /// `wait_for_q`): what was expected, then the explanation.
+    #[error("{0}")]
+    Expectation(String),
 }
 
 fn spec_problems(errors: &SpecErrors) -> String {
@@ -292,6 +301,7 @@ impl PreparedEnvironment {
                     dir: self.dir,
                     started_at,
                     running: Some(running),
+                    explained: Default::default(),
                 })
             }
             Err(error) => {
@@ -354,6 +364,9 @@ pub struct Environment {
     dir: PathBuf,
     started_at: DateTime<Utc>,
     running: Option<orchestrate::Orchestration>,
+    /// An expectation's failure has shown the explanation already: a
+    /// panic that follows need not print it again.
+    explained: std::sync::atomic::AtomicBool,
 }
 
 impl Environment {
@@ -551,6 +564,7 @@ impl Drop for Environment {
         let Some(running) = self.running.take() else {
             return;
         };
+        self.explain_panic();
         // Kills every process group and logs `environment.down`.
         drop(running);
         let cx = SummaryContext {

@@ -196,6 +196,10 @@ pub enum EventKind {
     /// A ready service's liveness probe failed (each failure, with why).
     #[serde(rename = "health.check_failed")]
     HealthCheckFailed,
+    /// A test's own step, from `Environment::note` or `POST
+    /// /environments/{id}/notes`.
+    #[serde(rename = "test.note")]
+    TestNote,
     /// A type this version does not know (read from a newer tapmesh's
     /// events): see [`Event::type_name`].
     #[serde(skip)]
@@ -232,6 +236,7 @@ impl EventKind {
             Self::ProgressStall => "progress.stall",
             Self::BuildProgress => "build.progress",
             Self::HealthCheckFailed => "health.check_failed",
+            Self::TestNote => "test.note",
             Self::Unknown => "unknown",
         }
     }
@@ -242,7 +247,7 @@ impl EventKind {
     }
 
     /// Every kind this version knows.
-    pub const KNOWN: [Self; 26] = [
+    pub const KNOWN: [Self; 27] = [
         Self::ConnectionOpened,
         Self::ConnectionClosed,
         Self::RequestCompleted,
@@ -269,6 +274,7 @@ impl EventKind {
         Self::ProgressStall,
         Self::BuildProgress,
         Self::HealthCheckFailed,
+        Self::TestNote,
     ];
 }
 
@@ -307,6 +313,8 @@ pub enum Payload {
     Lifecycle(LifecycleInfo),
     /// `service.log`: one line a service wrote.
     Log(ServiceLogInfo),
+    /// `test.note`: a step a test announced.
+    Note(NoteInfo),
     /// An event of a type, or a payload, this version does not know, kept
     /// as read.
     Unknown(super::UnknownPayload),
@@ -382,6 +390,12 @@ pub struct ServiceLogInfo {
     /// `stdout` or `stderr`.
     pub stream: String,
     pub line: String,
+}
+
+/// A test's own step, so that the timeline shows what the test was doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoteInfo {
+    pub text: String,
 }
 
 /// One TCP connection across an edge.

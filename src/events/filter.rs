@@ -2,34 +2,21 @@
 //! `?type=&source=&target=`, `tapmesh events|traffic|export`'s flags, the
 //! log's subscriptions).
 
-use super::{Event, Payload};
+use super::query::{Query, QueryError};
+use super::Event;
 
-/// Selects events by type, edge, seq and protocol outcome: every condition
-/// set must hold, and an empty filter selects everything.
+/// Selects events: by type (the log's own subscribers' cheap prefilter), by
+/// seq, and by a [`Query`]; every condition set must hold, and an empty
+/// filter selects everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     /// Event types to keep: an exact type (`connection.closed`), or a family
     /// written as its prefix with `.*` (`connection.*`). Empty keeps all.
     pub types: Vec<String>,
-    /// Keep only traffic events whose edge starts at this service; `*`
-    /// keeps every event that has an edge.
-    pub source: Option<String>,
-    /// Keep only traffic events whose edge ends at this service; `*` as
-    /// for `source`.
-    pub target: Option<String>,
-    /// Keep only HTTP exchanges whose response has this status class.
-    pub status: Option<StatusClass>,
-    /// Keep only gRPC calls with this status, by name (`NOT_FOUND`, any
-    /// case) or number (`5`).
-    pub grpc_status: Option<String>,
-    /// Keep only Kafka requests of this API, by name (`Produce`, any case)
-    /// or key (`0`).
-    pub kafka_api: Option<String>,
-    /// Keep only PostgreSQL statements whose SQL contains this text, in
-    /// any case (`orders`, `UPDATE`, `RETURNING`).
-    pub sql: Option<String>,
     /// Keep only events after this seq.
     pub since: Option<u64>,
+    /// Keep only events the query holds for.
+    pub query: Option<Query>,
 }
 
 /// An HTTP status class: `2xx` … `5xx`.
@@ -67,6 +54,14 @@ impl EventFilter {
         }
     }
 
+    /// A filter that keeps the events `query` holds for.
+    pub fn query(query: Query) -> Self {
+        Self {
+            query: Some(query),
+            ..Self::default()
+        }
+    }
+
     /// Parses an edge, `api->db` (either side may be `*`), into its
     /// `(source, target)`.
     pub fn parse_edge(text: &str) -> Result<(String, String), String> {
@@ -78,82 +73,122 @@ impl EventFilter {
 
     pub fn matches(&self, event: &Event) -> bool {
         self.since.is_none_or(|since| event.seq > since)
-            && self.type_matches(event.type_name())
-            && side_matches(self.source.as_deref(), event.source())
-            && side_matches(self.target.as_deref(), event.target())
-            && self.outcome_matches(&event.payload)
+            && type_matches(&self.types, event.type_name())
+            && self.query.as_ref().is_none_or(|q| q.matches(event))
     }
+}
 
-    fn type_matches(&self, kind: &str) -> bool {
-        self.types.is_empty()
-            || self.types.iter().any(|t| match t.strip_suffix(".*") {
-                Some(family) => kind
-                    .strip_prefix(family)
-                    .is_some_and(|rest| rest.starts_with('.')),
-                None => t == kind,
-            })
-    }
+fn type_matches(types: &[String], kind: &str) -> bool {
+    types.is_empty()
+        || types.iter().any(|t| match t.strip_suffix(".*") {
+            Some(family) => kind
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('.')),
+            None => t == kind,
+        })
+}
 
-    /// The protocol conditions: each one set keeps only its protocol's
-    /// events.
-    fn outcome_matches(&self, payload: &Payload) -> bool {
-        if let Some(StatusClass(class)) = self.status {
-            let Payload::Request(r) = payload else {
-                return false;
-            };
-            if r.status_code.is_none_or(|s| s / 100 != class) {
-                return false;
+/// The reading commands' flags and the daemon's parameters that predate
+/// the query language (`--type`, `--edge`, `--status`, `--grpc-status`,
+/// `--kafka-api`, `--sql`): each is written as a query clause, so a flag
+/// and the query it stands for select exactly the same events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shorthands {
+    /// Exact types or `family.*`; any of them.
+    pub types: Vec<String>,
+    /// The edge's source; `*` for any event that has an edge.
+    pub source: Option<String>,
+    /// The edge's target; `*` as for `source`.
+    pub target: Option<String>,
+    /// HTTP exchanges whose response has this status class.
+    pub status: Option<StatusClass>,
+    /// gRPC calls with this status, by name (`NOT_FOUND`, any case) or
+    /// number (`5`).
+    pub grpc_status: Option<String>,
+    /// Kafka requests of this API, by name (`Produce`, any case) or key.
+    pub kafka_api: Option<String>,
+    /// PostgreSQL statements whose SQL contains this text, in any case.
+    pub sql: Option<String>,
+}
+
+impl Shorthands {
+    /// The query clauses these stand for, one per flag set.
+    pub fn clauses(&self) -> Vec<String> {
+        let mut clauses = Vec::new();
+        if !self.types.is_empty() {
+            let any: Vec<String> = self
+                .types
+                .iter()
+                .map(|t| match t.strip_suffix(".*") {
+                    Some(family) => format!("type.startsWith({})", quote(&format!("{family}."))),
+                    None => format!("type == {}", quote(t)),
+                })
+                .collect();
+            clauses.push(any.join(" || "));
+        }
+        for (name, side) in [("source", &self.source), ("target", &self.target)] {
+            match side.as_deref() {
+                None => {}
+                Some("*") => clauses.push(format!("{name} != \"\"")),
+                Some(side) => clauses.push(format!("{name} == {}", quote(side))),
             }
+        }
+        if let Some(StatusClass(class)) = self.status {
+            let low = class * 100;
+            clauses.push(format!(
+                "http.status >= {low} && http.status < {}",
+                low + 100
+            ));
         }
         if let Some(wanted) = &self.grpc_status {
-            let Payload::GrpcCall(g) = payload else {
-                return false;
-            };
-            let name = g.grpc_status_name.as_deref().unwrap_or_default();
-            if !named_or_numbered(wanted, name, g.grpc_status.map(i64::from)) {
-                return false;
-            }
-        }
-        if let Some(wanted) = &self.sql {
-            let Payload::Query(q) = payload else {
-                return false;
-            };
-            if !contains_ignoring_case(&q.sql, wanted) {
-                return false;
-            }
+            clauses.push(match wanted.parse::<u32>() {
+                Ok(code) => format!("grpc.status == {code}"),
+                Err(_) => format!("grpc.code == {}", quote(&wanted.to_ascii_uppercase())),
+            });
         }
         if let Some(wanted) = &self.kafka_api {
-            let Payload::KafkaRequest(k) = payload else {
-                return false;
-            };
-            let name = k.api_name.as_deref().unwrap_or_default();
-            if !named_or_numbered(wanted, name, Some(k.api_key.into())) {
-                return false;
-            }
+            clauses.push(match wanted.parse::<i16>() {
+                Ok(key) => format!("kafka.api_key == {key}"),
+                Err(_) => format!("kafka.api.matches({})", quote(&any_case(wanted, true))),
+            });
         }
-        true
+        if let Some(wanted) = &self.sql {
+            clauses.push(format!(
+                "sql.text.matches({})",
+                quote(&any_case(wanted, false))
+            ));
+        }
+        clauses
+    }
+
+    /// These and `query` (the `-q` or `?q=` text), joined: the filter that
+    /// selects what they all hold for, after `since`.
+    pub fn filter(
+        &self,
+        query: Option<&str>,
+        since: Option<u64>,
+    ) -> Result<EventFilter, QueryError> {
+        let clauses = self.clauses().into_iter().chain(query.map(str::to_string));
+        Ok(EventFilter {
+            query: Query::all(clauses)?,
+            since,
+            ..EventFilter::default()
+        })
     }
 }
 
-fn contains_ignoring_case(text: &str, wanted: &str) -> bool {
-    let wanted = wanted.as_bytes();
-    wanted.is_empty()
-        || text
-            .as_bytes()
-            .windows(wanted.len())
-            .any(|w| w.eq_ignore_ascii_case(wanted))
+/// `text` as a CEL string literal (JSON's escapes are CEL's).
+fn quote(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
 }
 
-/// `wanted` is `name` (in any case) or `number`.
-fn named_or_numbered(wanted: &str, name: &str, number: Option<i64>) -> bool {
-    wanted.eq_ignore_ascii_case(name) || number.is_some_and(|n| wanted == n.to_string())
-}
-
-fn side_matches(wanted: Option<&str>, side: Option<&str>) -> bool {
-    match wanted {
-        None => true,
-        Some("*") => side.is_some(),
-        Some(wanted) => side == Some(wanted),
+/// A regex matching `text` in any case: the whole of it, or anywhere.
+fn any_case(text: &str, whole: bool) -> String {
+    let escaped = regex::escape(text);
+    if whole {
+        format!("(?i)^{escaped}$")
+    } else {
+        format!("(?i){escaped}")
     }
 }
 
@@ -173,11 +208,20 @@ mod tests {
     /// As `tapmesh events --edge` sets it.
     fn on_edge(text: &str) -> EventFilter {
         let (source, target) = EventFilter::parse_edge(text).unwrap();
-        EventFilter {
+        flags(Shorthands {
             source: Some(source),
             target: Some(target),
-            ..EventFilter::default()
-        }
+            ..Shorthands::default()
+        })
+    }
+
+    /// The filter flags compile to.
+    fn flags(flags: Shorthands) -> EventFilter {
+        flags.filter(None, None).unwrap()
+    }
+
+    fn since(since: u64, flags: Shorthands) -> EventFilter {
+        flags.filter(None, Some(since)).unwrap()
     }
 
     fn event(kind: EventKind, source: &str, target: &str) -> Event {
@@ -222,11 +266,13 @@ mod tests {
     #[test]
     fn edge_filters() {
         let e = event(EventKind::ConnectionOpened, "orders", "inventory");
-        let mut f = EventFilter::all();
-        f.source = Some("orders".into());
-        assert!(f.matches(&e));
+        let mut f = Shorthands {
+            source: Some("orders".into()),
+            ..Shorthands::default()
+        };
+        assert!(flags(f.clone()).matches(&e));
         f.target = Some("payments".into());
-        assert!(!f.matches(&e));
+        assert!(!flags(f).matches(&e));
     }
 
     #[test]
@@ -255,31 +301,33 @@ mod tests {
         assert_eq!(seqs(&edge), [1, 2]);
         let to_any = on_edge("api->*");
         assert_eq!(seqs(&to_any), [1, 2, 4, 5]);
-        let errors = EventFilter {
+        let errors = flags(Shorthands {
             status: Some("5xx".parse().unwrap()),
-            ..EventFilter::default()
-        };
+            ..Shorthands::default()
+        });
         assert_eq!(seqs(&errors), [2]);
-        let grpc = EventFilter {
+        let grpc = flags(Shorthands {
             grpc_status: Some("not_found".into()),
-            ..EventFilter::default()
-        };
+            ..Shorthands::default()
+        });
         assert_eq!(seqs(&grpc), [4]);
-        let grpc_by_code = EventFilter {
+        let grpc_by_code = flags(Shorthands {
             grpc_status: Some("5".into()),
-            ..EventFilter::default()
-        };
+            ..Shorthands::default()
+        });
         assert_eq!(seqs(&grpc_by_code), [4]);
-        let kafka = EventFilter {
+        let kafka = flags(Shorthands {
             kafka_api: Some("produce".into()),
-            ..EventFilter::default()
-        };
+            ..Shorthands::default()
+        });
         assert_eq!(seqs(&kafka), [5]);
-        let family = EventFilter {
-            types: vec!["request.*".into()],
-            since: Some(1),
-            ..EventFilter::default()
-        };
+        let family = since(
+            1,
+            Shorthands {
+                types: vec!["request.*".into()],
+                ..Shorthands::default()
+            },
+        );
         assert_eq!(seqs(&family), [2, 3]);
         assert!("6xx".parse::<StatusClass>().is_err());
         assert!(EventFilter::parse_edge("api").is_err());
@@ -315,53 +363,90 @@ mod tests {
         assert_eq!(seqs(on_edge("*->*")), [1, 3, 5, 6]);
         assert_eq!(seqs(on_edge("*->api")), [5, 6]);
         // The daemon's `?source=` alone.
-        let from_api = EventFilter {
+        let from_api = Shorthands {
             source: Some("api".into()),
-            ..EventFilter::default()
+            ..Shorthands::default()
         };
-        assert_eq!(seqs(from_api.clone()), [1, 3]);
-        // Unknown types by name, exact or by family.
+        assert_eq!(seqs(flags(from_api.clone())), [1, 3]);
+        // Unknown types by name, exact or by family, as the log's own
+        // prefilter and as the flag.
         assert_eq!(seqs(EventFilter::types(["fault.injected"])), [4]);
         assert_eq!(seqs(EventFilter::types(["mysql.*", "service.*"])), [2, 3]);
+        let types = |t: &[&str]| Shorthands {
+            types: t.iter().map(|t| t.to_string()).collect(),
+            ..Shorthands::default()
+        };
+        assert_eq!(seqs(flags(types(&["mysql.*", "service.*"]))), [2, 3]);
         assert_eq!(
-            seqs(EventFilter {
+            seqs(flags(Shorthands {
                 types: vec!["mysql.*".into()],
                 ..from_api.clone()
-            }),
+            })),
             [3]
         );
         // A protocol condition keeps only its protocol's events.
-        let server_errors = EventFilter {
+        let server_errors = Shorthands {
             status: Some(StatusClass(5)),
-            ..EventFilter::default()
+            ..Shorthands::default()
         };
-        assert_eq!(seqs(server_errors.clone()), [6]);
+        assert_eq!(seqs(flags(server_errors.clone())), [6]);
         assert_eq!(
-            seqs(EventFilter {
-                target: Some("api".into()),
-                since: Some(5),
-                ..server_errors.clone()
-            }),
+            seqs(since(
+                5,
+                Shorthands {
+                    target: Some("api".into()),
+                    ..server_errors.clone()
+                }
+            )),
             [6]
         );
-        assert!(seqs(EventFilter {
+        assert!(seqs(flags(Shorthands {
             source: Some("api".into()),
             ..server_errors
-        })
+        }))
         .is_empty());
-        assert!(seqs(EventFilter {
+        assert!(seqs(flags(Shorthands {
             grpc_status: Some("OK".into()),
             kafka_api: Some("Produce".into()),
-            ..EventFilter::default()
-        })
+            ..Shorthands::default()
+        }))
         .is_empty());
+        assert_eq!(seqs(since(3, types(&["connection.*", "fault.*"]))), [4, 5]);
+    }
+
+    /// Each flag is a query clause, and the query written by hand selects
+    /// the same events.
+    #[test]
+    fn flags_are_the_queries_they_stand_for() {
+        let set = Shorthands {
+            types: vec!["request.*".into(), "grpc.call.completed".into()],
+            source: Some("api".into()),
+            target: Some("*".into()),
+            status: Some(StatusClass(5)),
+            grpc_status: Some("not_found".into()),
+            kafka_api: Some("Produce".into()),
+            sql: Some("a.b".into()),
+        };
         assert_eq!(
-            seqs(EventFilter {
-                since: Some(3),
-                ..EventFilter::types(["connection.*", "fault.*"])
-            }),
-            [4, 5]
+            set.clauses(),
+            [
+                r#"type.startsWith("request.") || type == "grpc.call.completed""#,
+                r#"source == "api""#,
+                r#"target != """#,
+                "http.status >= 500 && http.status < 600",
+                r#"grpc.code == "NOT_FOUND""#,
+                r#"kafka.api.matches("(?i)^Produce$")"#,
+                r#"sql.text.matches("(?i)a\\.b")"#,
+            ]
         );
+        let by_hand = Shorthands::default()
+            .filter(Some("http.status >= 500 && http.status < 600"), None)
+            .unwrap();
+        let by_flag = flags(Shorthands {
+            status: Some(StatusClass(5)),
+            ..Shorthands::default()
+        });
+        assert_eq!(by_hand, by_flag);
     }
 
     #[test]
@@ -371,10 +456,10 @@ mod tests {
                 "timestamp": "2026-11-23T00:00:00Z", "environment": "e",
                 "query": {"source": "orders", "target": "db", "sql": sql}}))
         };
-        let update = EventFilter {
+        let update = flags(Shorthands {
             sql: Some("update orders".into()),
-            ..EventFilter::default()
-        };
+            ..Shorthands::default()
+        });
         assert!(update.matches(&query("UPDATE orders SET status = 'placed' WHERE id = $1")));
         assert!(!update.matches(&query("SELECT * FROM orders")));
         assert!(!update.matches(&http(1, "orders", "db", 200)));

@@ -13,6 +13,7 @@ mod grpc;
 mod headers;
 mod json;
 mod log;
+mod query;
 mod redis;
 mod signal;
 mod sql;
@@ -24,12 +25,13 @@ pub use event::{
     Payload, RequestInfo,
 };
 pub use event::{
-    BuildProgress, KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, ServiceLogInfo,
+    BuildProgress, KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, NoteInfo, ServiceLogInfo,
 };
-pub use filter::{EventFilter, StatusClass};
+pub use filter::{EventFilter, Shorthands, StatusClass};
 pub use grpc::GrpcCallInfo;
 pub use headers::HeaderMap;
 pub use log::{EventLog, EventLogConfig, EventSink, Subscription, WaitError};
+pub use query::{Query, QueryError};
 pub use redis::{RedisCommandInfo, RedisErrorInfo, RedisPushInfo, RedisReplyInfo};
 pub use signal::signal_name;
 pub use sql::{CopyInfo, NotificationInfo, QueryInfo, SqlError};

@@ -93,7 +93,7 @@ impl PartialEq for UnknownPayload {
 }
 
 /// The payload objects this version knows, by their field name.
-const PAYLOAD_NAMES: [&str; 12] = [
+const PAYLOAD_NAMES: [&str; 13] = [
     "connection",
     "request",
     "grpc_call",
@@ -106,6 +106,7 @@ const PAYLOAD_NAMES: [&str; 12] = [
     "dropped",
     "lifecycle",
     "log",
+    "note",
 ];
 
 impl Payload {
@@ -124,8 +125,31 @@ impl Payload {
             Payload::Dropped(_) => "dropped",
             Payload::Lifecycle(_) => "lifecycle",
             Payload::Log(_) => "log",
+            Payload::Note(_) => "note",
             Payload::Unknown(u) => u.name(),
         }
+    }
+
+    /// The payload object as the event's JSON has it (`None` only for an
+    /// unknown payload whose text is not JSON, which reading prevents).
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        let value = match self {
+            Payload::Connection(c) => serde_json::to_value(c),
+            Payload::Request(r) => serde_json::to_value(r),
+            Payload::GrpcCall(g) => serde_json::to_value(g),
+            Payload::KafkaRequest(k) => serde_json::to_value(k),
+            Payload::Query(q) => serde_json::to_value(q),
+            Payload::Notification(n) => serde_json::to_value(n),
+            Payload::RedisCommand(c) => serde_json::to_value(c),
+            Payload::RedisPush(p) => serde_json::to_value(p),
+            Payload::DecodeError(d) => serde_json::to_value(d),
+            Payload::Dropped(d) => serde_json::to_value(d),
+            Payload::Lifecycle(l) => serde_json::to_value(l),
+            Payload::Log(l) => serde_json::to_value(l),
+            Payload::Note(n) => serde_json::to_value(n),
+            Payload::Unknown(u) => serde_json::from_str(u.json().get()),
+        };
+        value.ok()
     }
 }
 
@@ -153,6 +177,7 @@ impl Serialize for Event {
             Payload::Dropped(d) => map.serialize_entry(name, d),
             Payload::Lifecycle(l) => map.serialize_entry(name, l),
             Payload::Log(l) => map.serialize_entry(name, l),
+            Payload::Note(n) => map.serialize_entry(name, n),
             Payload::Unknown(u) => map.serialize_entry(name, u.json()),
         }?;
         map.end()
@@ -248,6 +273,7 @@ impl<'de> DeserializeSeed<'de> for KnownPayload<'_> {
             "dropped" => Payload::Dropped(Deserialize::deserialize(d)?),
             "lifecycle" => Payload::Lifecycle(Deserialize::deserialize(d)?),
             "log" => Payload::Log(Deserialize::deserialize(d)?),
+            "note" => Payload::Note(Deserialize::deserialize(d)?),
             other => unreachable!("{other} is not in PAYLOAD_NAMES"),
         })
     }

@@ -144,10 +144,11 @@ fn one_line_sql(sql: &str) -> String {
 /// shows without a change here.
 fn scalars(event: &Event) -> String {
     let json = match &event.payload {
-        Payload::Unknown(u) => serde_json::from_str(u.json().get()).ok(),
-        Payload::Lifecycle(l) => serde_json::to_value(l).ok(),
-        Payload::Log(l) => serde_json::to_value(l).ok(),
-        Payload::Dropped(d) => serde_json::to_value(d).ok(),
+        Payload::Unknown(_)
+        | Payload::Lifecycle(_)
+        | Payload::Log(_)
+        | Payload::Note(_)
+        | Payload::Dropped(_) => event.payload.to_json(),
         _ => None,
     };
     let Some(serde_json::Value::Object(fields)) = json else {

@@ -6,10 +6,12 @@
 //! know is kept as [`crate::events::Payload::Unknown`], passes through
 //! filters that do not exclude it and prints with a generic line.
 
+mod explain;
 mod har;
 pub mod line;
 mod summary;
 
+pub use explain::{explain, Explanation};
 pub use har::to_har;
 pub use line::one_line;
 pub use summary::{summarize, EdgeStats, EdgeSummary};

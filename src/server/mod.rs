@@ -11,6 +11,7 @@ mod guard;
 mod logs;
 mod status;
 mod stream;
+mod testing;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -54,6 +55,12 @@ impl HostedEnvironment {
         };
         hosted.track_lifecycle();
         hosted
+    }
+
+    /// Where its files are, for the commands explanations suggest.
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
     }
 
     pub(crate) fn run_by_daemon(id: String, name: String, log: EventLog, dir: PathBuf) -> Self {
@@ -178,6 +185,8 @@ fn routes() -> Router<Registry> {
         .route("/environments/{id}", get(get_environment))
         .route("/environments/{id}/events", get(environment_events))
         .route("/environments/{id}/log", get(logs::environment_log))
+        .route("/environments/{id}/notes", post(testing::add_note))
+        .route("/environments/{id}/explain", get(testing::explain))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

@@ -17,11 +17,13 @@ use bytes::Bytes;
 use futures_util::stream;
 use serde::Deserialize;
 
-use crate::events::{Event, EventFilter, EventLog, Subscription};
+use crate::events::{Event, EventFilter, EventLog, QueryError, Shorthands, Subscription};
 
-/// `?type=a,b&source=…&target=…&sql=TEXT&since=SEQ`.
+/// `?q=QUERY&type=a,b&source=…&target=…&sql=TEXT&since=SEQ`.
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamQuery {
+    /// A query (`http.status >= 500`): see `crate::events::Query`.
+    pub q: Option<String>,
     /// Comma-separated types (`request.completed`, `connection.*`).
     #[serde(rename = "type")]
     pub types: Option<String>,
@@ -37,8 +39,10 @@ pub struct StreamQuery {
 }
 
 impl StreamQuery {
-    fn filter(&self) -> EventFilter {
-        EventFilter {
+    /// The filter the parameters stand for: `q` and the shorthands (each
+    /// a clause of the same query).
+    pub fn filter(&self) -> Result<EventFilter, QueryError> {
+        let shorthands = Shorthands {
             types: self
                 .types
                 .as_deref()
@@ -53,11 +57,22 @@ impl StreamQuery {
             source: self.source.clone(),
             target: self.target.clone(),
             sql: self.sql.clone(),
-            // `since` starts the subscription instead (and `Last-Event-ID`
-            // may override it).
-            ..EventFilter::default()
-        }
+            ..Shorthands::default()
+        };
+        // `since` starts the subscription instead (and `Last-Event-ID`
+        // may override it).
+        shorthands.filter(self.q.as_deref(), None)
     }
+}
+
+/// `400` for a query that cannot run: `{"error": "…", "position":
+/// {"line", "column"}}`, before any event is read.
+pub fn query_error(error: &QueryError) -> Response {
+    let body = serde_json::json!({
+        "error": error.to_string(),
+        "position": {"line": error.line, "column": error.column},
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// How many events a stream may fall behind before it skips ahead.
@@ -86,13 +101,17 @@ pub fn event_stream(
                 .into_response()
         }
     };
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(e) => return query_error(&e),
+    };
     let from = last_event_id.or(query.since).map_or(1, |seq| seq + 1);
     let ndjson = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-ndjson"));
     let mut subscription = log
-        .subscribe(from, query.filter())
+        .subscribe(from, filter)
         .labeled(client)
         .with_max_lag(STREAM_MAX_LAG);
     if query.follow == Some(false) {

@@ -209,7 +209,9 @@ impl Subscription {
                 return Some(event);
             }
             match self.refill() {
-                Refill::Ready => {}
+                // A query that keeps few events may pass over many here:
+                // let other tasks run between batches.
+                Refill::Ready => tokio::task::consume_budget().await,
                 Refill::Closed => return None,
                 Refill::Wait => self.wait().await,
                 Refill::Disk { from, to, offset } => {
