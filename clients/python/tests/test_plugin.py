@@ -4,6 +4,7 @@ installed package registers (entry point ``pytest11``)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -46,7 +47,7 @@ TESTS = textwrap.dedent(
         hello(tapmesh_env)
         tapmesh_env.wait_for('http.path == "/hello"', 5)
         with open("expect.txt", "w") as out:
-            out.write(tapmesh_env.explain('http.path == "/hello"').text)
+            out.write(tapmesh_env.id + "\\n" + tapmesh_env.explain('http.path == "/hello"').text)
         tapmesh_env.expect('http.path == "/hello"').count(2)
 
     def test_the_factory(tapmesh_up):
@@ -59,6 +60,19 @@ TESTS = textwrap.dedent(
         pass
     '''
 )
+
+
+def assert_once(explanation: str, env_id: str, output: str) -> None:
+    """Each line of the explanation appears in the output, and those that
+    name the environment's files (only this environment's explanation has
+    them) appear once."""
+    lines = [line.strip() for line in explanation.splitlines() if line.strip()]
+    assert lines and any("tapmesh traffic" in line for line in lines), explanation
+    shown = [re.sub(r"^E\s+", "", line).strip() for line in output.splitlines()]
+    for line in lines:
+        assert line in shown, line
+        if env_id in line:
+            assert shown.count(line) == 1, (line, output)
 
 
 def test_the_plugin_gives_environments_and_prints_the_explanation_once(
@@ -75,13 +89,15 @@ def test_the_plugin_gives_environments_and_prints_the_explanation_once(
     # in a section named after the environment.
     env_id, plain = (pytester.path / "plain.txt").read_text().split("\n", 1)
     assert output.count(f"tapmesh: pyweb ({env_id})") == 1, output
-    assert plain.strip() and output.count(plain.strip()) == 1, output
+    assert plain in output, output  # the section is the text as it is
+    assert_once(plain, env_id, output)
     assert "MARK-PLAIN" in output
 
-    # An expectation: its message is the explanation, not printed again.
-    explanation = (pytester.path / "expect.txt").read_text().strip()
+    # An expectation: its message is the explanation (each line behind
+    # pytest's "E   "), not printed a second time.
+    expect_id, explanation = (pytester.path / "expect.txt").read_text().split("\n", 1)
     assert "expected 2 events matching 'http.path == \"/hello\"', found 1" in output
-    assert explanation and output.count(explanation) == 1, output
+    assert_once(explanation, expect_id, output)
     assert output.count("tapmesh: pyweb (") == 1
 
     # No marker: a usage error that says what to do.

@@ -68,7 +68,7 @@ def test_an_order_through_the_front_reserves_stock_over_grpc(shop: Environment) 
     # An item lookup: a Redis miss, then the item from inventory, cached.
     status, body = get(front, "/api/items/sku-3")
     assert status == 200, body
-    command = shop.wait_for('redis.command == "SET"', 20).command
+    command = shop.wait_for('redis.command == "SETEX"', 20).command
     assert command is not None
     assert (command.source, command.target) == ("orders", "cache")
     assert command.args[0] == "item:sku-3"

@@ -456,6 +456,11 @@ class Event:
         body = self._edge_body()
         return None if body is None else f"{body['source']}->{body['target']}"
 
+    def __repr__(self) -> str:
+        service = f", service={self.service!r}" if self.service else ""
+        payload = f", {self.payload_name}={self.payload!r}" if self.payload_name else ""
+        return f"Event(seq={self.seq}, type={self.type!r}{service}{payload})"
+
     def __str__(self) -> str:
         what = self.edge or self.service or ""
         return f"#{self.seq} {self.type} {what}".rstrip()
