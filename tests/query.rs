@@ -360,7 +360,8 @@ fn a_test_that_panics_with_an_environment_up_prints_the_explanation_once() {
         1,
         "{output}"
     );
-    assert!(output.contains("GET /missing → 404"), "{output}");
+    assert!(output.contains("the latest calls (5 in all):"), "{output}");
+    assert!(output.contains("GET /missing/again → 404"), "{output}");
     assert!(
         output.contains("what went wrong in the environment (1):"),
         "{output}"

@@ -41,6 +41,8 @@ pub fn explain(events: &[Arc<Event>], query: Option<&Query>, events_file: &Path)
             let _ = writeln!(text, "  {}", super::one_line(e));
         }
         nearest_seq = nearest(events, query, &mut text);
+    } else {
+        latest(events, &mut text);
     }
     let errors = problems(events, &mut text);
     let _ = writeln!(text, "to see more:");
@@ -74,15 +76,39 @@ fn nearest(events: &[Arc<Event>], query: &Query, text: &mut String) -> Option<u6
                 .any(|f| matches!(f.as_str(), "edge" | "source" | "target"))
         })
         .collect();
-    let mut scored: Vec<(usize, &Arc<Event>)> = events
+    let candidates: Vec<&Arc<Event>> = events
         .iter()
         .filter(|e| e.source().is_some() && !query.matches(e))
         .filter(|e| edge_clauses.iter().all(|c| c.matches(e)))
-        .map(|e| (clauses.iter().filter(|c| c.matches(e)).count(), e))
-        .filter(|(held, _)| *held > 0 || clauses.len() == 1)
         .collect();
-    // Most conditions held first; among equals, the newest.
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.seq.cmp(&a.1.seq)));
+    // A condition few events meet says more about which call was meant
+    // (`path == "/orders"` more than `status == 200`): each held one
+    // counts for the inverse of how many candidates hold it.
+    let held_by: Vec<Vec<bool>> = candidates
+        .iter()
+        .map(|e| clauses.iter().map(|c| c.matches(e)).collect())
+        .collect();
+    let holders: Vec<usize> = (0..clauses.len())
+        .map(|i| held_by.iter().filter(|h| h[i]).count())
+        .collect();
+    let mut scored: Vec<(usize, f64, &Arc<Event>)> = candidates
+        .iter()
+        .zip(&held_by)
+        .map(|(e, held)| {
+            let rarity = (0..clauses.len())
+                .filter(|&i| held[i])
+                .map(|i| 1.0 / holders[i] as f64)
+                .sum();
+            (held.iter().filter(|h| **h).count(), rarity, *e)
+        })
+        .filter(|(held, _, _)| *held > 0 || clauses.len() == 1)
+        .collect();
+    // Most conditions held first, then the rarest, then the newest.
+    scored.sort_by(|a, b| {
+        (b.0.cmp(&a.0))
+            .then(b.1.total_cmp(&a.1))
+            .then(b.2.seq.cmp(&a.2.seq))
+    });
     scored.truncate(SHOWN);
     if scored.is_empty() {
         let _ = writeln!(text, "no other event came close");
@@ -94,7 +120,7 @@ fn nearest(events: &[Arc<Event>], query: &Query, text: &mut String) -> Option<u6
         " on that edge"
     };
     let _ = writeln!(text, "nearest events that do not match{where_}:");
-    for (held, e) in &scored {
+    for (held, _, e) in &scored {
         let _ = writeln!(text, "  {}", super::one_line(e));
         let _ = writeln!(
             text,
@@ -113,7 +139,21 @@ fn nearest(events: &[Arc<Event>], query: &Query, text: &mut String) -> Option<u6
             let _ = writeln!(text, "        {}   ({})", clause.text(), had.join(", "));
         }
     }
-    scored.first().map(|(_, e)| e.seq)
+    scored.first().map(|(_, _, e)| e.seq)
+}
+
+/// The newest traffic and notes, for an explanation without a query: what
+/// the system was doing when the test gave up.
+fn latest(events: &[Arc<Event>], text: &mut String) {
+    let recent: Vec<&Arc<Event>> = events
+        .iter()
+        .filter(|e| e.source().is_some() || matches!(e.payload, Payload::Note(_)))
+        .filter(|e| !matches!(e.payload, Payload::Connection(_)))
+        .collect();
+    let _ = writeln!(text, "the latest calls ({} in all):", recent.len());
+    for e in tail(&recent) {
+        let _ = writeln!(text, "  {}", super::one_line(e));
+    }
 }
 
 /// Everything that went wrong: HTTP 5xx and exchanges without a response,
