@@ -60,6 +60,16 @@ say "cargo build (the example shop's services)"
 cargo build --bins --manifest-path examples/shop/services/Cargo.toml \
   --target-dir "${XDG_CACHE_HOME:-$HOME/.cache}/tapmesh/target"
 
+# The Python test API (clients/python), installed into .venv as a user
+# would install it, and its pytest suite against the tapmesh just built and
+# the example shop (whose services were built above). A failure here is
+# reported at the end, so that it hides none of cargo test's results.
+say "Python client tests (clients/python)"
+.venv/bin/pip install -q pytest ./clients/python
+python_status=0
+TAPMESH_BIN="$PWD/target/debug/tapmesh" .venv/bin/python -m pytest -q clients/python/tests \
+  || python_status=$?
+
 say "cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
 # Summarise every test binary's result line into one closing line.
@@ -82,4 +92,9 @@ if compgen -G "fuzz/fuzz_targets/*.rs" >/dev/null; then
     name=$(basename "$target" .rs)
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$name" -- -max_total_time="${FUZZ_SECONDS:-30}"
   done
+fi
+
+if [ "$python_status" -ne 0 ]; then
+  echo "the Python client's tests failed (see \"Python client tests\" above)" >&2
+  exit "$python_status"
 fi
