@@ -177,3 +177,21 @@ def test_wait_for_ends_when_the_environment_goes_down(daemon: Daemon) -> None:
         ), headline
         assert headline.endswith("(it is expired)"), headline
         assert env.describe()["summary"]["outcome"] == "expired"
+
+
+def test_attach_reaches_an_environment_another_process_started(daemon: Daemon) -> None:
+    owner = Environment.up(SPECS / "web.yaml", daemon=daemon, only=["backend"], timeout=60)
+    try:
+        # By id, and by the spec's name (only one environment has it).
+        for key in (owner.id, owner.name):
+            other = Environment.attach(daemon.url, key)
+            assert other.id == owner.id and other.dir == owner.dir
+            assert other.endpoint("backend", observed=False) == owner.endpoint("backend", observed=False)
+        seq = other.note("from another process")
+        assert [e.seq for e in owner.events('note.text == "from another process"')] == [seq]
+        with pytest.raises(DaemonError) as missing:
+            Environment.attach(daemon, "no-such-environment")
+        assert missing.value.status == 404
+        assert "no environment" in str(missing.value)
+    finally:
+        owner.down()

@@ -228,6 +228,29 @@ class Environment:
             raise
         return cls(chosen, info, spec_path=path, owns_daemon=owns)
 
+    @classmethod
+    def attach(cls, daemon: Union[Daemon, str, None], environment: str) -> "Environment":
+        """An environment already running on a daemon, by id (or by name
+        when only one has it): one another process started, or one a Rust
+        test serves. Its queries, assertions and notes work as for one
+        :meth:`up` started; :meth:`down` stops it.
+
+        Raises :class:`~tapmesh.DaemonStartError` when no daemon answers,
+        :class:`~tapmesh.DaemonError` when it has no such environment.
+        """
+        chosen = daemon if isinstance(daemon, Daemon) else Daemon.connect(daemon)
+        answer = chosen.http.request("GET", f"/environments/{environment}")
+        if answer.status != 200:
+            raise DaemonError(
+                f"GET /environments/{environment} answered {answer.status}: "
+                f"{answer.error_text()}",
+                answer.status,
+                answer.json(),
+            )
+        info = answer.json()
+        assert isinstance(info, dict)
+        return cls(chosen, info)
+
     def down(self, timeout: float = 120.0) -> Optional[Dict[str, Any]]:
         """Stops the environment gracefully (``DELETE``) and returns its
         summary (``summary.json``: outcome, services, per-edge calls, errors
