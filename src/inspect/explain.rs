@@ -186,24 +186,24 @@ fn problems(events: &[Arc<Event>], text: &mut String) -> Option<u64> {
     wrong.last().map(|e| e.seq)
 }
 
+/// A failed call as the summary counts it (but readiness probes' health
+/// checks, and with a Kafka partition's error code too), or an event that
+/// is itself a failure.
 fn went_wrong(event: &Event) -> bool {
     match &event.payload {
-        Payload::Request(r) => r.status_code.is_none_or(|s| s >= 500) || r.error.is_some(),
-        Payload::GrpcCall(g) => g.grpc_status != Some(0) && !g.health_check,
+        Payload::GrpcCall(g) if g.health_check => false,
         Payload::KafkaRequest(k) => {
-            k.error_code.is_some_and(|c| c != 0)
+            super::summary::call_failed(&event.payload)
                 || k.topics
                     .iter()
                     .flatten()
                     .any(|t| t.error_code.is_some_and(|c| c != 0))
         }
-        Payload::Query(q) => q.error.is_some(),
-        Payload::RedisCommand(c) => c.error.is_some(),
         Payload::DecodeError(_) => true,
         Payload::Lifecycle(_) => {
             matches!(event.type_name(), "service.failed" | "health.check_failed")
         }
-        _ => false,
+        payload => super::summary::call_failed(payload),
     }
 }
 

@@ -108,6 +108,20 @@ impl Acc {
     }
 }
 
+/// Whether a call went wrong: an HTTP 5xx or an exchange without a
+/// response, a gRPC call not OK, a Kafka error code, a SQL or Redis error.
+/// The one rule for the summary's error counts and explanations.
+pub(crate) fn call_failed(payload: &Payload) -> bool {
+    match payload {
+        Payload::Request(r) => r.status_code.is_none_or(|s| s >= 500) || r.error.is_some(),
+        Payload::GrpcCall(c) => c.grpc_status != Some(0) || c.error.is_some(),
+        Payload::KafkaRequest(k) => k.error_code.is_some_and(|c| c != 0),
+        Payload::Query(q) => q.error.is_some(),
+        Payload::RedisCommand(c) => c.error.is_some(),
+        _ => false,
+    }
+}
+
 impl EdgeStats {
     fn edge(&mut self, source: &str, target: &str) -> &mut Acc {
         if !self.edges.contains_key(source) {
@@ -132,7 +146,7 @@ impl EdgeStats {
                 &r.source,
                 &r.target,
                 Call {
-                    failed: r.status_code.is_none_or(|s| s >= 500) || r.error.is_some(),
+                    failed: call_failed(&event.payload),
                     latency_ms: r.latency_ms,
                     bytes_in: r.request_size,
                     bytes_out: r.response_size,
@@ -142,7 +156,7 @@ impl EdgeStats {
                 &c.source,
                 &c.target,
                 Call {
-                    failed: c.grpc_status != Some(0) || c.error.is_some(),
+                    failed: call_failed(&event.payload),
                     latency_ms: c.latency_ms,
                     bytes_in: c.request_size,
                     bytes_out: c.response_size,
@@ -152,7 +166,7 @@ impl EdgeStats {
                 &k.source,
                 &k.target,
                 Call {
-                    failed: k.error_code.is_some_and(|c| c != 0),
+                    failed: call_failed(&event.payload),
                     latency_ms: k.latency_ms,
                     bytes_in: k.request_size,
                     bytes_out: k.response_size.unwrap_or_default(),
@@ -163,7 +177,7 @@ impl EdgeStats {
                     &q.source,
                     &q.target,
                     Call {
-                        failed: q.error.is_some(),
+                        failed: call_failed(&event.payload),
                         latency_ms: Some(q.latency_ms),
                         bytes_in: q.request_size,
                         bytes_out: q.response_size,
@@ -177,7 +191,7 @@ impl EdgeStats {
                     &c.source,
                     &c.target,
                     Call {
-                        failed: c.error.is_some(),
+                        failed: call_failed(&event.payload),
                         latency_ms: c.latency_ms,
                         bytes_in: c.request_size,
                         bytes_out: c.response_size,

@@ -410,8 +410,9 @@ impl Val for View<'_> {
         Some(self)
     }
 
+    /// `size()` of header fields and JSON objects; a namespace has none.
     fn as_sizer(&self) -> Option<&dyn Sizer> {
-        Some(self)
+        matches!(self, View::Headers(_) | View::Object(_)).then_some(self as &dyn Sizer)
     }
 
     fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
@@ -459,8 +460,7 @@ impl Sizer for View<'_> {
         let n = match self {
             View::Headers(h) => h.len(),
             View::Object(map) => map.len(),
-            View::HttpSide(..) => super::fields::Ns::HttpSide(Side::Request).fields().len(),
-            _ => 0,
+            _ => 0, // not reached: `as_sizer` offers only these two
         };
         CelInt::from(n as i64)
     }

@@ -82,6 +82,11 @@ impl GrpcSchemas {
         redact: Option<&Arc<Redactor>>,
     ) {
         let registry = self.snapshot();
+        let decode = Decode {
+            registry: &registry,
+            limits: &self.limits,
+            redact: redact.map(|r| &**r),
+        };
         if self.reflection_target.is_some() && !registry.knows_service(&call.service) {
             let deferred = Deferred {
                 schemas: self.clone(),
@@ -96,21 +101,11 @@ impl GrpcSchemas {
                 Err(e) => {
                     tracing::debug!("reflection queue full: decoding without waiting");
                     let Deferred { exchange, call, .. } = e.into_inner();
-                    let decode = Decode {
-                        registry: &registry,
-                        limits: &self.limits,
-                        redact: redact.map(|r| &**r),
-                    };
                     publish_call(edge, &exchange, call, &decode, log);
                     return;
                 }
             }
         }
-        let decode = Decode {
-            registry: &registry,
-            limits: &self.limits,
-            redact: redact.map(|r| &**r),
-        };
         publish_call(edge, &exchange, call, &decode, log);
     }
 
