@@ -193,11 +193,12 @@ async fn har(
     let Some(env) = registry.get(&id) else {
         return not_found(&id);
     };
-    let q = match query.q.as_deref().map(str::trim) {
-        Some(q) if !q.is_empty() => format!("type == \"request.completed\" && ({q})"),
-        _ => "type == \"request.completed\"".to_string(),
+    let shorthands = Shorthands {
+        types: vec!["request.completed".to_string()],
+        ..Shorthands::default()
     };
-    let filter = match Shorthands::default().filter(Some(&q), None) {
+    // Errors are placed in the text the user wrote.
+    let filter = match shorthands.filter(query.q.as_deref(), None) {
         Ok(filter) => filter,
         Err(e) => return query_error(&e),
     };
