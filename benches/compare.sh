@@ -34,6 +34,9 @@ subcommands:
   kafka  an rdkafka producer sending 1 KiB messages to librdkafka's mock
          broker: direct vs tapmesh --protocol kafka, alternating rounds
          (MESSAGES per run, default 200000; ROUNDS, default 3)
+  web    wrk req/s through an observed edge of a `tapmesh up` environment
+         (nginx), with the web view open in a headless Chromium vs no page
+         open, interleaved rounds (HTTP_ROUNDS); goal: open >= 0.95x closed
   postgres  pgbench -S (select-only) tps against a PostgreSQL the script
          starts: direct vs tapmesh --protocol postgres, interleaved rounds
          (PG_ROUNDS, default 3) for each query mode in PG_MODES (default
@@ -968,8 +971,111 @@ PY
     return "$FAILED"
 }
 
+# ---------------------------------------------------------------------------
+# web: the proxy's throughput with the web view open in a browser, against
+# the same environment with no page open.
+
+# A headless Chromium showing URL, in the background (its pid in SPAWNED_PID).
+open_page() {
+    spawn "$TMP_DIR/chromium.log" "$CHROMIUM" --headless=new --no-sandbox --disable-gpu \
+        --user-data-dir="$TMP_DIR/chromium-profile" --remote-debugging-port=0 \
+        --window-size=1600,1000 "$1"
+}
+
+cmd_web() {
+    [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
+    [[ "$HTTP_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "HTTP_ROUNDS must be a positive integer, got '$HTTP_ROUNDS'"
+    require_http_tools
+    CHROMIUM="$(command -v chromium || true)"
+    [[ -n "$CHROMIUM" ]] || die "chromium is required (apt-get install -y chromium)"
+    local bin nginx_bin
+    bin="$(tapmesh_bin)"
+    nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+    TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tapmesh-compare.XXXXXX")"
+    mkdir -p "$TMP_DIR/html"
+    printf 'hello' >"$TMP_DIR/html/small.txt"
+    # nginx as a service of an environment: its port comes from tapmesh.
+    cat >"$TMP_DIR/nginx.conf.in" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP_DIR/nginx.pid;
+error_log $TMP_DIR/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP_DIR/cb; proxy_temp_path $TMP_DIR/px;
+    fastcgi_temp_path $TMP_DIR/fc; uwsgi_temp_path $TMP_DIR/uw; scgi_temp_path $TMP_DIR/sc;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:NGINX_PORT; root $TMP_DIR/html; }
+}
+EOF
+    cat >"$TMP_DIR/web.yaml" <<EOF
+name: web-bench
+services:
+  nginx:
+    type: script
+    script: |
+      sed "s/NGINX_PORT/\$PORT/" $TMP_DIR/nginx.conf.in > $TMP_DIR/nginx.conf
+      exec $nginx_bin -p $TMP_DIR -c $TMP_DIR/nginx.conf -e $TMP_DIR/nginx-error.log
+    ingresses:
+      default: { protocol: http, ready: { type: tcp } }
+EOF
+    local web_port
+    web_port="$(free_ports 1)"
+    spawn "$TMP_DIR/up.log" "$bin" up "$TMP_DIR/web.yaml" --dir "$TMP_DIR/env" --web "127.0.0.1:$web_port"
+    local up_pid="$SPAWNED_PID" observed="" i
+    for ((i = 0; i < 300; i++)); do
+        observed="$(curl -s "http://127.0.0.1:$web_port/environments/web-bench" 2>/dev/null |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["endpoints"]["nginx"]["default"]["observed"] if d.get("state")=="up" else "")' 2>/dev/null || true)"
+        [[ -n "$observed" ]] && break
+        alive "$up_pid" || die "tapmesh up exited: $(tail -5 "$TMP_DIR/up.log")"
+        sleep 0.2
+    done
+    [[ -n "$observed" ]] || die "the environment did not come up: $(tail -5 "$TMP_DIR/up.log")"
+    local port="${observed##*:}" page_url="http://127.0.0.1:$web_port/?env=web-bench"
+    log "nginx observed at $observed; web view at $page_url"
+
+    # Interleaved: each round measures both, taking turns going first.
+    local round page_pid which order
+    for ((round = 1; round <= HTTP_ROUNDS; round++)); do
+        order="closed open"
+        ((round % 2)) || order="open closed"
+        for which in $order; do
+            if [[ "$which" == open ]]; then
+                open_page "$page_url"
+                page_pid="$SPAWNED_PID"
+                # Loaded, and caught up with the history.
+                sleep 4
+                wrk_rate "open#$round" "$port"
+                stop "$page_pid"
+            else
+                wrk_rate "closed#$round" "$port"
+            fi
+        done
+    done
+    stop "$up_pid" TERM
+    python3 - <<EOF
+import statistics
+rates = {}
+for pair in """$(for k in "${WRK_ORDER[@]}"; do echo "$k=${WRK_RATES[$k]}"; done)""".split():
+    name, value = pair.split("=")
+    kind, rnd = name.split("#")
+    rates.setdefault(int(rnd), {})[kind] = float(value)
+ratios = []
+print(f"{'round':>5}  {'no page req/s':>14}  {'page open req/s':>15}  {'open/closed':>11}")
+for rnd in sorted(rates):
+    r = rates[rnd]
+    ratio = r["open"] / r["closed"]
+    ratios.append(ratio)
+    print(f"{rnd:>5}  {r['closed']:>14.0f}  {r['open']:>15.0f}  {ratio:>11.3f}")
+print(f"median open/closed: {statistics.median(ratios):.3f}  (goal: >= 0.95)")
+EOF
+}
+
 main() {
     case "${1:-}" in
+        web) cmd_web ;;
         tcp) cmd_tcp ;;
         http) cmd_http ;;
         grpc) cmd_grpc ;;

@@ -485,7 +485,14 @@ impl EventLog {
 
     /// Follows the log from `from_seq` (1 replays everything; `last_seq() + 1`
     /// gives only new events), delivering the events `filter` keeps.
+    /// A query that bounds `seq` from below (`seq > N && …`) starts it
+    /// there: the events before cannot match.
     pub fn subscribe(&self, from_seq: u64, filter: EventFilter) -> Subscription {
+        let from_seq = filter
+            .query
+            .as_ref()
+            .and_then(|q| q.first_seq())
+            .map_or(from_seq, |first| from_seq.max(first));
         let id = self
             .shared
             .next_subscriber_id

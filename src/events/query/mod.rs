@@ -131,6 +131,13 @@ impl Query {
         parsed.unwrap_or_else(|_| vec![self.clone()])
     }
 
+    /// The lowest seq an event it matches can have, when the query
+    /// bounds `seq` from below at its top level (`seq > 1000 && …`): a
+    /// reader can start there instead of at the log's first event.
+    pub fn first_seq(&self) -> Option<u64> {
+        parts::first_seq(self.inner.program.expression())
+    }
+
     /// The event fields the query reads (`http.status`,
     /// `http.request.headers["x-id"]`), as written, each once.
     pub fn fields(&self) -> Vec<String> {

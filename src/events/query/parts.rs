@@ -102,3 +102,27 @@ pub(super) fn show(value: &Value) -> Option<String> {
         _ => return None,
     })
 }
+
+/// The lowest seq `expr` can hold for, from its top-level `&&` operands
+/// of the form `seq > N`, `seq >= N` (or `N < seq`, `N <= seq`): where a
+/// reader of the log may start instead of its first event.
+pub(super) fn first_seq(expr: &IdedExpr) -> Option<u64> {
+    let Expr::Call(call) = &expr.expr else {
+        return None;
+    };
+    let int = |e: &IdedExpr| match &e.expr {
+        Expr::Literal(LiteralValue::Int(i)) => Some(*i.inner()),
+        _ => None,
+    };
+    let is_seq = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(name) if name == "seq");
+    let floor = |n: i64, strict: bool| u64::try_from(n).ok().map(|n| n + u64::from(strict));
+    match (call.func_name.as_str(), call.args.as_slice()) {
+        ("_&&_", [a, b]) => match (first_seq(a), first_seq(b)) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        },
+        ("_>_" | "_>=_", [a, b]) if is_seq(a) => floor(int(b)?, call.func_name == "_>_"),
+        ("_<_" | "_<=_", [a, b]) if is_seq(b) => floor(int(a)?, call.func_name == "_<_"),
+        _ => None,
+    }
+}

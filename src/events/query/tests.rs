@@ -373,3 +373,26 @@ fn every_declared_field_resolves_to_its_type() {
         Query::parse(&format!("{name} == {name}")).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn a_lower_bound_on_seq_at_the_top_level_is_where_a_reader_may_start() {
+    let first = |q: &str| Query::parse(q).unwrap().first_seq();
+    assert_eq!(first("seq > 1000"), Some(1001));
+    assert_eq!(first("seq >= 1000"), Some(1000));
+    assert_eq!(first("999 < seq"), Some(1000));
+    assert_eq!(
+        first("10 <= seq && type == \"request.completed\""),
+        Some(10)
+    );
+    assert_eq!(
+        first("seq > 5 && http.status >= 500 && seq >= 50"),
+        Some(50)
+    );
+    assert_eq!(first("seq > 5 && seq < 60"), Some(6));
+    // Not a bound on every match: an `||`, a negation, an upper bound.
+    assert_eq!(first("seq > 1000 || http.status >= 500"), None);
+    assert_eq!(first("!(seq > 1000)"), None);
+    assert_eq!(first("seq < 1000"), None);
+    assert_eq!(first("http.status >= 500"), None);
+    assert_eq!(first("seq > -5"), None);
+}

@@ -42,6 +42,7 @@ window.tapmeshView = {
   stats: () => ({
     loaded: view.rows.length, lastSeq: view.stats.lastSeq, streaming: view.stats.streaming,
     filter: view.q, received: view.stats.received, dropped: view.stats.dropped, paused: view.paused,
+    error: view.stats.error || null,
   }),
   seqs: () => view.rows.map((r) => r.seq),
   perf: () => ({ longTasks: perf.longTasks.slice(), frames: perf.frames.slice() }),
@@ -131,8 +132,9 @@ function addClause(clause) {
 function addRows(batch) {
   for (const r of batch) view.rows.push(r);
   if (!view.paused) view.shown = view.rows.length;
-  if (view.rows.length > MAX_ROWS + 10000) {
-    const cut = view.rows.length - MAX_ROWS;
+  // At most MAX_ROWS; cut 10,000 at a time, not a few each batch.
+  if (view.rows.length > MAX_ROWS) {
+    const cut = view.rows.length - MAX_ROWS + 10000;
     view.rows = view.rows.slice(cut);
     view.shown = Math.max(0, view.shown - cut);
     if (view.paused && !view.newestFirst) setScroll($("list").scrollTop - cut * ROW);
@@ -176,7 +178,12 @@ function drawList() {
   }
   for (let k = 0; k < pool.length; k++) {
     const node = pool[k];
-    if (k >= count) { node.hidden = true; continue; }
+    if (k >= count) {
+      node.hidden = true;
+      delete node.dataset.seq;
+      delete node.dataset.type;
+      continue;
+    }
     const row = rowAt(first + k);
     node.hidden = false;
     node.style.top = (first + k) * ROW + "px";
@@ -292,6 +299,7 @@ function drawMap() {
   if (key !== view.mapKey) {
     view.mapKey = key;
     const { pos, width, height } = layout(names, edges);
+    const into = new Map();
     const root = svg("svg", { width: Math.max(width, 300), height: Math.max(height + 10, 120) });
     for (const e of edges) {
       const a = pos.get(e.source), b = pos.get(e.target);
@@ -305,8 +313,10 @@ function drawMap() {
       g.append(svg("path", { d, "marker-end": "url(#arrow)" }), svg("path", { d, class: "hit" }));
       // By the arrow's head: edges fan out from a caller, so their
       // labels meet only where they start.
+      const k = into.get(e.target) || 0;
+      into.set(e.target, k + 1);
       const label = x2 > x1
-        ? svg("text", { x: x2 - 10, y: y2 - 7, "text-anchor": "end" })
+        ? svg("text", { x: x2 - 10, y: y2 - 7 - 13 * k, "text-anchor": "end" })
         : svg("text", { x: (x1 + x2) / 2, y: Math.min(y1, y2) - 48, "text-anchor": "middle" });
       g.append(label);
       root.append(g);
@@ -674,6 +684,9 @@ async function main() {
   };
   $("copy-command").onclick = () => navigator.clipboard && navigator.clipboard.writeText($("copy-command").dataset.command);
   window.addEventListener("resize", schedule);
+  // Streams held open by a page being left would take the next page's
+  // connections.
+  window.addEventListener("pagehide", () => worker.postMessage({ cmd: "stop" }));
   await poll();
   setFilter(new URLSearchParams(location.search).get("q") || "");
   setInterval(poll, 1000);

@@ -24,6 +24,10 @@ let received = 0;
 let dropped = 0;
 let lastSeq = 0;
 let streaming = false;
+let refused = null;
+// Every stream of the current filter: aborted when the filter changes, so
+// that no old stream holds one of the browser's few connections a host.
+let aborter = new AbortController();
 const edges = new Map(); // "a->b" -> {buckets: Map(sec -> {n, err, lat: []}), total, errors}
 
 function payloadOf(e) {
@@ -177,14 +181,15 @@ function edgeStats() {
   return out;
 }
 
-async function read(url, gen, onEvent, onError) {
+async function read(url, gen, signal, onEvent, onError) {
   let since = 0;
   for (;;) {
     if (gen !== generation) return;
     let response;
     try {
-      response = await fetch(url + (since ? "&since=" + since : ""), { headers: { accept: "application/x-ndjson" } });
+      response = await fetch(url + (since ? "&since=" + since : ""), { headers: { accept: "application/x-ndjson" }, signal });
     } catch (err) {
+      if (signal.aborted) return;
       await sleep(RETRY_MS);
       continue;
     }
@@ -220,7 +225,8 @@ async function read(url, gen, onEvent, onError) {
     streaming = false;
     if (gen !== generation) return;
     // The stream ends when the environment is down; ask before resuming.
-    const state = await fetch("/environments/" + encodeURIComponent(env)).then((r) => r.json()).catch(() => null);
+    const state = await fetch("/environments/" + encodeURIComponent(env), { signal }).then((r) => r.json()).catch(() => null);
+    if (signal.aborted) return;
     if (state && !["starting", "up", "stopping"].includes(state.state)) return;
     await sleep(RETRY_MS);
   }
@@ -231,6 +237,11 @@ function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 function start(msg) {
   generation = msg.gen;
   const gen = generation;
+  aborter.abort();
+  aborter = new AbortController();
+  const signal = aborter.signal;
+  streaming = false;
+  refused = null;
   env = msg.env;
   pending = [];
   received = 0;
@@ -238,27 +249,32 @@ function start(msg) {
   lastSeq = 0;
   const base = "/environments/" + encodeURIComponent(env) + "/events?format=ndjson";
   const filtered = msg.q && msg.q.trim() !== "";
-  read(base + (filtered ? "&q=" + encodeURIComponent(msg.q) : ""), gen, (e) => {
+  read(base + (filtered ? "&q=" + encodeURIComponent(msg.q) : ""), gen, signal, (e) => {
     received++;
     if (e.seq > lastSeq) lastSeq = e.seq;
     if (e.type === "events.dropped") dropped++;
     pending.push(row(e));
     if (!filtered) count(e);
-  }, (err) => postMessage({ kind: "error", gen, error: err.error, position: err.position || null }));
+  }, (err) => {
+    refused = { message: err.error, line: err.position ? err.position.line : null, column: err.position ? err.position.column : null };
+    streaming = false;
+    postMessage({ kind: "error", gen, error: err.error, position: err.position || null });
+  });
   edges.clear();
   if (filtered) {
-    read(base + "&type=" + Object.keys(CALLS).join(","), gen, count, () => {});
+    read(base + "&type=" + Object.keys(CALLS).join(","), gen, signal, count, () => {});
   }
 }
 
 setInterval(() => {
   const rows = pending;
   pending = [];
-  postMessage({ kind: "batch", gen: generation, rows, stats: { received, dropped, lastSeq, streaming } });
+  postMessage({ kind: "batch", gen: generation, rows, stats: { received, dropped, lastSeq, streaming: streaming && !refused, error: refused } });
 }, FLUSH_MS);
 
 setInterval(() => postMessage({ kind: "edges", gen: generation, edges: edgeStats() }), 1000);
 
 onmessage = (m) => {
   if (m.data && m.data.cmd === "start") start(m.data);
+  else if (m.data && m.data.cmd === "stop") { generation = -1; aborter.abort(); }
 };
