@@ -27,6 +27,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -338,6 +339,19 @@ class WebView:
 
         wait_until(f"the filter {query!r} applied", applied, timeout)
 
+    def wait_filter_error(self, timeout: float = 10) -> str:
+        """Waits for ``#filter-error`` to be shown; its text."""
+        try:
+            wait_until("#filter-error shown", lambda: not self.hidden("#filter-error"), timeout)
+        except AssertionError as e:
+            state = self.js(
+                "const e = document.querySelector('#filter-error');"
+                " return {error: e && e.outerHTML.slice(0, 500), input: document.querySelector('#filter').value,"
+                " stats: window.tapmeshView.stats(), url: location.href}"
+            )
+            raise AssertionError(f"{e}; the page: {state}") from None
+        return self.text("#filter-error") or ""
+
     def url_query(self) -> Dict[str, Optional[str]]:
         return self.js(
             "const p = new URLSearchParams(location.search);"
@@ -396,6 +410,33 @@ class WebView:
             seq,
             timeout_ms,
         )
+
+    def click_edge(self, edge: str) -> None:
+        """Clicks the map's edge ``SOURCE->TARGET`` where a user would: on
+        its line (the middle of its path; its box's centre may be empty)."""
+        point = self.js(
+            """
+            const g = document.querySelector('#map svg g.edge[data-edge="' + CSS.escape(arguments[0]) + '"]');
+            if (!g) return null;
+            const path = g.querySelector('path, line, polyline');
+            if (!path || !path.getTotalLength) { const b = g.getBoundingClientRect(); return {x: b.x + b.width / 2, y: b.y + b.height / 2}; }
+            const p = path.getPointAtLength(path.getTotalLength() / 2);
+            const m = path.getScreenCTM();
+            return {x: p.x * m.a + p.y * m.c + m.e, y: p.x * m.b + p.y * m.d + m.f};
+            """,
+            edge,
+        )
+        assert point, f"no g.edge[data-edge={edge!r}] in #map"
+        hit = self.js(
+            "const e = document.elementFromPoint(arguments[0], arguments[1]);"
+            " return e && e.closest('g.edge') ? e.closest('g.edge').getAttribute('data-edge') : (e && e.outerHTML.slice(0, 120))",
+            point["x"],
+            point["y"],
+        )
+        assert hit == edge, f"the middle of edge {edge} is covered by {hit!r}"
+        actions = ActionBuilder(self.driver)
+        actions.pointer_action.move_to_location(int(point["x"]), int(point["y"])).click()
+        actions.perform()
 
     def detail_part(self, part: str) -> Optional[str]:
         return self.text(f"#detail [data-part={part}]")
