@@ -501,91 +501,143 @@ def _send(endpoint: Any, method: str, path: str, note: str, body: Optional[str],
         connection.close()
 
 
-@pytest.fixture
+REQUESTS_QUERY = 'edge == "~test->echo" && type == "request.completed"'
+
+
+@pytest.fixture(scope="class")
 def xss_env(daemon: Daemon) -> Iterator[Environment]:
+    """specs/xss.yaml, with every hostile request of XSS_REQUESTS sent once
+    through the echo service's observed endpoint and logged."""
     with Environment.up(SPECS / "xss.yaml", daemon=daemon, timeout=60) as env:
+        echo = env.endpoint("echo")
+        for method, path, note, body, ctype in XSS_REQUESTS:
+            assert _send(echo, method, path, note, body, ctype) == 200, (method, path)
+        wait_until(
+            "the daemon logging every hostile request",
+            lambda: len(env.events(REQUESTS_QUERY)) == len(XSS_REQUESTS),
+            15,
+        )
         yield env
 
 
-def test_markup_in_traffic_stays_text(xss_env: Environment, view: WebView, daemon: Daemon) -> None:
-    env = xss_env
-    status, headers, _ = http_get(view.url(env.id))
-    assert status == 200, status
-    csp = headers.get("content-security-policy", "")
-    assert "script-src" in csp or "default-src" in csp, f"no CSP on the page: {headers}"
-    assert "unsafe-inline" not in csp.split("script-src", 1)[-1].split(";")[0], csp
+class TestHostileMarkup:
+    """Markup in paths, headers, bodies, log lines and the filter is shown as
+    text and never runs. Each test has a browser of its own and changes the
+    filter at most once (see test_a_quiet_environment_survives_filter_changes)."""
 
-    since = env.last_seq()
-    echo = env.endpoint("echo")
-    for method, path, note, body, ctype in XSS_REQUESTS:
-        assert _send(echo, method, path, note, body, ctype) == 200, (method, path)
-    query = 'edge == "~test->echo" && type == "request.completed"'
-    logged = env.wait_for(None, 10, since=since, types=["request.completed"], source="~test")
-    assert logged is not None
-    wait_until(
-        "the daemon logging every hostile request",
-        lambda: len(env.events(query)) == len(XSS_REQUESTS),
-        15,
-    )
-    events = {e.raw["request"]["path"]: e.raw for e in env.events(query)}
-    assert set(events) == {r[1] for r in XSS_REQUESTS}, sorted(events)
+    def test_the_page_has_a_csp(self, xss_env: Environment, view: WebView) -> None:
+        status, headers, _ = http_get(view.url(xss_env.id))
+        assert status == 200, status
+        csp = headers.get("content-security-policy", "")
+        assert "script-src" in csp or "default-src" in csp, f"no CSP on the page: {headers}"
+        directive = "script-src" if "script-src" in csp else "default-src"
+        scripts = csp.split(directive, 1)[1].split(";")[0]
+        assert "unsafe-inline" not in scripts and "unsafe-eval" not in scripts, csp
 
-    view.open(env.id, q=query)
-    assert view.find("#filter").get_attribute("value") == query
-    wait_until("every hostile request in the list", lambda: view.stats()["loaded"] == len(XSS_REQUESTS), 20)
-    _assert_inert(view, "the list")
-    rows = {r["seq"]: r for r in view.rows()}
+    def test_requests_stay_text_in_the_list_and_the_detail(
+        self, xss_env: Environment, view: WebView
+    ) -> None:
+        env = xss_env
+        events = {e.raw["request"]["path"]: e.raw for e in env.events(REQUESTS_QUERY)}
+        assert set(events) == {r[1] for r in XSS_REQUESTS}, sorted(events)
 
-    for method, path, note, body, _ctype in XSS_REQUESTS:
-        stored = events[path]
-        seq = stored["seq"]
-        assert seq in rows, f"no row for {method} {path} (seq {seq}): {sorted(rows)}"
-        assert path in (rows[seq]["what"] or ""), f"the row's .c-what does not show {path!r}: {rows[seq]}"
-        opened = view.open_detail(seq)
+        view.open(env.id, q=REQUESTS_QUERY)
+        assert view.find("#filter").get_attribute("value") == REQUESTS_QUERY
+        wait_until("every hostile request in the list", lambda: view.stats()["loaded"] == len(XSS_REQUESTS), 20)
+        _assert_inert(view, "the list")
+        rows = {r["seq"]: r for r in view.rows()}
+
+        for method, path, note, body, _ctype in XSS_REQUESTS:
+            stored = events[path]
+            seq = stored["seq"]
+            assert seq in rows, f"no row for {method} {path} (seq {seq}): {sorted(rows)}"
+            assert path in (rows[seq]["what"] or ""), f"the row's .c-what does not show {path!r}: {rows[seq]}"
+            opened = view.open_detail(seq)
+            assert "error" not in opened, opened
+            raw = view.raw_event()
+            assert raw["request"]["path"] == path
+            assert raw["request"]["request_headers"]["x-note"] == note
+            assert raw["request"]["response_headers"]["x-reply"] == REPLY_HEADER
+            assert note in (view.detail_part("request-headers") or ""), f"{method} {path}: X-Note not shown as text"
+            assert REPLY_HEADER in (view.detail_part("response-headers") or "")
+            if body is not None:
+                shown = view.detail_part("request-body") or ""
+                assert body in shown or _pretty_json_equal(body, shown), (
+                    f"{method} {path}: the body not shown as text: {shown[:300]!r}"
+                )
+            assert path in (view.detail_part("response-body") or ""), "the echoed page not shown as text"
+            assert path in (view.detail_part("summary") or "") + (view.detail_part("request") or "")
+            command = view.find("#copy-command").get_attribute("data-command") or ""
+            assert command.startswith("curl"), command
+            _assert_inert(view, f"the detail of {method} {path}")
+        view.screenshot("xss")
+
+        # The echo service prints a hostile line: in #services' log tail.
+        wait_until(
+            "the log line in #services",
+            lambda: LOGGED in (view.text('#services .svc[data-service="echo"] pre.log') or ""),
+            10,
+        )
+        _assert_inert(view, "#services")
+
+    def test_a_log_line_stays_text(self, xss_env: Environment, view: WebView) -> None:
+        view.open(xss_env.id, q='type == "service.log" && service == "echo" && log.line.contains("listening;")')
+        wait_until("the echo service's first log line", lambda: view.stats()["loaded"] == 1 and view.rows(), 15)
+        whats = " ".join(r["what"] or "" for r in view.rows())
+        assert LOGGED in whats, f"the log line not shown as text in .c-what: {whats[:500]!r}"
+        opened = view.open_detail(None)
         assert "error" not in opened, opened
-        raw = view.raw_event()
-        assert raw["request"]["path"] == path
-        assert raw["request"]["request_headers"]["x-note"] == note
-        assert raw["request"]["response_headers"]["x-reply"] == REPLY_HEADER
-        raw_text = view.detail_part("raw") or ""
-        assert "x-note" in raw_text and "__xss" in raw_text
-        assert note in (view.detail_part("request-headers") or ""), f"{method} {path}: X-Note not shown as text"
-        assert REPLY_HEADER in (view.detail_part("response-headers") or "")
-        if body is not None:
-            shown = view.detail_part("request-body") or ""
-            assert body in shown or _pretty_json_equal(body, shown), f"{method} {path}: body not shown as text: {shown[:300]!r}"
-        assert path in (view.detail_part("response-body") or ""), "the echoed page not shown as text"
-        assert path in (view.detail_part("summary") or "") or path in (view.detail_part("request") or "")
-        command = view.find("#copy-command").get_attribute("data-command") or ""
-        assert command.startswith("curl"), command
-        _assert_inert(view, f"the detail of {method} {path}")
-    view.screenshot("xss")
+        assert view.raw_event()["log"]["line"].endswith(LOGGED)
+        _assert_inert(view, "a service.log row and its detail")
 
-    # The echo service's log line, as a service.log row and in #services.
-    view.filter_to('type == "service.log" && service == "echo" && log.line.contains("listening;")')
-    wait_until("the echo service's first log line", lambda: view.stats()["loaded"] == 1 and view.rows(), 15)
-    whats = " ".join(r["what"] or "" for r in view.rows())
-    assert LOGGED in whats, f"the log line not shown as text in .c-what: {whats[:500]!r}"
-    wait_until(
-        "the log line in #services",
-        lambda: LOGGED in (view.text('#services .svc[data-service="echo"] pre.log') or ""),
-        10,
-    )
-    _assert_inert(view, "service.log rows and #services")
+    def test_a_filter_stays_text(self, xss_env: Environment, view: WebView) -> None:
+        # Markup in the filter, from the URL.
+        hostile_query = f'http.path.contains("{SCRIPT}")'
+        view.open(xss_env.id, q=hostile_query)
+        assert view.find("#filter").get_attribute("value") == hostile_query
+        wait_until("the one matching row", lambda: view.stats()["loaded"] == 1, 15)
+        _assert_inert(view, "a filter with markup")
+        # Refused, with the query quoted in the message.
+        bad = f"{IMG} {SVG}"
+        view.type_filter(bad)
+        message = view.wait_filter_error()
+        assert "<img" in message or "<svg" in message or '">' in message, (
+            f"the error does not show the query as text: {message!r}"
+        )
+        _assert_inert(view, "#filter-error")
 
-    # Markup in the filter itself: in the URL, and refused with a message.
-    hostile_query = f'http.path.contains("{SCRIPT}")'
-    view.open(env.id, q=hostile_query)
-    assert view.find("#filter").get_attribute("value") == hostile_query
-    wait_until("the one matching row", lambda: view.stats()["loaded"] == 1, 15)
-    _assert_inert(view, "a filter with markup")
-    bad = f"{IMG} {SVG}"
-    view.type_filter(bad)
-    message = view.wait_filter_error()
-    assert "<img" in message or "<svg" in message or '">' in message, (
-        f"the error does not show the query as text: {message!r}"
-    )
-    _assert_inert(view, "#filter-error")
+    def test_a_quiet_environment_survives_filter_changes(
+        self, xss_env: Environment, view: WebView
+    ) -> None:
+        """Five filter changes with no new traffic, then a refused one: its
+        error still shows, and the log tail still updates. (Each change
+        must end the previous query's streams; a browser opens at most 6
+        connections to the daemon.)"""
+        view.open(xss_env.id)
+        for changes, query in enumerate((
+            'type == "service.ready"',
+            'type == "service.starting"',
+            REQUESTS_QUERY,
+            'http.method == "POST"',
+            'type == "request.completed"',
+        ), start=1):
+            view.filter_to(query)
+            wait_until(
+                f"rows under {query!r} (filter change {changes} with no new traffic:"
+                " are the earlier queries' streams still open?)",
+                lambda: view.stats()["loaded"] > 0,
+                10,
+            )
+        view.type_filter("http.pathh == 1")
+        assert "pathh" in view.wait_filter_error()
+        # A new log line (a request the echo service prints) reaches #services.
+        marker = f"/quiet-{time.monotonic_ns()}"
+        assert _send(xss_env.endpoint("echo"), "GET", marker, "x", None, None) == 200
+        wait_until(
+            "the new log line in #services",
+            lambda: marker in (view.text('#services .svc[data-service="echo"] pre.log') or ""),
+            10,
+        )
 
 
 def _pretty_json_equal(body: str, shown: str) -> bool:
