@@ -606,6 +606,24 @@ class TestHostileMarkup:
         )
         _assert_inert(view, "#filter-error")
 
+    def test_a_gzip_body_is_shown_decompressed(self, xss_env: Environment, view: WebView) -> None:
+        path = "/gz/<svg/onload=window.__xss=14>"
+        since = xss_env.last_seq()
+        assert _send(xss_env.endpoint("echo"), "GET", path, SCRIPT, None, None) == 200
+        event = xss_env.wait_for(f'http.path == "{path}"', 10, since=since)
+        assert event.raw["request"]["response_headers"]["content-encoding"] == "gzip"
+        view.open(xss_env.id, q='http.path.startsWith("/gz/")')
+        wait_until("the gzip exchange in the list", lambda: event.seq in [r["seq"] for r in view.rows()], 15)
+        opened = view.open_detail(event.seq)
+        assert "error" not in opened, opened
+        shown = wait_until(
+            "the decompressed body",
+            lambda: (lambda t: t if "path=" in t else None)(view.detail_part("response-body") or ""),
+            10,
+        )
+        assert f"path={path} note={SCRIPT}" in shown, shown[:300]
+        _assert_inert(view, "a decompressed body")
+
     def test_a_quiet_environment_survives_filter_changes(
         self, xss_env: Environment, view: WebView
     ) -> None:

@@ -2,9 +2,10 @@
 
 On $PORT (127.0.0.1): /health answers "ok"; any other GET, POST or PUT answers
 200 with an HTML body that repeats the path, the request's X-Note header and
-its body, with a hostile X-Reply header; each request's path is printed to
+its body, with a hostile X-Reply header (gzip-compressed under /gz/); each request's path is printed to
 stdout (so to the service's log and `service.log` events)."""
 
+import gzip
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,8 +16,13 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def answer(self, body: bytes) -> None:
+        zipped = self.path.startswith("/gz/")
+        if zipped:
+            body = gzip.compress(body)
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
+        if zipped:
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Reply", REPLY_HEADER)
         self.end_headers()
