@@ -420,6 +420,30 @@ impl EventLog {
         Ok(out)
     }
 
+    /// The event numbered `seq`: from memory, else from the file; `None`
+    /// past the end of the log.
+    pub fn get(&self, seq: u64) -> io::Result<Option<Arc<Event>>> {
+        let disk = {
+            let st = self.shared.lock();
+            if seq == 0 || seq >= st.next_seq {
+                return Ok(None);
+            }
+            if seq >= st.first_seq {
+                return Ok(st.ring.get((seq - st.first_seq) as usize).cloned());
+            }
+            index_offset(&st.index, seq)
+        };
+        let page = subscription::read_page(
+            self.shared.readable.as_deref(),
+            disk,
+            seq,
+            seq + 1,
+            1,
+            u64::MAX,
+        )?;
+        Ok(page.events.into_iter().find(|e| e.seq == seq))
+    }
+
     /// The newest `n` events in memory that `keep` accepts, oldest first,
     /// and whether memory still holds the log from its first event (if not,
     /// older matches may be on disk only). Scans backwards a batch of

@@ -175,7 +175,8 @@ impl Daemon {
             prepared.spec().name.clone(),
             prepared.log().clone(),
             prepared.dir().to_path_buf(),
-        );
+        )
+        .with_spec(prepared.spec());
         let ttl = ttl.or(self.config.default_ttl);
         hosted.update(|s| {
             s.expires_at =

@@ -12,6 +12,7 @@ mod logs;
 mod status;
 mod stream;
 mod testing;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub struct HostedEnvironment {
     pub log: EventLog,
     /// Where its files are (`events.jsonl`, `logs/`, `summary.json`).
     pub dir: Option<PathBuf>,
+    /// The spec's services and edges, for the web view's map.
+    topology: Option<Arc<serde_json::Value>>,
     status: Arc<Mutex<EnvironmentStatus>>,
 }
 
@@ -51,6 +54,7 @@ impl HostedEnvironment {
             name: name.into(),
             log,
             dir: None,
+            topology: None,
             status: Arc::default(),
         };
         hosted.track_lifecycle();
@@ -63,12 +67,20 @@ impl HostedEnvironment {
         self
     }
 
+    /// The spec it runs: the web view draws its services and edges before
+    /// any traffic.
+    pub fn with_spec(mut self, spec: &crate::spec::Spec) -> Self {
+        self.topology = Some(Arc::new(web::topology(spec)));
+        self
+    }
+
     pub(crate) fn run_by_daemon(id: String, name: String, log: EventLog, dir: PathBuf) -> Self {
         let hosted = Self {
             id,
             name,
             log,
             dir: Some(dir),
+            topology: None,
             status: Arc::default(),
         };
         hosted.track_lifecycle();
@@ -121,6 +133,7 @@ impl HostedEnvironment {
             "endpoints": status.endpoints,
             "error": status.error,
             "summary": status.summary,
+            "topology": self.topology.as_deref(),
         })
     }
 }
@@ -187,6 +200,7 @@ fn routes() -> Router<Registry> {
         .route("/environments/{id}/log", get(logs::environment_log))
         .route("/environments/{id}/notes", post(testing::add_note))
         .route("/environments/{id}/explain", get(testing::explain))
+        .merge(web::routes())
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

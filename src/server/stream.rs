@@ -36,6 +36,9 @@ pub struct StreamQuery {
     /// `false`: what has been logged so far, then the stream ends
     /// (default: keep following live events).
     pub follow: Option<bool>,
+    /// `ndjson`: JSON Lines whatever `Accept` says (a download link
+    /// cannot set headers).
+    pub format: Option<String>,
 }
 
 impl StreamQuery {
@@ -106,10 +109,11 @@ pub fn event_stream(
         Err(e) => return query_error(&e),
     };
     let from = last_event_id.or(query.since).map_or(1, |seq| seq + 1);
-    let ndjson = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/x-ndjson"));
+    let ndjson = query.format.as_deref() == Some("ndjson")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/x-ndjson"));
     let mut subscription = log
         .subscribe(from, filter)
         .labeled(client)

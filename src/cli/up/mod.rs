@@ -9,6 +9,7 @@ mod lines;
 mod term;
 mod view;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::environment::{
     clean_up_after_crashes, Environment, Outcome, PreparedEnvironment, WatchReport,
 };
 use crate::orchestrate::default_state_dir;
+use crate::server::{self, HostedEnvironment, Registry};
 use crate::spec::Spec;
 use view::View;
 
@@ -51,6 +53,12 @@ pub struct UpArgs {
     /// keep running.
     #[arg(long)]
     watch: bool,
+    /// Where the web view listens (default: a free port on 127.0.0.1).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_web")]
+    web: Option<SocketAddr>,
+    /// No web view.
+    #[arg(long)]
+    no_web: bool,
 }
 
 impl UpArgs {
@@ -114,6 +122,18 @@ fn run_held(args: UpArgs) -> Result<bool> {
     }
     eprintln!("{said}");
 
+    let runtime = tokio::runtime::Runtime::new()?;
+    if !args.no_web {
+        let addr = args.web.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+        // Inside the runtime: the hosted environment follows the log's
+        // lifecycle events on a task of its own.
+        let _inside = runtime.enter();
+        let hosted = HostedEnvironment::observed(prepared.id(), &name, log.clone())
+            .with_dir(prepared.dir())
+            .with_spec(prepared.spec());
+        let bound = runtime.block_on(start_web(addr, hosted))?;
+        eprintln!("web view: http://{bound}/");
+    }
     let view = View::start(prepared.spec(), &log, args.logs)?;
     let sayer = view.sayer();
     if !args.verbose {
@@ -121,7 +141,6 @@ fn run_held(args: UpArgs) -> Result<bool> {
     } else if view.is_live() {
         logging::relay_lines(Some(Box::new(move |line| sayer.log(line))));
     }
-    let runtime = tokio::runtime::Runtime::new()?;
     let watch = args.watch.then(|| (args.spec.clone(), args.only.clone()));
     let ok = runtime.block_on(drive(prepared, &view, args.r#for, watch));
     logging::relay_warnings(None);
@@ -132,6 +151,26 @@ fn run_held(args: UpArgs) -> Result<bool> {
     flushed.context("writing the events file")?;
     eprintln!("tapmesh: events kept in {}", events_path.display());
     Ok(ok)
+}
+
+/// Serves the web view (and the read-only API) of this one environment
+/// on `addr` until the runtime stops; the address it listens on.
+async fn start_web(addr: SocketAddr, hosted: HostedEnvironment) -> Result<SocketAddr> {
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the web view shows every captured request and body to anyone who reaches {addr}");
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("web view: listening on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let registry = Registry::new();
+    registry.insert(hosted);
+    tokio::spawn(server::serve(
+        listener,
+        server::router(registry),
+        std::future::pending(),
+    ));
+    Ok(bound)
 }
 
 /// Starts the environment and runs it until a stop is asked for (or
