@@ -572,10 +572,15 @@ class TestHostileMarkup:
             _assert_inert(view, f"the detail of {method} {path}")
         view.screenshot("xss")
 
-        # The echo service prints a hostile line: in #services' log tail.
+        # The echo service's first line is hostile: in #services' log tail
+        # (its last 20 lines; the echo service prints one per request).
+        first_request = f"echo: {XSS_REQUESTS[0][0]} {XSS_REQUESTS[0][1]}"
         wait_until(
-            "the log line in #services",
-            lambda: LOGGED in (view.text('#services .svc[data-service="echo"] pre.log') or ""),
+            "the hostile log lines in #services",
+            lambda: all(
+                line in (view.text('#services .svc[data-service="echo"] pre.log') or "")
+                for line in (LOGGED, first_request)
+            ),
             10,
         )
         _assert_inert(view, "#services")
