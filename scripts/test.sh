@@ -10,7 +10,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
 # h2load and nghttp, kcat, PostgreSQL (server, psql, pgbench) and Redis
 # (server, redis-cli, redis-benchmark); tmux, the terminal `tapmesh up`
-# draws in (tests/terminal_view.rs).
+# draws in (tests/terminal_view.rs); Chromium and chromedriver (tests/browser).
 missing=()
 # python3 -m venv (the Python peers' .venv, below) needs Debian's venv module.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -23,6 +23,9 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && command -v psql >/
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# The web view's browser tests (tests/browser) drive Debian's headless
+# Chromium through its chromedriver (selenium never downloads a browser).
+[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing+=(chromium chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing test peers: ${missing[*]}"
   sudo_=""
@@ -66,9 +69,38 @@ cargo build --bins --manifest-path examples/shop/services/Cargo.toml \
 # reported at the end, so that it hides none of cargo test's results.
 say "Python client tests (clients/python)"
 .venv/bin/pip install -q pytest ./clients/python
+# Whole failure output (long tracebacks, untruncated assertion diffs), kept
+# in target/ and its tail printed again at the very end when it fails (CI
+# shows the script's tail).
+PYTEST_FLAGS=(-q -rfE --tb=long -o verbosity_assertions=2)
+mkdir -p target
 python_status=0
-TAPMESH_BIN="$PWD/target/debug/tapmesh" .venv/bin/python -m pytest -q clients/python/tests \
-  || python_status=$?
+TAPMESH_BIN="$PWD/target/debug/tapmesh" .venv/bin/python -m pytest "${PYTEST_FLAGS[@]}" clients/python/tests \
+  2>&1 | tee target/python-tests.txt || python_status=$?
+
+# The web view in a real headless Chromium (tests/browser: the example
+# shop's page, hostile markup in traffic, 20,000 events/s into an open
+# page); screenshots and the load figures go to target/web-view/.
+say "browser tests (tests/browser)"
+browser_status=0
+TAPMESH_BIN="$PWD/target/debug/tapmesh" .venv/bin/python -m pytest "${PYTEST_FLAGS[@]}" -rP tests/browser \
+  2>&1 | tee target/browser-tests.txt || browser_status=$?
+
+# A failed pytest suite's tail again as the script's last output, however
+# the script ends (cargo test below stops it on a failure).
+pytest_tails() {
+  local code=$?
+  if [ "$python_status" -ne 0 ]; then
+    say "the Python client's tests failed (status $python_status); the last 80 lines of target/python-tests.txt:"
+    tail -n 80 target/python-tests.txt
+  fi
+  if [ "$browser_status" -ne 0 ]; then
+    say "the browser tests failed (status $browser_status); the last 80 lines of target/browser-tests.txt:"
+    tail -n 80 target/browser-tests.txt
+  fi
+  exit "$code"
+}
+trap pytest_tails EXIT
 
 say "cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
@@ -97,4 +129,8 @@ fi
 if [ "$python_status" -ne 0 ]; then
   echo "the Python client's tests failed (see \"Python client tests\" above)" >&2
   exit "$python_status"
+fi
+if [ "$browser_status" -ne 0 ]; then
+  echo "the browser tests failed (see \"browser tests\" above)" >&2
+  exit "$browser_status"
 fi
