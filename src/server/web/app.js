@@ -109,7 +109,8 @@ function setFilter(q) {
   view.manual = false;
   view.gen++;
   setScroll(0);
-  worker.postMessage({ cmd: "start", env: view.env, q: view.q, gen: view.gen });
+  const lastSeq = Math.max(view.stats.lastSeq || 0, (view.describe && view.describe.last_seq) || 0);
+  worker.postMessage({ cmd: "start", env: view.env, q: view.q, gen: view.gen, lastSeq });
   // The worker numbers its messages by its own count of starts.
   schedule();
 }

@@ -16,6 +16,7 @@ const CALLS = {
 const ENVELOPE = new Set(["seq", "type", "timestamp", "environment", "service"]);
 const FLUSH_MS = 100;
 const RETRY_MS = 1000;
+const STATS_HISTORY = 50000;
 
 let env = null;
 let generation = 0;
@@ -181,8 +182,8 @@ function edgeStats() {
   return out;
 }
 
-async function read(url, gen, signal, onEvent, onError) {
-  let since = 0;
+async function read(url, gen, signal, onEvent, onError, from = 0) {
+  let since = from;
   for (;;) {
     if (gen !== generation) return;
     let response;
@@ -235,6 +236,7 @@ async function read(url, gen, signal, onEvent, onError) {
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 function start(msg) {
+  const known = Math.max(lastSeq, msg.lastSeq || 0);
   generation = msg.gen;
   const gen = generation;
   aborter.abort();
@@ -262,7 +264,9 @@ function start(msg) {
   });
   edges.clear();
   if (filtered) {
-    read(base + "&type=" + Object.keys(CALLS).join(","), gen, signal, count, () => {});
+    // The map shows the last minute: the last STATS_HISTORY events are
+    // plenty, and a long history is not read again at each filter change.
+    read(base + "&type=" + Object.keys(CALLS).join(","), gen, signal, count, () => {}, Math.max(0, known - STATS_HISTORY));
   }
 }
 
