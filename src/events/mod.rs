@@ -11,7 +11,7 @@ mod filter;
 pub(crate) mod fixtures;
 mod grpc;
 mod headers;
-mod json;
+pub(crate) mod json;
 mod log;
 mod query;
 mod redis;

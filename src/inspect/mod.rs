@@ -14,6 +14,7 @@ mod summary;
 pub use explain::{explain, Explanation};
 pub use har::to_har;
 pub use line::one_line;
+pub(crate) use summary::call_failed;
 pub use summary::{summarize, EdgeStats, EdgeSummary};
 
 use crate::events::Event;

@@ -9,6 +9,7 @@ mod control;
 pub mod daemon;
 mod guard;
 mod logs;
+mod row;
 mod status;
 mod stream;
 mod testing;

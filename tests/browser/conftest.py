@@ -174,6 +174,13 @@ def _chrome() -> webdriver.Chrome:
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    # Headless Chromium's viewport is shorter than its window (1600x857 for
+    # a 1600x1000 window), and screenshots show the window: make the page
+    # as large as the window, so screenshots have no blank strip.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+    )
     driver.set_script_timeout(60)
     driver.set_page_load_timeout(30)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PAGE_PROBES})

@@ -237,7 +237,7 @@ fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
     out.push(b'}');
 }
 
-fn write_u64(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
@@ -254,7 +254,7 @@ fn write_opt_f64(out: &mut Vec<u8>, n: Option<f64>) {
 
 /// Through serde_json, so that float formatting (and `null` for a
 /// non-finite value) is exactly its own.
-fn write_f64(out: &mut Vec<u8>, n: f64) {
+pub(crate) fn write_f64(out: &mut Vec<u8>, n: f64) {
     serde_json::to_writer(out, &n).expect("writing to a Vec cannot fail");
 }
 
@@ -306,7 +306,7 @@ fn put_digits(buf: &mut [u8], mut n: u32) {
 /// `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and
 /// `\` with a backslash, the control characters below 0x20 as `\b \t \n \f
 /// \r` or `\u00xx` (lower-case hex), and nothing else.
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let clean = clean_prefix(bytes);

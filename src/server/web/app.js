@@ -6,13 +6,14 @@
 "use strict";
 
 const ROW = 22;
-const MAX_ROWS = 200000;
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 const view = {
   env: null, q: "", gen: 0,
-  rows: [], shown: 0, newestFirst: false, paused: false, manual: false,
+  // The rows live in the worker (absolute indices base .. total); the page
+  // holds only the window it draws.
+  base: 0, total: 0, shown: 0, cache: { from: 0, rows: [] }, asked: null, newestFirst: false, paused: false, manual: false,
   selected: null, stats: { received: 0, dropped: 0, lastSeq: 0, streaming: false },
   describe: null, edgeStats: {}, logs: {}, mapKey: "",
 };
@@ -40,11 +41,12 @@ requestAnimationFrame(frameLoop);
 
 window.tapmeshView = {
   stats: () => ({
-    loaded: view.rows.length, lastSeq: view.stats.lastSeq, streaming: view.stats.streaming,
+    loaded: view.total - view.base, lastSeq: view.stats.lastSeq, streaming: view.stats.streaming,
     filter: view.q, received: view.stats.received, dropped: view.stats.dropped, paused: view.paused,
     error: view.stats.error || null,
   }),
-  seqs: () => view.rows.map((r) => r.seq),
+  // A promise (WebDriver's execute_script waits for it).
+  seqs: () => ask({ cmd: "seqs" }).then((m) => m.seqs),
   perf: () => ({ longTasks: perf.longTasks.slice(), frames: perf.frames.slice() }),
 };
 
@@ -78,15 +80,32 @@ worker.onmessage = (m) => {
   if (d.gen !== view.gen) return;
   if (d.kind === "batch") {
     view.stats = d.stats;
-    if (d.rows.length) addRows(d.rows);
-    else schedule();
+    addRows(d);
   } else if (d.kind === "edges") {
     view.edgeStats = d.edges;
     drawMap();
+  } else if (d.kind === "rows") {
+    view.asked = null;
+    view.cache = { from: d.from, rows: d.rows };
+    schedule();
+  } else if (d.kind === "reply") {
+    const done = replies.get(d.id);
+    replies.delete(d.id);
+    if (done) done(d);
   } else if (d.kind === "error") {
     showError(d.error, d.position);
   }
 };
+
+const replies = new Map();
+let nextId = 0;
+function ask(msg) {
+  const id = ++nextId;
+  return new Promise((resolve) => {
+    replies.set(id, resolve);
+    worker.postMessage({ ...msg, id });
+  });
+}
 
 function apiBase() { return "/environments/" + encodeURIComponent(view.env); }
 
@@ -103,8 +122,11 @@ function setFilter(q) {
   $("export-har").setAttribute("download", view.env + ".har");
   $("export-jsonl").href = apiBase() + "/events?follow=false&format=ndjson" + (view.q ? "&q=" + enc : "");
   $("export-jsonl").setAttribute("download", view.env + ".jsonl");
-  view.rows = [];
+  view.base = 0;
+  view.total = 0;
   view.shown = 0;
+  view.cache = { from: 0, rows: [] };
+  view.asked = null;
   view.paused = false;
   view.manual = false;
   view.gen++;
@@ -130,16 +152,13 @@ function addClause(clause) {
 }
 
 // ---- the list ----
-function addRows(batch) {
-  for (const r of batch) view.rows.push(r);
-  if (!view.paused) view.shown = view.rows.length;
-  // At most MAX_ROWS; cut 10,000 at a time, not a few each batch.
-  if (view.rows.length > MAX_ROWS) {
-    const cut = view.rows.length - MAX_ROWS + 10000;
-    view.rows = view.rows.slice(cut);
-    view.shown = Math.max(0, view.shown - cut);
-    if (view.paused && !view.newestFirst) setScroll($("list").scrollTop - cut * ROW);
-  }
+function addRows(d) {
+  const trimmed = d.base - view.base;
+  view.base = d.base;
+  view.total = d.total;
+  if (!view.paused) view.shown = view.total;
+  // Rows cut from the front: a paused list keeps showing the same rows.
+  if (trimmed > 0 && view.paused && !view.newestFirst) setScroll($("list").scrollTop - trimmed * ROW);
   schedule();
 }
 
@@ -158,17 +177,33 @@ function setScroll(top) {
 }
 
 const pool = [];
-function rowAt(i) {
-  return view.newestFirst ? view.rows[view.shown - 1 - i] : view.rows[i];
+// The absolute index of the i-th row drawn.
+function indexAt(i) {
+  return view.newestFirst ? view.shown - 1 - i : view.base + i;
+}
+
+function cached(index) {
+  return view.cache.rows[index - view.cache.from];
 }
 
 function drawList() {
   const list = $("list");
   const space = $("list-space");
-  space.style.height = view.shown * ROW + "px";
-  if (!view.paused) setScroll(view.newestFirst ? 0 : view.shown * ROW);
+  const n = Math.max(0, view.shown - view.base);
+  space.style.height = n * ROW + "px";
+  if (!view.paused) setScroll(view.newestFirst ? 0 : n * ROW);
   const first = Math.max(0, Math.floor(list.scrollTop / ROW) - 4);
-  const count = Math.min(view.shown - first, Math.ceil(list.clientHeight / ROW) + 8);
+  const count = Math.max(0, Math.min(n - first, Math.ceil(list.clientHeight / ROW) + 8));
+  // Ask the worker for the rows in sight it has not sent yet.
+  if (count > 0) {
+    const a = indexAt(first), b = indexAt(first + count - 1);
+    const lo = Math.min(a, b), hi = Math.max(a, b) + 1;
+    const have = view.cache.from <= lo && view.cache.from + view.cache.rows.length >= hi;
+    if (!have && !view.asked) {
+      view.asked = { lo, hi };
+      worker.postMessage({ cmd: "rows", gen: view.gen, from: Math.max(view.base, lo - 40), to: hi + 40 });
+    }
+  }
   while (pool.length < count) {
     const r = el("div", { class: "row" });
     for (const c of ["c-seq", "c-time", "c-type", "c-edge", "c-what", "c-status", "c-latency", "c-size"]) {
@@ -185,29 +220,41 @@ function drawList() {
       delete node.dataset.type;
       continue;
     }
-    const row = rowAt(first + k);
+    const row = cached(indexAt(first + k));
+    if (!row) { node.hidden = true; delete node.dataset.seq; continue; }
     node.hidden = false;
     node.style.top = (first + k) * ROW + "px";
     if (node.dataset.seq === String(row.seq)) continue;
     node.dataset.seq = row.seq;
     node.dataset.type = row.type;
-    node.className = "row" + (row.err ? " err" : "") + (row.life ? " life" : "") + (row.seq === view.selected ? " sel" : "");
+    const life = LIFE.test(row.type);
+    node.className = "row" + (row.err ? " err" : "") + (life ? " life" : "") + (row.seq === view.selected ? " sel" : "");
     const cells = node.children;
+    const edge = row.edge || "";
     fill(cells[0], row.seq, null);
-    fill(cells[1], row.time, null);
+    fill(cells[1], new Date(row.ts).toISOString().slice(11, 23), null);
     fill(cells[2], row.type, "type == " + quote(row.type));
-    fill(cells[3], row.edge, row.edge.includes("->") ? "edge == " + quote(row.edge) : row.edge ? "service == " + quote(row.edge) : null);
-    fill(cells[4], row.what, row.wc || null);
-    fill(cells[5], row.status, row.sc || null);
-    fill(cells[6], row.lat, null);
-    fill(cells[7], row.size, null);
+    fill(cells[3], edge, edge.includes("->") ? "edge == " + quote(edge) : edge ? "service == " + quote(edge) : null);
+    fill(cells[4], row.what, row.wf ? row.wf + " == " + quote(row.wv) : null);
+    fill(cells[5], row.st, row.sf ? row.sf + " == " + row.sv : null);
+    fill(cells[6], row.lat == null ? "" : row.lat.toFixed(row.lat < 10 ? 2 : 1) + " ms", null);
+    fill(cells[7], size(row.size), null);
   }
-  $("count").textContent = view.rows.length + " events";
-  const waiting = view.rows.length - view.shown;
+  $("count").textContent = (view.total - view.base) + " events";
+  const waiting = view.total - view.shown;
   const resume = $("resume");
   resume.hidden = !view.paused;
   resume.textContent = waiting > 0 ? waiting + " new events: resume" : "paused: resume";
   $("pause").textContent = view.paused ? "resume" : "pause";
+}
+
+const LIFE = /^(service|environment|build|health|progress)\./;
+
+function size(n) {
+  if (n == null) return "";
+  if (n < 1024) return n + " B";
+  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
+  return (n / 1048576).toFixed(1) + " MiB";
 }
 
 function fill(cell, text, clause) {
@@ -231,7 +278,7 @@ function onScroll() {
     ? list.scrollTop < ROW
     : list.scrollTop + list.clientHeight >= list.scrollHeight - ROW;
   if (!atLive && !view.paused) view.paused = true;
-  else if (atLive && view.paused && !view.manual) { view.paused = false; view.shown = view.rows.length; }
+  else if (atLive && view.paused && !view.manual) { view.paused = false; view.shown = view.total; }
   expectedScroll = -1;
   schedule();
 }
@@ -239,7 +286,7 @@ function onScroll() {
 function resume() {
   view.paused = false;
   view.manual = false;
-  view.shown = view.rows.length;
+  view.shown = view.total;
   schedule();
 }
 

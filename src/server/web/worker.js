@@ -1,26 +1,29 @@
 // tapmesh web view: the stream reader. Runs in a Web Worker so that
 // reading and parsing tens of thousands of events a second never runs on
-// the thread that draws. It reads the daemon's event stream (NDJSON),
-// turns each event into a small row (no headers or bodies: the detail
-// panel fetches an event by seq), keeps per-edge statistics for the map,
-// and posts both to the page in batches, at most ten times a second.
+// the thread that draws. It reads the daemon's event stream as rows
+// (`?view=row`: the list's columns, no headers or bodies; the detail panel
+// fetches an event whole, by seq), keeps per-edge statistics for the map,
+// and posts both to the page in batches, ten times a second.
 "use strict";
 
-const CALLS = {
-  "request.completed": "request",
-  "grpc.call.completed": "grpc_call",
-  "kafka.request.completed": "kafka_request",
-  "postgres.query.completed": "query",
-  "redis.command.completed": "command",
-};
-const ENVELOPE = new Set(["seq", "type", "timestamp", "environment", "service"]);
+// The call events the map counts (the stats stream under a filter reads
+// only these).
+const CALLS = [
+  "request.completed", "grpc.call.completed", "kafka.request.completed",
+  "postgres.query.completed", "redis.command.completed",
+];
 const FLUSH_MS = 100;
 const RETRY_MS = 1000;
 const STATS_HISTORY = 50000;
+// The rows of the current filter: at most MAX_ROWS, the oldest cut 10,000
+// at a time. `base` counts the rows cut, so indices stay absolute.
+const MAX_ROWS = 200000;
+let rows = [];
+let base = 0;
+let added = 0;
 
 let env = null;
 let generation = 0;
-let pending = [];
 let received = 0;
 let dropped = 0;
 let lastSeq = 0;
@@ -29,137 +32,29 @@ let refused = null;
 // Every stream of the current filter: aborted when the filter changes, so
 // that no old stream holds one of the browser's few connections a host.
 let aborter = new AbortController();
-const edges = new Map(); // "a->b" -> {buckets: Map(sec -> {n, err, lat: []}), total, errors}
+const edges = new Map(); // "a->b" -> {buckets: Map(sec -> {n, err, lat: []}), total, errors, subs}
 
-function payloadOf(e) {
-  for (const k in e) if (!ENVELOPE.has(k)) return [k, e[k]];
-  return [null, null];
-}
-
-function q(s) { return JSON.stringify(String(s)); }
-
-function size(n) {
-  if (n == null) return "";
-  if (n < 1024) return n + " B";
-  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
-  return (n / 1048576).toFixed(1) + " MiB";
-}
-
-function failed(type, p) {
-  switch (type) {
-    case "request.completed": return p.status_code == null || p.status_code >= 500 || !!p.error;
-    case "grpc.call.completed": return p.grpc_status !== 0 || !!p.error;
-    case "kafka.request.completed": return p.error_code != null && p.error_code !== 0;
-    case "postgres.query.completed": return !!p.error;
-    case "redis.command.completed": return !!p.error;
-  }
-  return false;
-}
-
-// The columns of one event, and the clause a click on each adds.
-function describe(e, type, key, p) {
-  const r = { what: "", wc: "", status: "", sc: "", lat: "", size: "", err: false };
-  if (!p || typeof p !== "object") return r;
-  switch (type) {
-    case "request.completed":
-      r.what = (p.method || "") + " " + (p.path || "");
-      r.wc = "http.path == " + q(p.path || "");
-      r.status = p.status_code == null ? (p.error || "no response") : String(p.status_code);
-      if (p.status_code != null) r.sc = "http.status == " + p.status_code;
-      break;
-    case "grpc.call.completed":
-      r.what = (p.service || "") + "/" + (p.method || "");
-      r.wc = "grpc.method == " + q(p.method || "");
-      r.status = p.grpc_status_name || (p.grpc_status == null ? "no status" : String(p.grpc_status));
-      if (p.grpc_status != null) r.sc = "grpc.status == " + p.grpc_status;
-      break;
-    case "kafka.request.completed": {
-      const topics = Array.isArray(p.topics) ? [...new Set(p.topics.map((t) => t && t.topic))].join(",") : "";
-      r.what = (p.api_name || "api " + p.api_key) + " v" + p.api_version + (topics ? " " + topics : "");
-      r.wc = "kafka.api == " + q(p.api_name || "");
-      r.status = p.error_code ? "error " + p.error_code : "ok";
-      if (p.error_code != null) r.sc = "kafka.error_code == " + p.error_code;
-      break;
-    }
-    case "postgres.query.completed":
-      r.what = p.sql || "";
-      r.wc = "sql.command == " + q(p.command || "");
-      r.status = p.error ? (p.error.code || "error") : (p.rows != null ? p.rows + " rows" : (p.command || ""));
-      break;
-    case "redis.command.completed":
-      r.what = (p.command || "") + (Array.isArray(p.args) && p.args.length ? " " + p.args.slice(0, 4).join(" ") : "");
-      r.wc = "redis.command == " + q(p.command || "");
-      r.status = p.error ? (p.error.code || "error") : (p.reply && p.reply.type) || "";
-      break;
-    case "service.log":
-      r.what = p.line || "";
-      break;
-    case "test.note":
-      r.what = p.text || "";
-      break;
-    case "decode.error":
-      r.what = (p.protocol || "") + ": " + (p.message || p.error || "");
-      break;
-    case "connection.opened":
-    case "connection.closed":
-      r.what = "conn " + p.id + (p.client_addr ? " from " + p.client_addr : "");
-      if (type === "connection.closed") r.size = size((p.bytes_in || 0) + (p.bytes_out || 0));
-      break;
-    case "events.dropped":
-      r.what = JSON.stringify(p);
-      break;
-    default:
-      if (key === "lifecycle") {
-        r.what = p.reason || "";
-        r.status = p.state || "";
-      } else {
-        r.what = JSON.stringify(p).slice(0, 200);
-      }
-  }
-  if (p.latency_ms != null) r.lat = p.latency_ms.toFixed(p.latency_ms < 10 ? 2 : 1) + " ms";
-  if (p.request_size != null || p.response_size != null) r.size = size((p.request_size || 0) + (p.response_size || 0));
-  if (CALLS[type]) r.err = failed(type, p);
-  return r;
-}
-
-function row(e) {
-  const [key, p] = payloadOf(e);
-  const d = describe(e, e.type, key, p);
-  let edge = "";
-  if (p && p.source != null && p.target != null) edge = p.source + "->" + p.target;
-  else if (e.service) edge = e.service;
-  const ts = e.timestamp || "";
-  return {
-    seq: e.seq, type: e.type, time: ts.slice(11, 23), edge,
-    what: d.what.length > 300 ? d.what.slice(0, 300) + "…" : d.what, wc: d.wc,
-    status: d.status, sc: d.sc, lat: d.lat, size: d.size, err: d.err,
-    life: key === "lifecycle" || e.type === "service.log",
-  };
-}
-
-function count(e) {
-  const key = CALLS[e.type];
-  if (!key) return;
-  const p = e[key];
-  if (!p || p.source == null) return;
+// A row (see src/server/row.rs) of a call, counted on its edge.
+function count(r) {
+  if (!r.call || !r.edge) return;
   // One edge a service pair: a Kafka cluster's other brokers
   // ("broker/broker-1") count on their service's edge.
-  const raw = p.source + "->" + p.target;
-  const slash = raw.indexOf("/", raw.indexOf("->"));
-  const name = slash < 0 ? raw : raw.slice(0, slash);
+  const arrow = r.edge.indexOf("->");
+  const slash = r.edge.indexOf("/", arrow);
+  const name = slash < 0 ? r.edge : r.edge.slice(0, slash);
   let s = edges.get(name);
   if (!s) { s = { buckets: new Map(), total: 0, errors: 0, subs: new Set() }; edges.set(name, s); }
-  s.subs.add(raw);
-  const sec = Math.floor(Date.parse(e.timestamp) / 1000);
+  s.subs.add(r.edge);
+  const sec = Math.floor(r.ts / 1000);
   let b = s.buckets.get(sec);
   if (!b) { b = { n: 0, err: 0, lat: [] }; s.buckets.set(sec, b); }
   b.n++;
   s.total++;
-  if (failed(e.type, p)) { b.err++; s.errors++; }
-  if (p.latency_ms != null) {
+  if (r.err) { b.err++; s.errors++; }
+  if (r.lat != null) {
     // At most 500 samples a second an edge: a fair sample for p99.
-    if (b.lat.length < 500) b.lat.push(p.latency_ms);
-    else { const i = Math.floor(Math.random() * b.n); if (i < 500) b.lat[i] = p.latency_ms; }
+    if (b.lat.length < 500) b.lat.push(r.lat);
+    else { const i = Math.floor(Math.random() * b.n); if (i < 500) b.lat[i] = r.lat; }
   }
 }
 
@@ -245,17 +140,28 @@ function start(msg) {
   streaming = false;
   refused = null;
   env = msg.env;
-  pending = [];
+  rows = [];
+  base = 0;
+  added = 0;
   received = 0;
   dropped = 0;
   lastSeq = 0;
-  const base = "/environments/" + encodeURIComponent(env) + "/events?format=ndjson";
+  // In batches of a tenth of a second: a busy environment then costs the
+  // daemon a few writes a second for this page, not one per event.
+  // Rows, not whole events (see src/server/row.rs).
+  const stream = "/environments/" + encodeURIComponent(env) + "/events?view=row&batch_ms=100";
   const filtered = msg.q && msg.q.trim() !== "";
-  read(base + (filtered ? "&q=" + encodeURIComponent(msg.q) : ""), gen, signal, (e) => {
+  read(stream + (filtered ? "&q=" + encodeURIComponent(msg.q) : ""), gen, signal, (e) => {
     received++;
     if (e.seq > lastSeq) lastSeq = e.seq;
     if (e.type === "events.dropped") dropped++;
-    pending.push(row(e));
+    rows.push(e);
+    added++;
+    if (rows.length > MAX_ROWS) {
+      const cut = rows.length - MAX_ROWS + 10000;
+      rows = rows.slice(cut);
+      base += cut;
+    }
     if (!filtered) count(e);
   }, (err) => {
     refused = { message: err.error, line: err.position ? err.position.line : null, column: err.position ? err.position.column : null };
@@ -266,19 +172,26 @@ function start(msg) {
   if (filtered) {
     // The map shows the last minute: the last STATS_HISTORY events are
     // plenty, and a long history is not read again at each filter change.
-    read(base + "&type=" + Object.keys(CALLS).join(","), gen, signal, count, () => {}, Math.max(0, known - STATS_HISTORY));
+    read(stream + "&type=" + CALLS.join(","), gen, signal, count, () => {}, Math.max(0, known - STATS_HISTORY));
   }
 }
 
 setInterval(() => {
-  const rows = pending;
-  pending = [];
-  postMessage({ kind: "batch", gen: generation, rows, stats: { received, dropped, lastSeq, streaming: streaming && !refused, error: refused } });
+  const fresh = added;
+  added = 0;
+  postMessage({ kind: "batch", gen: generation, added: fresh, base, total: base + rows.length, stats: { received, dropped, lastSeq, streaming: streaming && !refused, error: refused } });
 }, FLUSH_MS);
 
 setInterval(() => postMessage({ kind: "edges", gen: generation, edges: edgeStats() }), 1000);
 
 onmessage = (m) => {
-  if (m.data && m.data.cmd === "start") start(m.data);
+  const d = m.data || {};
+  if (d.cmd === "rows") {
+    if (d.gen !== generation) return;
+    const from = Math.max(base, d.from);
+    postMessage({ kind: "rows", gen: generation, from, rows: rows.slice(from - base, Math.max(from, d.to) - base) });
+  } else if (d.cmd === "seqs") {
+    postMessage({ kind: "reply", gen: generation, id: d.id, seqs: rows.map((r) => r.seq) });
+  } else if (d.cmd === "start") start(d);
   else if (m.data && m.data.cmd === "stop") { generation = -1; aborter.abort(); }
 };
