@@ -1045,8 +1045,9 @@ EOF
             if [[ "$which" == open ]]; then
                 open_page "$page_url"
                 page_pid="$SPAWNED_PID"
-                # Loaded, and caught up with the history.
-                sleep 4
+                # Started (a browser's start takes a few seconds of CPU),
+                # loaded, and caught up with the history.
+                sleep 10
                 wrk_rate "open#$round" "$port"
                 stop "$page_pid"
             else

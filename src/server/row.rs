@@ -83,10 +83,7 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
                         .extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
                 }
             }
-            row.timing(
-                k.latency_ms,
-                k.request_size + k.response_size.unwrap_or(0),
-            );
+            row.timing(k.latency_ms, k.request_size + k.response_size.unwrap_or(0));
         }
         Payload::Query(q) => {
             row.edge(&q.source, &q.target);

@@ -141,12 +141,7 @@ pub fn event_stream(
         let body = Body::from_stream(chunks(subscription, write_ndjson, None, batch));
         return ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     }
-    let body = Body::from_stream(chunks(
-        subscription,
-        write_sse,
-        Some(SSE_KEEP_ALIVE),
-        batch,
-    ));
+    let body = Body::from_stream(chunks(subscription, write_sse, Some(SSE_KEEP_ALIVE), batch));
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),

@@ -52,6 +52,8 @@ T = TypeVar("T")
 # to run a script it should not have.
 PAGE_PROBES = r"""
 (() => {
+  // The page records frame intervals (tapmeshView.perf().frames) when asked.
+  window.tapmeshRecordFrames = true;
   window.__pageErrors = [];
   window.__cspViolations = [];
   window.addEventListener('error', (e) => {
@@ -284,7 +286,11 @@ class WebView:
         return self.js("return window.tapmeshView.stats()")
 
     def seqs(self) -> List[int]:
-        return self.js("return window.tapmeshView.seqs()")
+        # seqs() is a promise: the rows live in the page's worker.
+        return self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            " window.tapmeshView.seqs().then(done, (e) => done({error: String(e)}));"
+        )
 
     def perf(self) -> Dict[str, Any]:
         return self.js("return window.tapmeshView.perf()")

@@ -247,7 +247,10 @@ class TestShop:
             lambda: view.stats()["lastSeq"] >= target,
             15,
         )
-        seqs, loaded = view.js("return [window.tapmeshView.seqs(), window.tapmeshView.stats().loaded]")
+        seqs, loaded = view.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            " window.tapmeshView.seqs().then((s) => done([s, window.tapmeshView.stats().loaded]));"
+        )
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), "seqs() not ascending and unique"
         assert len(seqs) == loaded, (len(seqs), loaded)
         view.assert_no_page_errors()

@@ -35,7 +35,12 @@ function frameLoop(t) {
     if (perf.frames.length > 10000) perf.frames.shift();
   }
   lastFrame = t;
+  // Frames are recorded only when asked (a test sets
+// window.tapmeshRecordFrames before the page loads, or ?perf=1): a loop on
+// every frame keeps the browser drawing 60 times a second.
+if (window.tapmeshRecordFrames || new URLSearchParams(location.search).has("perf")) {
   requestAnimationFrame(frameLoop);
+}
 }
 requestAnimationFrame(frameLoop);
 
@@ -152,14 +157,27 @@ function addClause(clause) {
 }
 
 // ---- the list ----
+// New rows are drawn at most LIVE_DRAW_MS apart: nobody reads faster, and
+// each draw of a live list lays out and paints every row in sight, which
+// a machine busy with the traffic it shows can do without.
+const LIVE_DRAW_MS = 250;
+let lastLiveDraw = 0;
+let liveTimer = 0;
+
 function addRows(d) {
   const trimmed = d.base - view.base;
+  const changed = d.total !== view.total || trimmed !== 0;
   view.base = d.base;
   view.total = d.total;
   if (!view.paused) view.shown = view.total;
   // Rows cut from the front: a paused list keeps showing the same rows.
   if (trimmed > 0 && view.paused && !view.newestFirst) setScroll($("list").scrollTop - trimmed * ROW);
-  schedule();
+  if (!changed) return;
+  const wait = lastLiveDraw + LIVE_DRAW_MS - performance.now();
+  if (wait <= 0) { lastLiveDraw = performance.now(); schedule(); }
+  else if (!liveTimer) {
+    liveTimer = setTimeout(() => { liveTimer = 0; lastLiveDraw = performance.now(); schedule(); }, wait);
+  }
 }
 
 let scheduled = false;
@@ -258,8 +276,10 @@ function size(n) {
 }
 
 function fill(cell, text, clause) {
-  cell.textContent = text == null ? "" : String(text);
-  cell.title = cell.textContent;
+  const t = text == null ? "" : String(text);
+  if (cell.textContent === t && (cell.dataset.clause || null) === clause) return;
+  cell.textContent = t;
+  cell.title = t;
   // A click on a row opens it; shift+click on a cell adds its clause.
   if (clause) { cell.dataset.clause = clause; cell.title += "  (shift+click: filter on " + clause + ")"; }
   else delete cell.dataset.clause;
