@@ -460,6 +460,26 @@ download_rate() {
     curl -sS -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$1/big.bin"
 }
 
+# nginx_conf PORT: a one-worker nginx serving $TMP_DIR/html on PORT, with
+# no access log and endless keep-alive.
+nginx_conf() {
+    cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP_DIR/nginx.pid;
+error_log $TMP_DIR/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP_DIR/cb; proxy_temp_path $TMP_DIR/px;
+    fastcgi_temp_path $TMP_DIR/fc; uwsgi_temp_path $TMP_DIR/uw; scgi_temp_path $TMP_DIR/sc;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$1; root $TMP_DIR/html; }
+}
+EOF
+}
+
 cmd_http() {
     [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
     [[ "$HTTP_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "HTTP_ROUNDS must be a positive integer, got '$HTTP_ROUNDS'"
@@ -477,21 +497,7 @@ cmd_http() {
     printf 'hello' >"$TMP_DIR/html/small.txt"
     # Sparse: 1 GiB of zeros costs no disk.
     truncate -s 1G "$TMP_DIR/html/big.bin"
-    cat >"$TMP_DIR/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP_DIR/nginx.pid;
-error_log $TMP_DIR/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP_DIR/cb; proxy_temp_path $TMP_DIR/px;
-    fastcgi_temp_path $TMP_DIR/fc; uwsgi_temp_path $TMP_DIR/uw; scgi_temp_path $TMP_DIR/sc;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$nginx_port; root $TMP_DIR/html; }
-}
-EOF
+    nginx_conf "$nginx_port" >"$TMP_DIR/nginx.conf"
     spawn "$TMP_DIR/nginx.log" "$nginx_bin" -p "$TMP_DIR" -c "$TMP_DIR/nginx.conf" -e "$TMP_DIR/nginx-error.log"
     pid="$SPAWNED_PID"
     wait_listening "$nginx_port" "$pid" "nginx" "$TMP_DIR/nginx-error.log"
@@ -995,21 +1001,7 @@ cmd_web() {
     mkdir -p "$TMP_DIR/html"
     printf 'hello' >"$TMP_DIR/html/small.txt"
     # nginx as a service of an environment: its port comes from tapmesh.
-    cat >"$TMP_DIR/nginx.conf.in" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP_DIR/nginx.pid;
-error_log $TMP_DIR/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP_DIR/cb; proxy_temp_path $TMP_DIR/px;
-    fastcgi_temp_path $TMP_DIR/fc; uwsgi_temp_path $TMP_DIR/uw; scgi_temp_path $TMP_DIR/sc;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:NGINX_PORT; root $TMP_DIR/html; }
-}
-EOF
+    nginx_conf NGINX_PORT >"$TMP_DIR/nginx.conf.in"
     cat >"$TMP_DIR/web.yaml" <<EOF
 name: web-bench
 services:

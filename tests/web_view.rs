@@ -134,9 +134,15 @@ fn the_daemon_serves_the_page_an_event_with_its_body_undone_and_exports_of_a_que
         "{csp}"
     );
     assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
-    assert!(page.contains(r#"<script src="/ui/app.js""#), "{page}");
+    assert!(
+        page.contains(r#"<script type="module" src="/ui/app.js""#),
+        "{page}"
+    );
     for (file, kind) in [
         ("app.js", "text/javascript"),
+        ("dom.js", "text/javascript"),
+        ("map.js", "text/javascript"),
+        ("detail.js", "text/javascript"),
         ("worker.js", "text/javascript"),
         ("app.css", "text/css"),
     ] {

@@ -2,7 +2,10 @@
 //! the few routes it needs beyond the API's: one event by seq with its
 //! bodies decompressed, and a HAR export of a query.
 //!
-//! The page is plain HTML, CSS and JavaScript under `web/`, compiled into
+//! The page is plain HTML, CSS and JavaScript modules under `web/`
+//! (`app.js` the list and the filter, `map.js` the map and the services,
+//! `detail.js` the detail panel, `dom.js` what they share, `worker.js` the
+//! stream reader), compiled into
 //! the binary with `include_str!`: no CDN, no network at run time, and no
 //! Node toolchain to build tapmesh. It reads the same event stream every
 //! client reads (`/environments/{id}/events`, NDJSON, resumed with
@@ -31,6 +34,9 @@ use crate::spec::{Launch, Spec};
 
 const INDEX_HTML: &str = include_str!("web/index.html");
 const APP_JS: &str = include_str!("web/app.js");
+const DOM_JS: &str = include_str!("web/dom.js");
+const MAP_JS: &str = include_str!("web/map.js");
+const DETAIL_JS: &str = include_str!("web/detail.js");
 const WORKER_JS: &str = include_str!("web/worker.js");
 const APP_CSS: &str = include_str!("web/app.css");
 
@@ -53,17 +59,26 @@ pub(super) fn routes() -> Router<Registry> {
             "/",
             get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
         )
-        .route(
-            "/ui/app.js",
-            get(|| async { asset(APP_JS, "text/javascript") }),
-        )
-        .route(
-            "/ui/worker.js",
-            get(|| async { asset(WORKER_JS, "text/javascript") }),
-        )
-        .route("/ui/app.css", get(|| async { asset(APP_CSS, "text/css") }))
+        .route("/ui/{file}", get(ui_file))
         .route("/environments/{id}/events/{seq}", get(one_event))
         .route("/environments/{id}/har", get(har))
+}
+
+/// The page's files, by name.
+const UI_FILES: [(&str, &str, &str); 6] = [
+    ("app.js", APP_JS, "text/javascript"),
+    ("dom.js", DOM_JS, "text/javascript"),
+    ("map.js", MAP_JS, "text/javascript"),
+    ("detail.js", DETAIL_JS, "text/javascript"),
+    ("worker.js", WORKER_JS, "text/javascript"),
+    ("app.css", APP_CSS, "text/css"),
+];
+
+async fn ui_file(Path(file): Path<String>) -> Response {
+    match UI_FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, body, content_type)) => asset(body, content_type),
+        None => error(StatusCode::NOT_FOUND, format!("no file {file:?}")),
+    }
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
