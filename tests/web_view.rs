@@ -254,6 +254,39 @@ fn the_daemon_serves_the_page_an_event_with_its_body_undone_and_exports_of_a_que
         .collect();
     assert_eq!(lines, vec![(*gz).clone()]);
 
+    // The list's rows: one per event, gathered in batches, in order.
+    let (status, headers, body) = get(
+        &daemon.url(&format!(
+            "/environments/{id}/events?follow=false&view=row&batch_ms=100"
+        )),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/x-ndjson")
+    );
+    let rows: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logged = daemon.events(&id);
+    assert!(rows.len() >= events.len() && rows.len() <= logged.len());
+    for (row, event) in rows.iter().zip(&logged) {
+        assert_eq!(row["seq"], event["seq"]);
+        assert_eq!(row["type"], event["type"]);
+    }
+    let gz_row = rows.iter().find(|r| r["seq"] == gz["seq"]).unwrap();
+    assert_eq!(gz_row["what"], "GET /gz");
+    assert_eq!(gz_row["edge"], "client->web");
+    assert_eq!(gz_row["st"], 200);
+    assert_eq!(
+        (&gz_row["wf"], &gz_row["wv"]),
+        (&json!("http.path"), &json!("/gz"))
+    );
+    assert_eq!(gz_row["call"], true);
+    assert!(gz_row.get("err").is_none());
+
     // Another site's page gets nothing, the page included.
     let (status, _, _) = get(&daemon.url("/"), &["Origin: http://evil.example"]);
     assert_eq!(status, 403);

@@ -163,6 +163,9 @@ pub(super) const CHUNK_BYTES: usize = 64 << 10;
 /// A batching stream's chunk (see `StreamQuery::batch_ms`) holds at most
 /// this many events and about this many bytes.
 const BATCH_EVENTS: usize = 8192;
+/// Fewer events than this ready at once: a batching reader is at the live
+/// end of the log, and gathers for its batch's time.
+const BATCH_LIVE: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
 
 /// An idle SSE stream sends a comment this often, so proxies and clients
@@ -212,25 +215,32 @@ fn chunks(
                 Err(_) => return Some((Ok(Bytes::from_static(comment)), sub)),
             },
         };
-        // A batching reader sleeps rather than waits on the log, so
-        // appends meanwhile wake nobody; then it takes what came.
         let (max_events, max_bytes) = match batch {
-            Some(pause) => {
-                tokio::time::sleep(pause).await;
-                (BATCH_EVENTS, BATCH_BYTES)
-            }
+            Some(_) => (BATCH_EVENTS, BATCH_BYTES),
             None => (EVENTS_PER_TURN, CHUNK_BYTES),
         };
         let mut chunk = Vec::with_capacity(4096);
         write(&first, &mut chunk);
-        for _ in 1..max_events {
-            if chunk.len() >= max_bytes {
-                break;
+        let (mut n, mut gathered) = (1, batch.is_none());
+        loop {
+            while n < max_events && chunk.len() < max_bytes {
+                let Some(event) = sub.try_recv_in_memory() else {
+                    break;
+                };
+                write(&event, &mut chunk);
+                n += 1;
             }
-            let Some(event) = sub.try_recv_in_memory() else {
-                break;
-            };
-            write(&event, &mut chunk);
+            // A batching reader that has caught up sleeps rather than
+            // waits on the log, so appends meanwhile wake nobody; then it
+            // takes what came. One replaying history (many events ready)
+            // never sleeps.
+            match batch {
+                Some(pause) if !gathered && n < BATCH_LIVE => {
+                    tokio::time::sleep(pause).await;
+                    gathered = true;
+                }
+                _ => break,
+            }
         }
         tokio::task::yield_now().await;
         Some((Ok(Bytes::from(chunk)), sub))
