@@ -4,7 +4,7 @@
 // at most once an animation frame. Event data only ever reaches the DOM
 // through textContent and attribute values, never as HTML.
 import { ROW, $, el, quote, view, apiBase } from "./dom.js";
-import { drawMap, drawServices, edgeClause } from "./map.js";
+import { drawMap, drawServices, edgeClause, topology } from "./map.js";
 import { openDetail } from "./detail.js";
 
 // ---- performance record, for the load test and for anyone curious ----
@@ -285,21 +285,20 @@ async function poll() {
   } catch (_) { /* the daemon is gone or restarting: try again */ }
 }
 
+// Each service's last lines, read from the end of its log file (every
+// service's lines together would be looked for among the events in
+// memory, which on a busy environment means all of them).
 async function pollLogs() {
-  try {
-    const r = await fetch(apiBase() + "/log?tail=400");
-    if (!r.ok) return;
-    const logs = {};
-    for (const line of (await r.text()).split("\n")) {
-      const i = line.indexOf(" | ");
-      if (i < 0) continue;
-      const n = line.slice(0, i);
-      (logs[n] = logs[n] || []).push(line.slice(i + 3));
-    }
-    for (const n in logs) logs[n] = logs[n].slice(-20);
-    view.logs = logs;
-    drawServices();
-  } catch (_) { /* as above */ }
+  const names = topology().names.filter((n) => n !== "~test");
+  const logs = {};
+  await Promise.all(names.map(async (n) => {
+    try {
+      const r = await fetch(apiBase() + "/log?tail=20&service=" + encodeURIComponent(n));
+      if (r.ok) logs[n] = (await r.text()).split("\n").filter((l) => l !== "");
+    } catch (_) { /* as above */ }
+  }));
+  view.logs = logs;
+  drawServices();
 }
 
 // ---- start ----
