@@ -1,8 +1,9 @@
-// tapmesh web view: the page. Draws the service map, the services pane,
-// the event list (virtualised: only the rows in sight are in the DOM) and
-// the detail panel. Rows arrive from worker.js in batches; drawing happens
-// at most once an animation frame. Event data only ever reaches the DOM
-// through textContent and attribute values, never as HTML.
+// tapmesh web view: the page's entry. The filter, the event list
+// (virtualised: the rows live in worker.js, and only those in sight are
+// asked for and put in the DOM; a live list is redrawn at most four times
+// a second) and the polling of the environment's state; map.js draws the
+// map and the services, detail.js the detail panel. Event data only ever
+// reaches the DOM through textContent and attribute values, never as HTML.
 import { ROW, $, el, quote, view, apiBase } from "./dom.js";
 import { drawMap, drawServices, edgeClause, topology } from "./map.js";
 import { openDetail } from "./detail.js";
