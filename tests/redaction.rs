@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -263,18 +263,6 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            files(&path, out);
-        } else if kind.is_file() {
-            out.push(path);
-        }
-    }
-}
-
 fn export(base: &str, dir: &Path) -> (String, String) {
     let (har, jsonl) = (dir.join("all.har"), dir.join("all.jsonl"));
     let out = Command::new(env!("CARGO_BIN_EXE_tapmesh"))
@@ -503,7 +491,7 @@ fn read_back(daemon: &Daemon, id: &str) {
     let (status, gone) = daemon.call("DELETE", &format!("/environments/{id}"), None);
     assert_eq!(status, 200, "{gone:#}");
     let mut written = Vec::new();
-    files(daemon.state_dir.path(), &mut written);
+    common::files(daemon.state_dir.path(), &mut written);
     for name in ["events.jsonl", "summary.json"] {
         assert!(
             written.iter().any(|p| p.ends_with(name)),
@@ -555,7 +543,7 @@ fn redact_false_keeps_them() {
     let (status, _) = daemon.call("DELETE", &format!("/environments/{id}"), None);
     assert_eq!(status, 200);
     let mut written = Vec::new();
-    files(daemon.state_dir.path(), &mut written);
+    common::files(daemon.state_dir.path(), &mut written);
     let events_file = written
         .iter()
         .find(|p| p.ends_with("events.jsonl"))

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,18 +16,6 @@ use common::daemon::Daemon;
 
 const PG_PASSWORD: &str = "pgpw-Hq8-not-anywhere";
 const REDIS_PASSWORD: &str = "rdpw-Tz2-not-anywhere";
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            files(&path, out);
-        } else if kind.is_file() {
-            out.push(path);
-        }
-    }
-}
 
 fn assert_clean(what: &str, text: &str) {
     for secret in [PG_PASSWORD, REDIS_PASSWORD] {
@@ -168,7 +155,7 @@ services:
     let (status, _) = daemon.call("DELETE", &format!("/environments/{id}"), None);
     assert_eq!(status, 200);
     let mut written = Vec::new();
-    files(daemon.state_dir.path(), &mut written);
+    common::files(daemon.state_dir.path(), &mut written);
     assert!(
         written.iter().any(|p| p.ends_with("events.jsonl")),
         "{written:#?}"

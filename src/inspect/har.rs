@@ -6,9 +6,9 @@ use serde_json::{json, Map, Value};
 use crate::events::{BodyEncoding, Event, EventKind, HeaderMap, RequestInfo};
 
 /// A HAR 1.2 document with one entry per `request.completed`, in order.
-pub fn to_har(events: &[Event]) -> Value {
+pub fn to_har<'a>(events: impl IntoIterator<Item = &'a Event>) -> Value {
     let entries: Vec<Value> = events
-        .iter()
+        .into_iter()
         .filter(|e| e.kind == EventKind::RequestCompleted)
         .filter_map(|e| Some(entry(e, e.request()?)))
         .collect();

@@ -13,7 +13,7 @@
 //! "lat" (ms), "size" (bytes), "call" (a call the map counts), "err" (it
 //! failed, by the summary's rule)}`; absent fields are left out.
 
-use crate::events::json::{write_f64, write_str, write_u64};
+use crate::events::json::{write_f64, write_str, write_str_parts, write_u64};
 use crate::events::{Event, Payload};
 use crate::inspect::call_failed;
 
@@ -32,7 +32,7 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
     match &event.payload {
         Payload::Request(r) => {
             row.edge(&r.source, &r.target);
-            row.what2(&r.method, " ", &r.path);
+            row.what([r.method.as_str(), " ", &r.path]);
             row.str_field("wf", "http.path");
             row.str_field("wv", &r.path);
             match r.status_code {
@@ -47,7 +47,7 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
         }
         Payload::GrpcCall(c) => {
             row.edge(&c.source, &c.target);
-            row.what2(&c.service, "/", &c.method);
+            row.what([c.service.as_str(), "/", &c.method]);
             row.str_field("wf", "grpc.method");
             row.str_field("wv", &c.method);
             match (&c.grpc_status_name, c.grpc_status) {
@@ -70,7 +70,7 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
             }
             let api = k.api_name.as_deref().unwrap_or("?");
             let what = format!("{api} v{} {}", k.api_version, topics.join(","));
-            row.str_field("what", clip(what.trim_end()));
+            row.what([what.trim_end()]);
             row.str_field("wf", "kafka.api");
             row.str_field("wv", api);
             match k.error_code {
@@ -87,7 +87,7 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
         }
         Payload::Query(q) => {
             row.edge(&q.source, &q.target);
-            row.str_field("what", clip(&q.sql));
+            row.what([q.sql.as_str()]);
             if let Some(command) = &q.command {
                 row.str_field("wf", "sql.command");
                 row.str_field("wv", command);
@@ -101,12 +101,8 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
         }
         Payload::RedisCommand(c) => {
             row.edge(&c.source, &c.target);
-            let mut what = c.command.clone();
-            for arg in c.args.iter().take(4) {
-                what.push(' ');
-                what.push_str(arg);
-            }
-            row.str_field("what", clip(&what));
+            let args = c.args.iter().take(4).flat_map(|a| [" ", a.as_str()]);
+            row.what(std::iter::once(c.command.as_str()).chain(args));
             row.str_field("wf", "redis.command");
             row.str_field("wv", &c.command);
             match (&c.error, &c.reply) {
@@ -125,18 +121,18 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
         }
         Payload::DecodeError(d) => {
             row.edge(&d.source, &d.target);
-            row.str_field("what", clip(&format!("{}: {}", d.protocol, d.reason)));
+            row.what([d.protocol.as_str(), ": ", &d.reason]);
         }
         Payload::Lifecycle(l) => {
             row.service(event);
-            row.str_field("what", clip(l.reason.as_deref().unwrap_or("")));
+            row.what([l.reason.as_deref().unwrap_or("")]);
             row.str_field("st", l.state.as_str());
         }
         Payload::Log(l) => {
             row.service(event);
-            row.str_field("what", clip(&l.line));
+            row.what([l.line.as_str()]);
         }
-        Payload::Note(n) => row.str_field("what", clip(&n.text)),
+        Payload::Note(n) => row.what([n.text.as_str()]),
         _ => row.service(event),
     }
     if call_failed(&event.payload) {
@@ -164,14 +160,10 @@ impl Row<'_> {
         write_u64(self.out, value);
     }
 
-    /// `"edge":"a->b","call":true`: a call on that edge.
+    /// `"edge":"a->b"`.
     fn edge(&mut self, source: &str, target: &str) {
         self.out.extend_from_slice(b",\"edge\":");
-        let mut edge = String::with_capacity(source.len() + target.len() + 2);
-        edge.push_str(source);
-        edge.push_str("->");
-        edge.push_str(target);
-        write_str(self.out, &edge);
+        write_str_parts(self.out, [source, "->", target], usize::MAX);
     }
 
     fn service(&mut self, event: &Event) {
@@ -180,12 +172,10 @@ impl Row<'_> {
         }
     }
 
-    fn what2(&mut self, a: &str, sep: &str, b: &str) {
-        let mut what = String::with_capacity(a.len() + sep.len() + b.len());
-        what.push_str(a);
-        what.push_str(sep);
-        what.push_str(b);
-        self.str_field("what", clip(&what));
+    /// `"what"`: `parts` joined, at most [`WHAT_MAX`] bytes.
+    fn what<'a>(&mut self, parts: impl IntoIterator<Item = &'a str>) {
+        self.out.extend_from_slice(b",\"what\":");
+        write_str_parts(self.out, parts, WHAT_MAX);
     }
 
     fn timing(&mut self, latency_ms: Option<f64>, size: u64) {
@@ -196,18 +186,6 @@ impl Row<'_> {
         }
         self.num_field("size", size);
     }
-}
-
-/// At most [`WHAT_MAX`] bytes of `text`, cut at a character's boundary.
-fn clip(text: &str) -> &str {
-    if text.len() <= WHAT_MAX {
-        return text;
-    }
-    let mut end = WHAT_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]
@@ -291,10 +269,16 @@ mod tests {
 
     #[test]
     fn what_is_cut_at_a_character_boundary() {
+        let what = |line: String| {
+            let event = fixtures::event(
+                serde_json::json!({"type": "service.log", "service": "s", "log": {"stream": "stdout", "line": line}}),
+            );
+            row(&event)["what"].as_str().unwrap().to_string()
+        };
         let long = "é".repeat(400);
-        assert_eq!(clip(&long).len(), 300);
-        assert_eq!(clip("short"), "short");
+        assert_eq!(what(long).len(), 300);
+        assert_eq!(what("short".into()), "short");
         let odd = format!("a{}", "é".repeat(400));
-        assert_eq!(clip(&odd).len(), 299);
+        assert_eq!(what(odd).len(), 299);
     }
 }

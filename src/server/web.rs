@@ -164,9 +164,6 @@ async fn one_event(
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let mut json_event = Vec::with_capacity(1024);
-    event.write_json(&mut json_event);
-    let event_value: Value = serde_json::from_slice(&json_event).unwrap_or(Value::Null);
     let bodies = match &event.payload {
         Payload::Request(r) => json!({
             "request": body_view(r.decoded_request_body(DECODED_BODY_LIMIT)),
@@ -174,7 +171,14 @@ async fn one_event(
         }),
         _ => json!({"request": null, "response": null}),
     };
-    Json(json!({"event": event_value, "bodies": bodies})).into_response()
+    // The event as the log writes it, spliced in rather than parsed back.
+    let mut body = Vec::with_capacity(1024);
+    body.extend_from_slice(b"{\"event\":");
+    event.write_json(&mut body);
+    body.extend_from_slice(b",\"bodies\":");
+    serde_json::to_writer(&mut body, &bodies).expect("a JSON value always serialises");
+    body.push(b'}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn body_view(decoded: Result<Option<DecodedContent>, String>) -> Value {
@@ -229,8 +233,7 @@ async fn har(
         }
         kept.push_back(event);
     }
-    let events: Vec<Event> = kept.iter().map(|e| Event::clone(e)).collect();
-    let mut response = Json(crate::inspect::to_har(&events)).into_response();
+    let mut response = Json(crate::inspect::to_har(kept.iter().map(|e| &**e))).into_response();
     let name = format!("attachment; filename=\"{}.har\"", safe_name(&env.name));
     if let Ok(value) = HeaderValue::from_str(&name) {
         response

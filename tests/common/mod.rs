@@ -307,3 +307,16 @@ pub fn free_port_below_ephemeral() -> u16 {
         .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
         .expect("a free port below 32000")
 }
+
+/// Every file under `dir`, however deep, appended to `out`.
+pub fn files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            files(&path, out);
+        } else if kind.is_file() {
+            out.push(path);
+        }
+    }
+}

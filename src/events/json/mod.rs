@@ -308,13 +308,42 @@ fn put_digits(buf: &mut [u8], mut n: u32) {
 /// \r` or `\u00xx` (lower-case hex), and nothing else.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    push_escaped(out, s);
+    out.push(b'"');
+}
+
+/// `parts` joined as one JSON string (as [`write_str`] of their
+/// concatenation), cut to at most `max` bytes at a character boundary:
+/// no joined string is built.
+pub(crate) fn write_str_parts<'a>(
+    out: &mut Vec<u8>,
+    parts: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) {
+    out.push(b'"');
+    let mut room = max;
+    for part in parts {
+        if part.len() > room {
+            let mut end = room;
+            while !part.is_char_boundary(end) {
+                end -= 1;
+            }
+            push_escaped(out, &part[..end]);
+            break;
+        }
+        push_escaped(out, part);
+        room -= part.len();
+    }
+    out.push(b'"');
+}
+
+fn push_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let clean = clean_prefix(bytes);
     out.extend_from_slice(&bytes[..clean]);
     if clean < bytes.len() {
         escape_from(out, &bytes[clean..]);
     }
-    out.push(b'"');
 }
 
 /// How many leading bytes need no escaping, found eight at a time: the
