@@ -62,22 +62,40 @@ TESTS = textwrap.dedent(
 )
 
 
+def failures_section(output: str) -> str:
+    """The report up to pytest's short test summary. With ``CI`` set (as on
+    CI machines) pytest prints each failure's whole message again in that
+    summary, so only the part before it says what the plugin printed."""
+    head, marker, _ = output.partition("short test summary info")
+    assert marker, output  # -rfE asked for the summary: it must be there
+    return head
+
+
 def assert_once(explanation: str, env_id: str, output: str) -> None:
-    """Each line of the explanation appears in the output, and those that
-    name the environment's files (only this environment's explanation has
-    them) appear once."""
+    """Each line of the explanation appears in the failure reports, and those
+    that name the environment's files (only this environment's explanation
+    has them) appear once."""
     lines = [line.strip() for line in explanation.splitlines() if line.strip()]
     assert lines and any("tapmesh traffic" in line for line in lines), explanation
-    shown = [re.sub(r"^E\s+", "", line).strip() for line in output.splitlines()]
+    reports = failures_section(output)
+    shown = [re.sub(r"^E\s+", "", line).strip() for line in reports.splitlines()]
     for line in lines:
         assert line in shown, line
         if env_id in line:
-            assert shown.count(line) == 1, (line, output)
+            assert shown.count(line) == 1, (line, reports)
 
 
+@pytest.mark.parametrize("ci", ["", "true"], ids=["local", "on-ci"])
 def test_the_plugin_gives_environments_and_prints_the_explanation_once(
-    pytester: pytest.Pytester, daemon: Daemon
+    pytester: pytest.Pytester, daemon: Daemon, monkeypatch: pytest.MonkeyPatch, ci: str
 ) -> None:
+    # pytest reports differently where CI is set (whole messages in the
+    # short summary): the plugin must print the explanation once either way.
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    if ci:
+        monkeypatch.setenv("CI", ci)
+    else:
+        monkeypatch.delenv("CI", raising=False)
     pytester.makepyfile(test_user=TESTS.format(spec=str(SPECS / "web.yaml")))
     result = pytester.runpytest_subprocess(
         "--tapmesh-daemon", daemon.url, "-rfE", timeout=120
@@ -88,8 +106,9 @@ def test_the_plugin_gives_environments_and_prints_the_explanation_once(
     # A plain assertion: the explanation of the test's last query, once,
     # in a section named after the environment.
     env_id, plain = (pytester.path / "plain.txt").read_text().split("\n", 1)
-    assert output.count(f"tapmesh: pyweb ({env_id})") == 1, output
-    assert plain in output, output  # the section is the text as it is
+    reports = failures_section(output)
+    assert reports.count(f"tapmesh: pyweb ({env_id})") == 1, output
+    assert plain in reports, output  # the section is the text as it is
     assert_once(plain, env_id, output)
     assert "MARK-PLAIN" in output
 
@@ -98,7 +117,7 @@ def test_the_plugin_gives_environments_and_prints_the_explanation_once(
     expect_id, explanation = (pytester.path / "expect.txt").read_text().split("\n", 1)
     assert "expected 2 events matching 'http.path == \"/hello\"', found 1" in output
     assert_once(explanation, expect_id, output)
-    assert output.count("tapmesh: pyweb (") == 1
+    assert reports.count("tapmesh: pyweb (") == 1
 
     # No marker: a usage error that says what to do.
     assert "uses tapmesh_env without a spec" in output
