@@ -114,16 +114,9 @@ impl Reader {
                     return Ok(None);
                 }
                 State::Head => {
-                    if self.pending.is_empty() {
-                        // Empty lines between messages are allowed and skipped.
-                        let skip = rest
-                            .iter()
-                            .take_while(|&&b| b == b'\r' || b == b'\n')
-                            .count();
-                        if skip > 0 {
-                            self.advance(pos, skip);
-                            continue;
-                        }
+                    // Empty lines between messages are allowed and skipped.
+                    if self.skip_empty_lines(chunk, pos) > 0 {
+                        continue;
                     }
                     return match self.take_block(chunk, pos, self.max_head, "message head")? {
                         Some(head) => Ok(Some(Part::Head(head))),
@@ -210,6 +203,29 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// Skips the empty lines allowed between messages (RFC 9112 §2.2), if
+    /// the reader is between messages; returns how many bytes. The request
+    /// gate calls this itself to tell those bytes, which it forwards at
+    /// once, from the bytes of a head, which it holds.
+    pub(super) fn skip_empty_lines(&mut self, chunk: &[u8], pos: &mut usize) -> usize {
+        if !self.is_idle() {
+            return 0;
+        }
+        let skip = chunk[*pos..]
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        self.advance(pos, skip);
+        skip
+    }
+
+    /// The bytes kept of an unfinished head, line or trailer section,
+    /// leaving the reader with none. After a failed `next` they may also
+    /// hold bytes of that call's chunk that `pos` was not advanced over.
+    pub(super) fn take_pending(&mut self) -> BytesMut {
+        self.pending.split()
     }
 
     /// Whether the message just finished (the state went back to `Head`

@@ -7,8 +7,12 @@
 //! responses (100-continue) are skipped; a 101 or a successful CONNECT ends
 //! HTTP on the connection: that exchange is reported and the rest of the
 //! bytes are only counted by the proxy.
+//!
+//! [`RequestGate`] cuts the client's stream the same way, before it is
+//! forwarded, so that faults can be injected per request.
 
 mod framing;
+mod gate;
 
 use std::collections::VecDeque;
 
@@ -19,6 +23,7 @@ use crate::http::{warning, ExchangeBuilder, HeaderBlock};
 use crate::http2::UpgradedRequest;
 use crate::{Decoded, Decoder, Direction, Timestamp};
 use framing::{Framing, Part, Reader};
+pub use gate::{RequestGate, RequestHead, Response, Segment, Verdict};
 
 /// Header slots parsed into on the stack (no allocation per message);
 /// `max_headers` above this is capped to it.
