@@ -102,6 +102,7 @@ fn request_event() -> Event {
             response_body_truncated: false,
             warnings: Vec::new(),
             error: None,
+            fault: None,
         }),
     }
 }

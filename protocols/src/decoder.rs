@@ -196,6 +196,14 @@ pub trait Decoder: Send {
         let _ = (direction, at, out);
     }
 
+    /// Whether the connection is between messages in both directions:
+    /// nothing of a request or response is pending. A proxy that starts
+    /// cutting the stream into messages mid-connection (to inject a fault)
+    /// may start only here. `false` unless the decoder knows.
+    fn is_idle(&self) -> bool {
+        false
+    }
+
     /// The connection is gone. Report what can still be reported (an
     /// exchange that was cut off, for instance) and release all state.
     fn finish(&mut self, at: Timestamp, out: &mut Vec<Decoded>) {

@@ -24,6 +24,7 @@
 //! `summary.json` beside them however the environment ends.
 
 mod expect;
+mod fault;
 mod service_status;
 mod summary;
 mod watch;
@@ -50,6 +51,7 @@ pub use crate::orchestrate::{
 };
 use crate::spec::{Spec, SpecErrors};
 pub use expect::Expectation;
+pub use fault::{Fault, FaultGuard};
 pub use watch::WatchReport;
 
 /// What can go wrong bringing an environment up or using it.
@@ -98,6 +100,10 @@ pub enum Error {
     /// `wait_for_q`): what was expected, then the explanation.
     #[error("{0}")]
     Expectation(String),
+    /// A fault that cannot be added or removed (no such edge, a name
+    /// taken, an action the edge cannot do).
+    #[error("{0}")]
+    Fault(String),
 }
 
 fn spec_problems(errors: &SpecErrors) -> String {

@@ -52,6 +52,7 @@ impl Event {
             Payload::RedisCommand(c) => Some(&c.source),
             Payload::RedisPush(p) => Some(&p.source),
             Payload::DecodeError(d) => Some(&d.source),
+            Payload::Fault(f) => Some(&f.source),
             Payload::Unknown(u) => u.source(),
             _ => None,
         }
@@ -125,6 +126,7 @@ impl Event {
             Payload::RedisCommand(c) => Some(&c.target),
             Payload::RedisPush(p) => Some(&p.target),
             Payload::DecodeError(d) => Some(&d.target),
+            Payload::Fault(f) => Some(&f.target),
             Payload::Unknown(u) => u.target(),
             _ => None,
         }
@@ -200,6 +202,9 @@ pub enum EventKind {
     /// /environments/{id}/notes`.
     #[serde(rename = "test.note")]
     TestNote,
+    /// A fault on an edge acted: on a request, or on a connection.
+    #[serde(rename = "fault.injected")]
+    FaultInjected,
     /// A type this version does not know (read from a newer tapmesh's
     /// events): see [`Event::type_name`].
     #[serde(skip)]
@@ -237,6 +242,7 @@ impl EventKind {
             Self::BuildProgress => "build.progress",
             Self::HealthCheckFailed => "health.check_failed",
             Self::TestNote => "test.note",
+            Self::FaultInjected => "fault.injected",
             Self::Unknown => "unknown",
         }
     }
@@ -247,7 +253,7 @@ impl EventKind {
     }
 
     /// Every kind this version knows.
-    pub const KNOWN: [Self; 27] = [
+    pub const KNOWN: [Self; 28] = [
         Self::ConnectionOpened,
         Self::ConnectionClosed,
         Self::RequestCompleted,
@@ -275,6 +281,7 @@ impl EventKind {
         Self::BuildProgress,
         Self::HealthCheckFailed,
         Self::TestNote,
+        Self::FaultInjected,
     ];
 }
 
@@ -315,6 +322,8 @@ pub enum Payload {
     Log(ServiceLogInfo),
     /// `test.note`: a step a test announced.
     Note(NoteInfo),
+    /// `fault.injected`: a fault acted on an edge.
+    Fault(FaultInfo),
     /// An event of a type, or a payload, this version does not know, kept
     /// as read.
     Unknown(super::UnknownPayload),
@@ -392,6 +401,26 @@ pub struct ServiceLogInfo {
     pub line: String,
 }
 
+/// A fault that acted: which, where, and on what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultInfo {
+    /// The fault's name on its edge.
+    pub fault: String,
+    /// Its type (`abort`, `latency` …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub source: Arc<str>,
+    pub target: Arc<str>,
+    pub ingress: Arc<str>,
+    /// The connection it acted on.
+    pub connection: u64,
+    /// The request or call it acted on: that event's `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_seq: Option<u64>,
+    /// What it did, in a sentence.
+    pub detail: String,
+}
+
 /// A test's own step, so that the timeline shows what the test was doing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoteInfo {
@@ -462,6 +491,10 @@ pub struct RequestInfo {
     /// Why the exchange is incomplete (no response, cut off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The fault that acted on this exchange (its name), if one did; a
+    /// `fault.injected` event follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 impl RequestInfo {

@@ -25,7 +25,8 @@ pub use event::{
     Payload, RequestInfo,
 };
 pub use event::{
-    BuildProgress, KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, NoteInfo, ServiceLogInfo,
+    BuildProgress, FaultInfo, KafkaRequestInfo, KafkaTopicPartition, LifecycleInfo, NoteInfo,
+    ServiceLogInfo,
 };
 pub use filter::{EventFilter, Shorthands, StatusClass};
 pub use grpc::GrpcCallInfo;

@@ -93,7 +93,7 @@ impl PartialEq for UnknownPayload {
 }
 
 /// The payload objects this version knows, by their field name.
-const PAYLOAD_NAMES: [&str; 13] = [
+const PAYLOAD_NAMES: [&str; 14] = [
     "connection",
     "request",
     "grpc_call",
@@ -107,6 +107,7 @@ const PAYLOAD_NAMES: [&str; 13] = [
     "lifecycle",
     "log",
     "note",
+    "fault",
 ];
 
 impl Payload {
@@ -126,6 +127,7 @@ impl Payload {
             Payload::Lifecycle(_) => "lifecycle",
             Payload::Log(_) => "log",
             Payload::Note(_) => "note",
+            Payload::Fault(_) => "fault",
             Payload::Unknown(u) => u.name(),
         }
     }
@@ -147,6 +149,7 @@ impl Payload {
             Payload::Lifecycle(l) => serde_json::to_value(l),
             Payload::Log(l) => serde_json::to_value(l),
             Payload::Note(n) => serde_json::to_value(n),
+            Payload::Fault(f) => serde_json::to_value(f),
             Payload::Unknown(u) => serde_json::from_str(u.json().get()),
         };
         value.ok()
@@ -178,6 +181,7 @@ impl Serialize for Event {
             Payload::Lifecycle(l) => map.serialize_entry(name, l),
             Payload::Log(l) => map.serialize_entry(name, l),
             Payload::Note(n) => map.serialize_entry(name, n),
+            Payload::Fault(f) => map.serialize_entry(name, f),
             Payload::Unknown(u) => map.serialize_entry(name, u.json()),
         }?;
         map.end()
@@ -274,6 +278,7 @@ impl<'de> DeserializeSeed<'de> for KnownPayload<'_> {
             "lifecycle" => Payload::Lifecycle(Deserialize::deserialize(d)?),
             "log" => Payload::Log(Deserialize::deserialize(d)?),
             "note" => Payload::Note(Deserialize::deserialize(d)?),
+            "fault" => Payload::Fault(Deserialize::deserialize(d)?),
             other => unreachable!("{other} is not in PAYLOAD_NAMES"),
         })
     }

@@ -287,6 +287,11 @@ impl Orchestration {
     }
 
     /// Every service's ingresses.
+    /// Each observed edge's faults, by edge name (`orders->inventory`).
+    pub fn faults(&self) -> &BTreeMap<String, std::sync::Arc<crate::proxy::fault::EdgeFaults>> {
+        &self.proxies.faults
+    }
+
     pub fn endpoints(&self) -> &BTreeMap<String, BTreeMap<String, Endpoint>> {
         &self.endpoints
     }

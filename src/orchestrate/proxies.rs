@@ -12,6 +12,7 @@ use super::ports::{reserve_port, Ports};
 use super::EnvironmentError;
 use crate::events::EventLog;
 use crate::graph::Graph;
+use crate::proxy::fault::EdgeFaults;
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::redact::Redactor;
 use crate::spec::Spec;
@@ -23,6 +24,9 @@ pub(super) struct Proxies {
     tasks: Vec<JoinHandle<()>>,
     /// Proxy node name → where it listens.
     pub addrs: BTreeMap<String, SocketAddr>,
+    /// Each edge's faults, by its name (`orders->inventory`); shared by
+    /// the edge's proxies (one per ingress of the target).
+    pub faults: BTreeMap<String, Arc<EdgeFaults>>,
 }
 
 impl Proxies {
@@ -36,6 +40,7 @@ impl Proxies {
             cancel: CancellationToken::new(),
             tasks: Vec::new(),
             addrs: BTreeMap::new(),
+            faults: BTreeMap::new(),
         };
         let io =
             |what: &str, e: std::io::Error| EnvironmentError::new(None, format!("{what}: {e}"));
@@ -53,7 +58,8 @@ impl Proxies {
             let target = ports.ingress[&(node.target.clone(), node.ingress.clone())];
             let config = ProxyConfig::for_node(node, &spec.base_dir, target)
                 .map_err(|e| EnvironmentError::new(Some(&node.target), e))?
-                .with_redact(redact.clone());
+                .with_redact(redact.clone())
+                .with_faults(proxies.edge_faults(spec, node)?);
             let listener = reserve_port().map_err(|e| io("binding a proxy", e))?;
             listener
                 .set_nonblocking(true)
@@ -69,6 +75,33 @@ impl Proxies {
             proxies.addrs.insert(node.name.clone(), addr);
         }
         Ok(proxies)
+    }
+
+    /// The faults of `node`'s edge, made (with the spec's `faults:` for
+    /// its egress) the first time the edge is met.
+    fn edge_faults(
+        &mut self,
+        spec: &Spec,
+        node: &crate::graph::ProxyNode,
+    ) -> Result<Arc<EdgeFaults>, EnvironmentError> {
+        let edge = format!("{}->{}", node.source, node.target);
+        if let Some(faults) = self.faults.get(&edge) {
+            return Ok(faults.clone());
+        }
+        let faults = EdgeFaults::new();
+        let written = spec
+            .services
+            .get(&node.source)
+            .and_then(|s| s.egresses.get(&node.egress))
+            .map(|e| e.faults.as_slice())
+            .unwrap_or_default();
+        for fault in written {
+            faults
+                .add(fault.clone())
+                .map_err(|e| EnvironmentError::new(Some(&node.source), e))?;
+        }
+        self.faults.insert(edge, faults.clone());
+        Ok(faults)
     }
 
     /// Stops every proxy and waits for each to end.

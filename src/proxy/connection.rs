@@ -12,11 +12,12 @@ use tapmesh_protocols::Decoded;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::fault::{Dice, FaultMark, LiveFaults, RequestFaults, Rule};
 use super::kafka::Brokers;
 use super::observe::{decode_error_info, kafka_request_info, request_info, Edge};
-use super::relay::{relay, RelayError, RelayOutcome, Side, Watch};
+use super::relay::{relay, Observed, RelayError, RelayOutcome, Side, Watch};
 use super::ProxyConfig;
-use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, Payload};
+use crate::events::{ConnectionInfo, EventDraft, EventKind, EventLog, FaultInfo, Payload};
 
 /// Connection ids are unique within the process, so events from several
 /// proxies of one environment never share one.
@@ -126,7 +127,24 @@ impl ConnectionEvents {
             let local = client.local_addr().ok()?;
             Some(brokers.transform(local.ip()))
         });
-        let mut on_decoded = |decoded: Decoded| self.publish_decoded(decoded);
+        let faults = self.config.faults.as_ref().map(|edge| {
+            let requests = RequestFaults {
+                source: self.source.clone(),
+                target: self.target.clone(),
+                ingress: self.ingress.clone(),
+                connection: self.id,
+                dice: Dice::new(self.id),
+            };
+            let http = self.config.grpc.is_some();
+            Box::new(LiveFaults::new(edge.subscribe(), requests, http))
+        });
+        let mut on_decoded = |observed: Observed| match observed {
+            Observed::Decoded(decoded, mark) => self.publish_decoded(decoded, mark),
+            Observed::Fault(rule) => {
+                let detail = describe_fault(&rule);
+                self.publish_fault(&rule, None, detail);
+            }
+        };
         let RelayOutcome {
             bytes_in,
             bytes_out,
@@ -135,7 +153,11 @@ impl ConnectionEvents {
             client,
             &mut target,
             self.config.mode,
-            Watch { decoder, transform },
+            Watch {
+                decoder,
+                transform,
+                faults,
+            },
             self.accepted,
             &cancel,
             &mut on_decoded,
@@ -152,7 +174,11 @@ impl ConnectionEvents {
                     reset(&target);
                     reset(client);
                 }
-                RelayError::Stopped => {}
+                RelayError::Fault { reset: true } => {
+                    reset(&target);
+                    reset(client);
+                }
+                RelayError::Stopped | RelayError::Fault { reset: false } => {}
             }
             describe(&error)
         });
@@ -191,7 +217,25 @@ impl ConnectionEvents {
         }
     }
 
-    fn publish_decoded(&self, decoded: Decoded) {
+    /// A fault acted: `fault.injected`, after the request it acted on
+    /// (`request_seq`) if there is one.
+    fn publish_fault(&self, rule: &Rule, request_seq: Option<u64>, detail: String) {
+        self.log.append(EventDraft::now(
+            EventKind::FaultInjected,
+            Payload::Fault(FaultInfo {
+                fault: rule.spec.name.clone(),
+                kind: rule.spec.action.type_name().to_string(),
+                source: self.source.clone(),
+                target: self.target.clone(),
+                ingress: self.ingress.clone(),
+                connection: self.id,
+                request_seq,
+                detail,
+            }),
+        ));
+    }
+
+    fn publish_decoded(&self, decoded: Decoded, mark: Option<FaultMark>) {
         let (kind, payload) = match decoded {
             Decoded::Http(exchange) => {
                 if let Some(grpc) = &self.config.grpc {
@@ -200,17 +244,23 @@ impl ConnectionEvents {
                     {
                         let redact = self.config.redact.as_ref();
                         grpc.publish(&self.edge(), exchange, call, &self.log, redact);
+                        if let Some(mark) = mark {
+                            self.publish_fault(&mark.rule, None, mark.detail);
+                        }
                         return;
                     }
                 }
-                (
-                    EventKind::RequestCompleted,
-                    Payload::Request(request_info(
-                        &self.edge(),
-                        *exchange,
-                        self.config.redact.as_deref(),
-                    )),
-                )
+                let mut info = request_info(&self.edge(), *exchange, self.config.redact.as_deref());
+                if let Some(mark) = mark {
+                    info.fault = Some(mark.rule.spec.name.clone());
+                    let seq = self.log.append(EventDraft::now(
+                        EventKind::RequestCompleted,
+                        Payload::Request(info),
+                    ));
+                    self.publish_fault(&mark.rule, Some(seq), mark.detail);
+                    return;
+                }
+                (EventKind::RequestCompleted, Payload::Request(info))
             }
             Decoded::Kafka(exchange) => (
                 EventKind::KafkaRequestCompleted,
@@ -263,5 +313,35 @@ fn describe(error: &RelayError) -> String {
         RelayError::Reset(side) => format!("the {} reset the connection", side.name()),
         RelayError::Io(side, e) => format!("I/O error on the {} side: {e}", side.name()),
         RelayError::Stopped => "the proxy stopped".to_string(),
+        RelayError::Fault { reset: true } => "a fault reset the connection".to_string(),
+        RelayError::Fault { reset: false } => "a fault closed the connection".to_string(),
+    }
+}
+
+/// What a connection fault does, in a sentence.
+fn describe_fault(rule: &Rule) -> String {
+    use crate::spec::{FaultAction as A, Stream};
+    let way = match rule.spec.stream {
+        Stream::Upstream => "client → target",
+        Stream::Downstream => "target → client",
+    };
+    let ms = |d: &Duration| humantime::format_duration(*d).to_string();
+    match &rule.spec.action {
+        A::Latency { latency, jitter } if jitter.is_zero() => {
+            format!("latency {} on {way}", ms(latency))
+        }
+        A::Latency { latency, jitter } => {
+            format!("latency {} ± {} on {way}", ms(latency), ms(jitter))
+        }
+        A::Bandwidth { rate } => format!("bandwidth {rate} KB/s on {way}"),
+        A::SlowClose { delay } => format!("close held {} on {way}", ms(delay)),
+        A::Timeout { timeout } if timeout.is_zero() => format!("data stopped on {way}"),
+        A::Timeout { timeout } => format!("data stopped on {way}, closing after {}", ms(timeout)),
+        A::ResetPeer { timeout } => format!("connection reset after {}", ms(timeout)),
+        A::Slicer { average_size, .. } => {
+            format!("data sliced into ~{average_size}-byte pieces on {way}")
+        }
+        A::LimitData { bytes } => format!("connection closed after {bytes} bytes on {way}"),
+        other => other.type_name().to_string(),
     }
 }

@@ -7,6 +7,7 @@
 //! bytes each way. A failing connection never affects the listener.
 
 mod connection;
+pub mod fault;
 pub mod grpc;
 mod kafka;
 mod node;
@@ -72,6 +73,8 @@ pub struct ProxyConfig {
     /// made of them ([`Redactor::default_shared`] unless told otherwise);
     /// `None` keeps everything as sent.
     pub redact: Option<Arc<Redactor>>,
+    /// The edge's faults; `None` on a proxy that can never have any.
+    pub faults: Option<Arc<fault::EdgeFaults>>,
 }
 
 /// Brokers a Kafka edge listens for unless told otherwise. A local
@@ -101,6 +104,7 @@ impl ProxyConfig {
             rewrite_kafka_brokers: false,
             max_brokers: DEFAULT_MAX_BROKERS,
             redact: Some(Redactor::default_shared()),
+            faults: None,
         }
     }
 
@@ -218,6 +222,12 @@ impl ProxyConfig {
         self
     }
 
+    /// Faults on this edge, changed while it runs through `faults`.
+    pub fn with_faults(mut self, faults: Arc<fault::EdgeFaults>) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -235,6 +245,8 @@ pub struct Proxy {
     kafka_brokers: Option<Arc<kafka::Brokers>>,
     /// Whether this is the edge's own listener, which stops the others.
     owns_brokers: bool,
+    /// Where it listens (to listen there again after the edge was `down`).
+    addr: SocketAddr,
 }
 
 impl Proxy {
@@ -270,6 +282,7 @@ impl Proxy {
             None
         };
         Ok(Self {
+            addr: listener.get_ref().local_addr()?,
             listener,
             config: Arc::new(config),
             log,
@@ -285,8 +298,10 @@ impl Proxy {
         log: EventLog,
         brokers: Arc<kafka::Brokers>,
     ) -> io::Result<Self> {
+        let listener = watch_listener(listener)?;
         Ok(Self {
-            listener: watch_listener(listener)?,
+            addr: listener.get_ref().local_addr()?,
+            listener,
             config: Arc::new(config),
             log,
             kafka_brokers: Some(brokers),
@@ -302,10 +317,24 @@ impl Proxy {
     /// open connection (each publishes its `connection.closed`) and returns.
     pub async fn run(self, cancel: CancellationToken) {
         let tasks = TaskTracker::new();
+        let mut faults = self.config.faults.as_ref().map(|f| f.subscribe());
+        let mut down = false;
         loop {
+            let is_down = faults
+                .as_mut()
+                .is_some_and(|f| f.borrow_and_update().is_down());
+            if is_down != down {
+                match self.set_down(is_down) {
+                    Ok(()) => down = is_down,
+                    Err(e) => {
+                        tracing::warn!(error = %e, down = is_down, "switching the edge's listener failed")
+                    }
+                }
+            }
             let accepted = tokio::select! {
                 _ = cancel.cancelled() => break,
-                accepted = accept(&self.listener) => accepted,
+                () = fault_change(&mut faults) => continue,
+                accepted = accept(&self.listener), if !down => accepted,
             };
             match accepted {
                 Ok((client, peer)) => {
@@ -332,6 +361,35 @@ impl Proxy {
         if let Some(brokers) = self.kafka_brokers.as_ref().filter(|_| self.owns_brokers) {
             brokers.shutdown().await;
         }
+    }
+}
+
+impl Proxy {
+    /// A `down` edge refuses connections as a stopped server would: its
+    /// listener stops listening (Linux lets a listening socket be shut
+    /// down, refusing what is queued and what comes, and then bound to
+    /// the same address and listened on again) rather than accepting and
+    /// resetting, which clients report differently.
+    fn set_down(&self, down: bool) -> io::Result<()> {
+        let socket = socket2::SockRef::from(self.listener.get_ref());
+        if down {
+            socket.shutdown(std::net::Shutdown::Read)
+        } else {
+            socket.bind(&self.addr.into())?;
+            socket.listen(LISTEN_BACKLOG)
+        }
+    }
+}
+
+/// Resolves when the edge's faults change; never without faults.
+async fn fault_change(faults: &mut Option<tokio::sync::watch::Receiver<Arc<fault::FaultSet>>>) {
+    match faults {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                *faults = None;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -110,6 +110,7 @@ pub(crate) fn request_info(
         response_trailers: HeaderMap::from_block(x.response_trailers),
         warnings: x.warnings.iter().map(|w| w.to_string()).collect(),
         error: x.error,
+        fault: None,
     }
 }
 

@@ -27,13 +27,17 @@ use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tapmesh_protocols::{DecodeFailure, Decoded, Decoder, Direction, Timestamp};
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
+use super::fault::{FaultMark, LiveFaults, Op, Rule, Shaper, Step};
 use super::pipe::Pipe;
 use super::pool::{self, COPY_CHUNK};
 /// Bytes asked of one socket → pipe splice.
@@ -72,6 +76,17 @@ pub(crate) trait Transform: Send {
 pub(crate) struct Watch {
     pub decoder: Option<Box<dyn Decoder>>,
     pub transform: Option<Box<dyn Transform>>,
+    /// The edge's faults, on an edge that can have them.
+    pub faults: Option<Box<LiveFaults>>,
+}
+
+/// What the relay reports as it goes.
+pub(crate) enum Observed {
+    /// The decoder's output, with the fault that acted on it (an HTTP
+    /// exchange a request fault picked).
+    Decoded(Decoded, Option<FaultMark>),
+    /// A connection fault now applies to this connection.
+    Fault(Arc<Rule>),
 }
 
 /// One end of the proxied connection.
@@ -99,6 +114,8 @@ pub(crate) enum RelayError {
     Io(Side, io::Error),
     /// The proxy is shutting down.
     Stopped,
+    /// A fault ended the connection: with a reset, or closing it.
+    Fault { reset: bool },
 }
 
 pub(crate) struct RelayOutcome {
@@ -116,12 +133,16 @@ pub(crate) async fn relay(
     client: &mut TcpStream,
     target: &mut TcpStream,
     mode: RelayMode,
-    Watch { decoder, transform }: Watch,
+    Watch {
+        decoder,
+        transform,
+        faults,
+    }: Watch,
     origin: Instant,
     cancel: &CancellationToken,
-    on_decoded: &mut (dyn FnMut(Decoded) + Send),
+    on_decoded: &mut (dyn FnMut(Observed) + Send),
 ) -> RelayOutcome {
-    let mode = if decoder.is_some() || transform.is_some() {
+    let base = if decoder.is_some() || transform.is_some() {
         RelayMode::Copy
     } else {
         mode
@@ -136,12 +157,30 @@ pub(crate) async fn relay(
         origin,
         last: Timestamp::default(),
         on_decoded,
+        faults,
     };
     let mut cancelled = pin!(cancel.cancelled());
     let result = poll_fn(|cx| {
         if cancelled.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(RelayError::Stopped));
         }
+        if let Some(faults) = observer.faults.as_mut() {
+            if faults.poll_changed(cx) {
+                if faults.set.is_down() {
+                    return Poll::Ready(Err(RelayError::Fault { reset: true }));
+                }
+                (up.shaper, down.shaper) = faults.shapers();
+                observer.report_applied();
+            }
+        }
+        if let Some(reset) = observer.faults.as_mut().and_then(|f| f.poll_deadline(cx)) {
+            return Poll::Ready(Err(RelayError::Fault { reset }));
+        }
+        // Splice moves bytes the relay never sees: faults need them copied.
+        let mode = match &observer.faults {
+            Some(faults) if !faults.set.is_empty() => RelayMode::Copy,
+            _ => base,
+        };
         let up_done = up.poll(cx, mode, client, target, &mut observer)?.is_ready();
         let down_done = down
             .poll(cx, mode, target, client, &mut observer)?
@@ -172,7 +211,8 @@ struct Observer<'a> {
     origin: Instant,
     /// The last timestamp given to the decoder.
     last: Timestamp,
-    on_decoded: &'a mut (dyn FnMut(Decoded) + Send),
+    on_decoded: &'a mut (dyn FnMut(Observed) + Send),
+    faults: Option<Box<LiveFaults>>,
 }
 
 impl Observer<'_> {
@@ -217,7 +257,7 @@ impl Observer<'_> {
     /// traffic went through as it came, and it can still follow it.
     fn transform_failures(&mut self) {
         for failure in self.failures.drain(..) {
-            (self.on_decoded)(Decoded::Failure(failure));
+            (self.on_decoded)(Observed::Decoded(Decoded::Failure(failure), None));
         }
     }
 
@@ -228,8 +268,27 @@ impl Observer<'_> {
                 // the bytes are only counted.
                 self.decoder = None;
             }
-            (self.on_decoded)(decoded);
+            let mark = match (&decoded, self.faults.as_mut()) {
+                (Decoded::Http(_), Some(faults)) => faults.exchange_done(),
+                _ => None,
+            };
+            (self.on_decoded)(Observed::Decoded(decoded, mark));
         }
+    }
+
+    /// Reports the connection faults that newly apply.
+    fn report_applied(&mut self) {
+        if let Some(faults) = self.faults.as_mut() {
+            for rule in faults.applied.drain(..) {
+                (self.on_decoded)(Observed::Fault(rule));
+            }
+        }
+    }
+
+    /// A response a request fault answers with, once it is its turn.
+    fn take_injection(&mut self) -> Option<Bytes> {
+        let decoding = self.decoder.is_some();
+        self.faults.as_mut()?.take_injection(decoding)
     }
 }
 
@@ -252,6 +311,21 @@ enum State {
     DrainingPipe {
         left: usize,
     },
+    /// Through a request gate: `Half::ops` says what to do; then
+    /// `original` goes to the decoder.
+    Segments {
+        original: Bytes,
+        read_at: Instant,
+    },
+    /// A response a request fault answers with, being written to the client.
+    Injecting {
+        bytes: Bytes,
+        written: usize,
+    },
+    /// `slow_close`: the FIN is passed on at `at`.
+    Closing {
+        at: Instant,
+    },
     Done,
 }
 
@@ -270,6 +344,16 @@ struct Half {
     /// Bytes of `queue`'s front piece already written.
     queue_written: usize,
     delivered: u64,
+    /// Connection faults on this direction, if any apply.
+    shaper: Option<Shaper>,
+    /// The timer faults wait on, made the first time one waits.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Through a request gate: what to do with the chunk being relayed.
+    ops: VecDeque<Op>,
+    /// A response a request fault holds: not written before this.
+    hold: Option<Instant>,
+    /// `slow_close` has been waited for.
+    closing_done: bool,
 }
 
 impl Half {
@@ -284,16 +368,32 @@ impl Half {
             queue: VecDeque::new(),
             queue_written: 0,
             delivered: 0,
+            shaper: None,
+            sleep: None,
+            ops: VecDeque::new(),
+            hold: None,
+            closing_done: false,
         }
     }
 
-    /// The source sent FIN: carry it across and stop this direction.
-    fn end(&mut self, dst: &TcpStream, observer: &mut Observer<'_>) -> Result<(), RelayError> {
+    /// The source sent FIN: carry it across and stop this direction; false
+    /// if `slow_close` holds it (the state is then `Closing`).
+    fn end(&mut self, dst: &TcpStream, observer: &mut Observer<'_>) -> Result<bool, RelayError> {
+        if let Some(delay) = self.shaper.as_ref().and_then(|s| s.slow_close) {
+            if !self.closing_done {
+                self.closing_done = true;
+                self.release();
+                self.state = State::Closing {
+                    at: Instant::now() + delay,
+                };
+                return Ok(false);
+            }
+        }
         self.state = State::Done;
         self.release();
         observer.end_of_stream(self.direction);
         match SockRef::from(dst).shutdown(Shutdown::Write) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(RelayError::Reset(self.to)),
             Err(e) => Err(write_error(self.to, e)),
         }
@@ -317,6 +417,12 @@ impl Half {
             match &mut self.state {
                 State::Done => return Poll::Ready(Ok(())),
                 State::Reading => {
+                    if self.direction == Direction::TargetToClient {
+                        if let Some(bytes) = observer.take_injection() {
+                            self.state = State::Injecting { bytes, written: 0 };
+                            continue;
+                        }
+                    }
                     let read = match mode {
                         RelayMode::Copy => self.poll_read_chunk(cx, src),
                         RelayMode::Splice => {
@@ -342,19 +448,61 @@ impl Half {
                                     }
                                 }
                             }
-                            self.end(dst, observer)?;
-                            return Poll::Ready(Ok(()));
+                            if self.end(dst, observer)? {
+                                return Poll::Ready(Ok(()));
+                            }
                         }
-                        Ok(_) => self.through_transform(observer),
+                        Ok(_) => {
+                            self.through_transform(observer);
+                            self.through_faults(observer);
+                        }
                         Err(e) => return Poll::Ready(Err(read_error(e))),
                     }
                 }
-                State::WritingChunk { chunk, written, .. } => {
+                State::WritingChunk {
+                    chunk,
+                    written,
+                    read_at,
+                } => {
+                    let mut want = chunk.len() - *written;
+                    if let Some(until) = self.hold {
+                        ready!(poll_until(&mut self.sleep, cx, until));
+                        self.hold = None;
+                    }
+                    if let Some(shaper) = self.shaper.as_mut() {
+                        match shaper.next(want, *read_at, Instant::now()) {
+                            Step::Write(n) => want = n,
+                            Step::Wait(until) => {
+                                ready!(poll_until(&mut self.sleep, cx, until));
+                                continue;
+                            }
+                            Step::Discard => {
+                                shaper.chunk_done();
+                                self.state = State::Reading;
+                                continue;
+                            }
+                            Step::Close => {
+                                return Poll::Ready(Err(RelayError::Fault { reset: false }))
+                            }
+                        }
+                    }
                     // Through tokio's AsyncWrite: a partial write clears the
                     // socket's write readiness, so no write is tried in vain.
-                    match ready!(Pin::new(&mut *dst).poll_write(cx, &chunk[*written..])) {
+                    match ready!(
+                        Pin::new(&mut *dst).poll_write(cx, &chunk[*written..*written + want])
+                    ) {
                         Ok(n) => {
                             *written += n;
+                            if let Some(shaper) = self.shaper.as_mut() {
+                                shaper.wrote(n, Instant::now());
+                                if *written == chunk.len() {
+                                    shaper.chunk_done();
+                                }
+                                if shaper.limit_reached() {
+                                    self.delivered += *written as u64;
+                                    return Poll::Ready(Err(RelayError::Fault { reset: false }));
+                                }
+                            }
                             if *written == chunk.len() {
                                 let State::WritingChunk { chunk, read_at, .. } =
                                     std::mem::replace(&mut self.state, State::Reading)
@@ -393,8 +541,46 @@ impl Half {
                     if let Some((chunk, read_at)) = original {
                         observer.chunk(self.direction, &chunk, read_at);
                     }
-                    if then_end {
-                        self.end(dst, observer)?;
+                    if then_end && self.end(dst, observer)? {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                State::Segments { read_at, .. } => {
+                    let read_at = *read_at;
+                    match ready!(self.poll_op(cx, dst, read_at)) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let State::Segments { original, read_at } =
+                                std::mem::replace(&mut self.state, State::Reading)
+                            else {
+                                unreachable!()
+                            };
+                            observer.chunk(self.direction, &original, read_at);
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                State::Injecting { bytes, written } => {
+                    match ready!(Pin::new(&mut *dst).poll_write(cx, &bytes[*written..])) {
+                        Ok(n) => {
+                            *written += n;
+                            self.delivered += n as u64;
+                            if *written == bytes.len() {
+                                let State::Injecting { bytes, .. } =
+                                    std::mem::replace(&mut self.state, State::Reading)
+                                else {
+                                    unreachable!()
+                                };
+                                observer.chunk(self.direction, &bytes, Instant::now());
+                            }
+                        }
+                        Err(e) => return Poll::Ready(Err(write_error(e))),
+                    }
+                }
+                State::Closing { at } => {
+                    let at = *at;
+                    ready!(poll_until(&mut self.sleep, cx, at));
+                    if self.end(dst, observer)? {
                         return Poll::Ready(Ok(()));
                     }
                 }
@@ -449,6 +635,96 @@ impl Half {
                     original: Some((chunk, read_at)),
                     then_end: false,
                 };
+            }
+        }
+    }
+
+    /// A chunk was just read into `WritingChunk`: on a gated client
+    /// direction it becomes `Segments`; a response a request fault holds
+    /// gets its hold.
+    fn through_faults(&mut self, observer: &mut Observer<'_>) {
+        let idle = observer.decoder.as_ref().is_some_and(|d| d.is_idle());
+        let Some(faults) = observer.faults.as_mut() else {
+            return;
+        };
+        let State::WritingChunk { read_at, .. } = &self.state else {
+            return;
+        };
+        match self.direction {
+            Direction::ClientToTarget => {
+                if !faults.wants_gate(idle) {
+                    return;
+                }
+                let read_at = *read_at;
+                let State::WritingChunk { chunk, .. } =
+                    std::mem::replace(&mut self.state, State::Reading)
+                else {
+                    unreachable!()
+                };
+                faults.gate_chunk(&chunk, &mut self.ops);
+                self.state = State::Segments {
+                    original: chunk,
+                    read_at,
+                };
+            }
+            Direction::TargetToClient => {
+                if let Some(hold) = faults.response_hold() {
+                    self.hold = Some(Instant::now() + hold);
+                }
+            }
+        }
+    }
+
+    /// Does the front op of `Segments`: `Ready(Ok(true))` while ops remain,
+    /// `Ready(Ok(false))` once they are all done.
+    fn poll_op(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut TcpStream,
+        read_at: Instant,
+    ) -> Poll<Result<bool, RelayError>> {
+        match self.ops.front_mut() {
+            None => Poll::Ready(Ok(false)),
+            Some(Op::Close) => Poll::Ready(Err(RelayError::Fault { reset: false })),
+            Some(Op::Wait(until)) => {
+                let until = *until;
+                ready!(poll_until(&mut self.sleep, cx, until));
+                self.ops.pop_front();
+                Poll::Ready(Ok(true))
+            }
+            Some(Op::Write(bytes)) => {
+                let mut want = bytes.len();
+                if let Some(shaper) = self.shaper.as_mut() {
+                    match shaper.next(want, read_at, Instant::now()) {
+                        Step::Write(n) => want = n,
+                        Step::Wait(until) => {
+                            ready!(poll_until(&mut self.sleep, cx, until));
+                            return Poll::Ready(Ok(true));
+                        }
+                        Step::Discard => {
+                            self.ops.pop_front();
+                            return Poll::Ready(Ok(true));
+                        }
+                        Step::Close => return Poll::Ready(Err(RelayError::Fault { reset: false })),
+                    }
+                }
+                match ready!(Pin::new(&mut *dst).poll_write(cx, &bytes[..want])) {
+                    Ok(n) => {
+                        bytes.advance(n);
+                        self.delivered += n as u64;
+                        if bytes.is_empty() {
+                            self.ops.pop_front();
+                        }
+                        if let Some(shaper) = self.shaper.as_mut() {
+                            shaper.wrote(n, Instant::now());
+                            if shaper.limit_reached() {
+                                return Poll::Ready(Err(RelayError::Fault { reset: false }));
+                            }
+                        }
+                        Poll::Ready(Ok(true))
+                    }
+                    Err(e) => Poll::Ready(Err(write_error(self.to, e))),
+                }
             }
         }
     }
@@ -518,6 +794,23 @@ impl Half {
             pool::give_back_pipe(pipe);
         }
     }
+}
+
+/// Waits on the direction's fault timer until `until`.
+fn poll_until(
+    sleep: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+    until: Instant,
+) -> Poll<()> {
+    if Instant::now() >= until {
+        return Poll::Ready(());
+    }
+    let deadline = tokio::time::Instant::from_std(until);
+    let sleep = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if sleep.deadline() != deadline {
+        sleep.as_mut().reset(deadline);
+    }
+    sleep.as_mut().poll(cx)
 }
 
 /// A failed read: the source reset, or failed some other way.

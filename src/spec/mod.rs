@@ -5,6 +5,7 @@
 
 mod confine;
 mod expand;
+mod fault;
 mod managed;
 mod model;
 mod only;
@@ -15,6 +16,7 @@ mod validate;
 use std::path::Path;
 
 pub use expand::{expand, wiring_names};
+pub use fault::*;
 pub use managed::*;
 pub use model::*;
 pub use units::{parse_duration, parse_size};

@@ -273,6 +273,8 @@ pub struct Egress {
     pub service: String,
     /// The target's ingress (default `default`).
     pub ingress: String,
+    /// Faults on this edge from the start (see [`super::FaultSpec`]).
+    pub faults: Vec<super::FaultSpec>,
 }
 
 /// The upper-cased form a name takes in environment variables

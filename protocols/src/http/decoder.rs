@@ -113,6 +113,14 @@ impl HttpDecoder {
 }
 
 impl Decoder for HttpDecoder {
+    fn is_idle(&self) -> bool {
+        match &self.inner {
+            Inner::Undecided(held) => held.client.is_empty() && held.server.is_empty(),
+            Inner::Http1(d) => d.is_idle(),
+            Inner::Http2(_) => false,
+        }
+    }
+
     fn feed(&mut self, direction: Direction, chunk: &Bytes, at: Timestamp, out: &mut Vec<Decoded>) {
         let Inner::Undecided(held) = &mut self.inner else {
             return self.feed_decided(direction, chunk, at, out);

@@ -358,6 +358,17 @@ impl Http1Decoder {
     }
 }
 
+impl Http1Decoder {
+    /// Between messages both ways, every request answered (see
+    /// [`Decoder::is_idle`]).
+    pub fn is_idle(&self) -> bool {
+        !self.tunnel
+            && self.pending.is_empty()
+            && self.requests.is_idle()
+            && self.responses.is_idle()
+    }
+}
+
 impl Decoder for Http1Decoder {
     fn feed(&mut self, direction: Direction, chunk: &Bytes, at: Timestamp, out: &mut Vec<Decoded>) {
         if self.tunnel {

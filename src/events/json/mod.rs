@@ -179,6 +179,10 @@ fn write_request(out: &mut Vec<u8>, r: &RequestInfo) {
         }
         out.push(b']');
     }
+    if let Some(fault) = &r.fault {
+        out.extend_from_slice(b",\"fault\":");
+        write_str(out, fault);
+    }
     close_with_error(out, r.error.as_deref());
 }
 

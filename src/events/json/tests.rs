@@ -68,6 +68,7 @@ fn request(s: &str) -> RequestInfo {
         response_body_truncated: false,
         warnings: Vec::new(),
         error: None,
+        fault: None,
     }
 }
 
@@ -121,6 +122,7 @@ fn optional_fields_both_ways_match_serde_json() {
     r.response_body_truncated = true;
     r.warnings = vec!["request: a\"b".into(), "response: \u{1}".into()];
     r.error = Some("the target closed before responding \"early\"".into());
+    r.fault = Some("abort \"503\"".into());
     let mut e = event(
         u64::MAX,
         EventKind::RequestCompleted,

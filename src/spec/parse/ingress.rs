@@ -165,13 +165,15 @@ impl Reader {
             Value::Null => Some(Egress {
                 service: name.to_string(),
                 ingress: "default".into(),
+                faults: Vec::new(),
             }),
             Value::String(service) => Some(Egress {
                 service: service.clone(),
                 ingress: "default".into(),
+                faults: Vec::new(),
             }),
             _ => {
-                let map = self.object(path, value, &["service", "ingress"])?;
+                let map = self.object(path, value, &["service", "ingress", "faults"])?;
                 let service = match map.get("service") {
                     Some(v) => self.string(&join(path, "service"), v)?,
                     None => name.to_string(),
@@ -180,9 +182,57 @@ impl Reader {
                     Some(v) => self.string(&join(path, "ingress"), v)?,
                     None => "default".to_string(),
                 };
-                Some(Egress { service, ingress })
+                let faults = self.faults(&join(path, "faults"), map.get("faults"));
+                Some(Egress {
+                    service,
+                    ingress,
+                    faults,
+                })
             }
         }
+    }
+
+    /// An egress's `faults:`, a list; names must be unique on the edge.
+    fn faults(&mut self, path: &str, value: Option<&Value>) -> Vec<crate::spec::FaultSpec> {
+        let items = match value {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.error(
+                    path,
+                    format!(
+                        "expected a list of faults, found {}",
+                        super::type_name(other)
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut faults: Vec<crate::spec::FaultSpec> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            match crate::spec::read_fault(item) {
+                Ok(fault) if faults.iter().any(|f| f.name == fault.name) => self.error(
+                    &join(&at, "name"),
+                    format!(
+                        "a second fault named {:?} on this edge: give each its own `name`",
+                        fault.name
+                    ),
+                ),
+                Ok(fault) => faults.push(fault),
+                Err(problems) => {
+                    for (key, message) in problems {
+                        let where_ = if key.is_empty() {
+                            at.clone()
+                        } else {
+                            join(&at, &key)
+                        };
+                        self.error(&where_, message);
+                    }
+                }
+            }
+        }
+        faults
     }
 
     pub(super) fn restart(&mut self, path: &str, value: &Value) -> RestartPolicy {

@@ -1,0 +1,211 @@
+//! Faults at run time: what an edge has now, and how a connection follows it.
+//!
+//! Each edge has one [`EdgeFaults`], shared by its listeners and every
+//! connection through them. Changing it publishes a new [`FaultSet`] on a
+//! `watch` channel; a connection holds a receiver and looks at it only when
+//! it changes (its relay polls the channel with its other wake-ups), so an
+//! edge without faults relays exactly as it would without this module, and
+//! a change reaches open connections too (a pooled client's connection is
+//! the one a test needs to fail).
+
+mod live;
+mod request;
+mod shape;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::events::Query;
+use crate::spec::{FaultAction, FaultSpec, Stream};
+
+pub(crate) use live::{LiveFaults, Op};
+pub(crate) use request::{FaultMark, RequestFaults};
+pub(crate) use shape::{Shaper, Step};
+
+/// The faults of one edge. Cheap to share; see the module docs.
+pub struct EdgeFaults {
+    tx: watch::Sender<Arc<FaultSet>>,
+    /// Serialises changes, so two concurrent adds cannot both pass the
+    /// unique-name check.
+    change: Mutex<()>,
+}
+
+/// The faults an edge has at one moment.
+#[derive(Default)]
+pub struct FaultSet {
+    pub(crate) rules: Vec<Arc<Rule>>,
+}
+
+/// One fault, compiled.
+pub(crate) struct Rule {
+    pub spec: FaultSpec,
+    /// Its `match`, compiled once.
+    pub query: Option<Query>,
+    /// Matching requests seen so far (for `first` and `every`).
+    pub matched: AtomicU64,
+    /// Stable for the rule's life: connections remember their toxicity
+    /// draw by it.
+    pub id: u64,
+}
+
+static NEXT_RULE: AtomicU64 = AtomicU64::new(1);
+
+impl Rule {
+    fn new(spec: FaultSpec) -> Result<Self, String> {
+        let query = match &spec.when {
+            Some(text) => Some(Query::parse(text).map_err(|e| format!("match: {e}"))?),
+            None => None,
+        };
+        Ok(Self {
+            spec,
+            query,
+            matched: AtomicU64::new(0),
+            id: NEXT_RULE.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+}
+
+impl FaultSet {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether the edge is `down`.
+    pub fn is_down(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(r.spec.action, FaultAction::Down {}))
+    }
+
+    pub(crate) fn has_request_faults(&self) -> bool {
+        self.rules.iter().any(|r| r.spec.action.is_request_fault())
+    }
+
+    /// The connection faults acting on one direction.
+    pub(crate) fn connection_rules(&self, stream: Stream) -> impl Iterator<Item = &Arc<Rule>> {
+        self.rules.iter().filter(move |r| {
+            !r.spec.action.is_request_fault()
+                && !matches!(r.spec.action, FaultAction::Down {})
+                && r.spec.stream == stream
+        })
+    }
+}
+
+impl Default for EdgeFaults {
+    fn default() -> Self {
+        Self {
+            tx: watch::Sender::new(Arc::new(FaultSet::default())),
+            change: Mutex::new(()),
+        }
+    }
+}
+
+impl EdgeFaults {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The faults now.
+    pub fn current(&self) -> Arc<FaultSet> {
+        self.tx.borrow().clone()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<FaultSet>> {
+        self.tx.subscribe()
+    }
+
+    /// The faults as written, in the order they were added.
+    pub fn list(&self) -> Vec<FaultSpec> {
+        self.current()
+            .rules
+            .iter()
+            .map(|r| r.spec.clone())
+            .collect()
+    }
+
+    /// Adds a fault. Its name must be new on this edge.
+    pub fn add(&self, spec: FaultSpec) -> Result<(), String> {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.current();
+        if now.rules.iter().any(|r| r.spec.name == spec.name) {
+            return Err(format!(
+                "this edge already has a fault named {:?}: remove it first or give the new one another `name`",
+                spec.name
+            ));
+        }
+        let mut rules = now.rules.clone();
+        rules.push(Arc::new(Rule::new(spec)?));
+        self.tx.send_replace(Arc::new(FaultSet { rules }));
+        Ok(())
+    }
+
+    /// Removes the fault named `name`; whether there was one.
+    pub fn remove(&self, name: &str) -> bool {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.current();
+        let rules: Vec<_> = now
+            .rules
+            .iter()
+            .filter(|r| r.spec.name != name)
+            .cloned()
+            .collect();
+        let removed = rules.len() != now.rules.len();
+        if removed {
+            self.tx.send_replace(Arc::new(FaultSet { rules }));
+        }
+        removed
+    }
+
+    /// Removes every fault; how many there were.
+    pub fn clear(&self) -> usize {
+        let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.current().rules.len();
+        if n > 0 {
+            self.tx.send_replace(Arc::new(FaultSet::default()));
+        }
+        n
+    }
+}
+
+/// A small, fast generator for toxicity draws, jitter and slice sizes: a
+/// fault's randomness needs no cryptographic quality, only independence
+/// between connections (seeded from the connection's id and the clock).
+pub(crate) struct Dice(u64);
+
+impl Dice {
+    pub fn new(seed: u64) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Self((seed ^ nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// xorshift64*.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p >= 1.0 || (p > 0.0 && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p)
+    }
+
+    /// Uniform in `[-spread, spread]`.
+    pub fn spread(&mut self, spread: u64) -> i64 {
+        if spread == 0 {
+            return 0;
+        }
+        (self.next() % (2 * spread + 1)) as i64 - spread as i64
+    }
+}
+
+#[cfg(test)]
+mod tests;
