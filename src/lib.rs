@@ -19,6 +19,6 @@ pub mod sys;
 
 pub use tapmesh_protocols as protocols;
 
-pub use environment::{Environment, EnvironmentBuilder, Error};
+pub use environment::{Environment, EnvironmentBuilder, Error, Fault, FaultGuard};
 pub use events::{Event, EventKind, Payload};
 pub use spec::Spec;

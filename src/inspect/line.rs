@@ -93,6 +93,15 @@ fn describe(event: &Event) -> String {
                 .unwrap_or_default(),
             d.reason,
         ),
+        Payload::Fault(f) => format!(
+            "{} ({}): {}{}",
+            f.fault,
+            f.kind,
+            f.detail,
+            f.request_seq
+                .map(|seq| format!(" [#{seq}]"))
+                .unwrap_or_default()
+        ),
         _ => scalars(event),
     }
 }

@@ -315,7 +315,7 @@ impl Proxy {
 
     /// Accepts and relays connections until `cancel` fires, then closes every
     /// open connection (each publishes its `connection.closed`) and returns.
-    pub async fn run(self, cancel: CancellationToken) {
+    pub async fn run(mut self, cancel: CancellationToken) {
         let tasks = TaskTracker::new();
         let mut faults = self.config.faults.as_ref().map(|f| f.subscribe());
         let mut down = false;
@@ -367,17 +367,26 @@ impl Proxy {
 impl Proxy {
     /// A `down` edge refuses connections as a stopped server would: its
     /// listener stops listening (Linux lets a listening socket be shut
-    /// down, refusing what is queued and what comes, and then bound to
-    /// the same address and listened on again) rather than accepting and
-    /// resetting, which clients report differently.
-    fn set_down(&self, down: bool) -> io::Result<()> {
-        let socket = socket2::SockRef::from(self.listener.get_ref());
+    /// down, which refuses what is queued and what comes) rather than
+    /// accepting and resetting, which clients report differently. Up
+    /// again, a new socket listens on the same address (the old one may
+    /// still hold it bound, so it cannot simply listen again).
+    fn set_down(&mut self, down: bool) -> io::Result<()> {
         if down {
-            socket.shutdown(std::net::Shutdown::Read)
-        } else {
-            socket.bind(&self.addr.into())?;
-            socket.listen(LISTEN_BACKLOG)
+            return socket2::SockRef::from(self.listener.get_ref())
+                .shutdown(std::net::Shutdown::Read);
         }
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&self.addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        self.listener = watch_listener(socket.into())?;
+        Ok(())
     }
 }
 

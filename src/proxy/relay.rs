@@ -45,6 +45,8 @@ const SPLICE_CHUNK: usize = 1 << 20;
 /// Chunks one direction moves per poll before letting the other direction
 /// and other connections run.
 const CHUNKS_PER_POLL: usize = 16;
+/// Most bytes a direction reads ahead while `latency` holds earlier ones.
+const MAX_AHEAD: usize = 4 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayMode {
@@ -354,6 +356,12 @@ struct Half {
     hold: Option<Instant>,
     /// `slow_close` has been waited for.
     closing_done: bool,
+    /// Read while `latency` held an earlier chunk, each with when it was
+    /// read (at most [`MAX_AHEAD`] bytes), and whether the source's FIN
+    /// came after them.
+    ahead: VecDeque<(Bytes, Instant)>,
+    ahead_bytes: usize,
+    ahead_eof: bool,
 }
 
 impl Half {
@@ -373,6 +381,9 @@ impl Half {
             ops: VecDeque::new(),
             hold: None,
             closing_done: false,
+            ahead: VecDeque::new(),
+            ahead_bytes: 0,
+            ahead_eof: false,
         }
     }
 
@@ -423,13 +434,28 @@ impl Half {
                             continue;
                         }
                     }
-                    let read = match mode {
-                        RelayMode::Copy => self.poll_read_chunk(cx, src),
-                        RelayMode::Splice => {
-                            ready!(src.poll_read_ready(cx)).map_err(read_error)?;
-                            match self.fill_pipe(src) {
-                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                                other => Poll::Ready(other),
+                    if let Some((chunk, read_at)) = self.ahead.pop_front() {
+                        self.ahead_bytes -= chunk.len();
+                        self.state = State::WritingChunk {
+                            chunk,
+                            written: 0,
+                            read_at,
+                        };
+                        self.through_transform(observer);
+                        self.through_faults(observer);
+                        continue;
+                    }
+                    let read = if self.ahead_eof {
+                        Poll::Ready(Ok(0))
+                    } else {
+                        match mode {
+                            RelayMode::Copy => self.poll_read_chunk(cx, src),
+                            RelayMode::Splice => {
+                                ready!(src.poll_read_ready(cx)).map_err(read_error)?;
+                                match self.fill_pipe(src) {
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                                    other => Poll::Ready(other),
+                                }
                             }
                         }
                     };
@@ -473,6 +499,9 @@ impl Half {
                         match shaper.next(want, *read_at, Instant::now()) {
                             Step::Write(n) => want = n,
                             Step::Wait(until) => {
+                                if shaper.reads_ahead() {
+                                    self.read_ahead(cx, src)?;
+                                }
                                 ready!(poll_until(&mut self.sleep, cx, until));
                                 continue;
                             }
@@ -727,6 +756,25 @@ impl Half {
                 }
             }
         }
+    }
+
+    /// Reads what the source has while `latency` holds an earlier chunk:
+    /// latency delays each byte from when it arrived (as Toxiproxy's
+    /// does), so a response sent in two writes arrives late once, not twice.
+    fn read_ahead(&mut self, cx: &mut Context<'_>, src: &mut TcpStream) -> Result<(), RelayError> {
+        while !self.ahead_eof && self.ahead_bytes < MAX_AHEAD {
+            let mut buf = BytesMut::with_capacity(COPY_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *src), cx, &mut buf) {
+                Poll::Ready(Ok(0)) => self.ahead_eof = true,
+                Poll::Ready(Ok(n)) => {
+                    self.ahead_bytes += n;
+                    self.ahead.push_back((buf.freeze(), Instant::now()));
+                }
+                Poll::Ready(Err(e)) => return Err(read_error(self.from, e)),
+                Poll::Pending => break,
+            }
+        }
+        Ok(())
     }
 
     /// Copy mode: reads one chunk through tokio's `AsyncRead`, which, on

@@ -133,6 +133,10 @@ pub fn write_row(event: &Event, out: &mut Vec<u8>) {
             row.what([l.line.as_str()]);
         }
         Payload::Note(n) => row.what([n.text.as_str()]),
+        Payload::Fault(f) => {
+            row.edge(&f.source, &f.target);
+            row.what([f.fault.as_str(), ": ", &f.detail]);
+        }
         _ => row.service(event),
     }
     if call_failed(&event.payload) {

@@ -197,6 +197,11 @@ impl Shaper {
         self.chunk_due = None;
     }
 
+    /// Whether waits are for latency, during which the relay reads ahead.
+    pub fn reads_ahead(&self) -> bool {
+        self.latency.is_some()
+    }
+
     /// `limit_data` has let through all it will.
     pub fn limit_reached(&self) -> bool {
         self.limit.is_some_and(|limit| self.passed >= limit)
