@@ -458,3 +458,147 @@ services:
     );
     env.down().await.unwrap();
 }
+
+mod common;
+
+/// The daemon's `/faults` routes and `tapmesh fault`, on an environment
+/// posted to it: a fault added through each acts, is listed and removed;
+/// bad faults are refused with every problem and its path.
+#[test]
+fn the_daemon_and_the_cli_add_list_and_clear_faults() {
+    use common::daemon::Daemon;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello\n").unwrap();
+    let daemon = Daemon::start(&[]);
+    let (status, created) = daemon.call(
+        "POST",
+        "/environments?wait=true",
+        Some(("application/yaml", &store_spec(dir.path()))),
+    );
+    assert_eq!(status, 201, "{created:#}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let faults = format!("/environments/{id}/faults");
+    let store = created["endpoints"]["store"]["default"]["observed"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("http://{store}/hello.txt");
+
+    // The spec's fault is there from the start.
+    let (status, listed) = daemon.call("GET", &faults, None);
+    assert_eq!(status, 200);
+    assert_eq!(listed["front->store"][0]["name"], "teapot");
+    assert_eq!(listed["front->store"][0]["attributes"]["http_status"], 418);
+    assert_eq!(listed["~test->store"], serde_json::json!([]));
+
+    // Added through the route, it acts.
+    let body = r#"{"edge": "~test->store", "name": "nope", "type": "abort",
+        "match": "http.method == \"GET\"", "first": 1,
+        "attributes": {"http_status": 502, "body": "bad gateway, on purpose"}}"#;
+    let (status, added) = daemon.call("POST", &faults, Some(("application/json", body)));
+    assert_eq!(status, 201, "{added:#}");
+    assert_eq!(
+        (added["edge"].as_str(), added["first"].as_u64()),
+        (Some("~test->store"), Some(1))
+    );
+    let out = curl(&["-w", " %{http_code}", &url]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bad gateway, on purpose 502"
+    );
+    let out = curl(&[&url]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello\n",
+        "first: 1 picks one request"
+    );
+
+    // Refused: every problem with its path; an unknown edge; a name taken.
+    let bad = r#"{"edge": "~test->store", "type": "latency", "toxicity": 3,
+        "attributes": {"latency": "soon", "colour": 1}}"#;
+    let (status, refused) = daemon.call("POST", &faults, Some(("application/json", bad)));
+    assert_eq!(status, 400, "{refused:#}");
+    let paths: Vec<&str> = refused["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"toxicity") && paths.contains(&"attributes.latency"),
+        "{refused:#}"
+    );
+    let (status, _) = daemon.call(
+        "POST",
+        &faults,
+        Some(("application/json", r#"{"edge": "a->b", "type": "down"}"#)),
+    );
+    assert_eq!(status, 404);
+    let (status, taken) = daemon.call("POST", &faults, Some(("application/json", body)));
+    assert_eq!(status, 409, "{taken:#}");
+    // A web page cannot add one (no JSON content type: no preflight-free change).
+    let (status, _) = daemon.request("POST", &faults, &["content-type: text/plain"], Some(body));
+    assert_eq!(status, 415);
+
+    // The CLI, by the environment's address.
+    let env_url = daemon.url(&format!("/environments/{id}"));
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tapmesh"))
+            .arg("fault")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tapmesh fault {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = cli(&[
+        "add",
+        &env_url,
+        "~test->store",
+        "latency",
+        "-a",
+        "latency=150",
+        "--name",
+        "slow",
+    ]);
+    assert_eq!(
+        said,
+        "added to ~test->store: slow (latency) jitter=0 latency=150\n"
+    );
+    let listed = cli(&["list", &env_url]);
+    assert!(
+        listed.contains("~test->store: slow (latency) jitter=0 latency=150\n"),
+        "{listed}"
+    );
+    assert!(listed.contains("~test->store: nope (abort)"), "{listed}");
+    assert!(listed.contains("front->store: teapot (abort)"), "{listed}");
+    let out = curl(&["-o", "/dev/null", "-w", "%{time_total}", &url]);
+    let took = String::from_utf8_lossy(&out.stdout).parse::<f64>().unwrap();
+    assert!(
+        took >= 0.14,
+        "latency 150ms from the CLI: the request took {took}s"
+    );
+    assert_eq!(
+        cli(&["clear", &env_url, "~test->store", "--name", "slow"]),
+        "removed 1 fault(s)\n"
+    );
+    assert_eq!(cli(&["clear", &env_url]), "removed 2 fault(s)\n");
+    let (_, listed) = daemon.call("GET", &faults, None);
+    assert!(
+        listed
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|f| f == &serde_json::json!([])),
+        "{listed:#}"
+    );
+    let (status, gone) = daemon.call(
+        "DELETE",
+        &format!("{faults}?edge=~test-%3Estore&name=gone"),
+        None,
+    );
+    assert_eq!(status, 404, "{gone:#}");
+
+    let (status, _) = daemon.call("DELETE", &format!("/environments/{id}"), None);
+    assert_eq!(status, 200);
+}

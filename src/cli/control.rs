@@ -44,7 +44,7 @@ pub fn run(asked: Control, args: ControlArgs) -> Result<bool> {
 }
 
 /// The daemon's `host:port` and the environment's id, if named.
-fn where_is(text: &str) -> Result<(String, Option<String>)> {
+pub(super) fn where_is(text: &str) -> Result<(String, Option<String>)> {
     if !text.contains("://") {
         if text.contains('/') {
             bail!("{text:?}: write an environment's id or its http:// address");

@@ -1,6 +1,7 @@
 //! The `tapmesh` command line.
 
 mod control;
+mod fault;
 mod inspect;
 mod kafka_mock;
 mod logging;
@@ -50,6 +51,8 @@ enum Command {
     /// Start a stopped, failed or completed service of an environment the
     /// daemon runs (a job runs again).
     Start(control::ControlArgs),
+    /// Faults on an environment's edges: add, list, clear.
+    Fault(fault::FaultArgs),
     /// Run librdkafka's mock Kafka cluster on a port (what a `kafka`
     /// service with `engine: mock` runs).
     KafkaMock(kafka_mock::KafkaMockArgs),
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         }
         Command::Stop(args) => exit_status(control::run(crate::environment::Control::Stop, args)),
         Command::Start(args) => exit_status(control::run(crate::environment::Control::Start, args)),
+        Command::Fault(args) => exit_status(fault::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -223,6 +223,35 @@ pub(crate) async fn post_json(authority: &str, path: &str) -> Result<Value> {
         .with_context(|| format!("http://{authority}{path} answered no JSON"))
 }
 
+/// Sends `method path` with a JSON body (or none) and returns the JSON
+/// answer; a status outside 2xx is an error carrying the daemon's message.
+pub(crate) async fn send_json(
+    authority: &str,
+    method: hyper::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value> {
+    let mut sender = connect(authority).await?;
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, authority);
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let response = sender
+        .send_request(request.body(http_body_util::Full::new(bytes))?)
+        .await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{status}: {}", daemon_message(&body));
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("http://{authority}{path} answered no JSON"))
+}
+
 /// The daemon's `{"error": …}`, or the body as text.
 fn daemon_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)

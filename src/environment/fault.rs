@@ -176,6 +176,12 @@ impl Environment {
         })
     }
 
+    /// Every observed edge's faults, to change while the environment runs
+    /// (the daemon's `/faults` routes hold these).
+    pub fn fault_handles(&self) -> std::collections::BTreeMap<String, Arc<EdgeFaults>> {
+        self.running().faults().clone()
+    }
+
     /// Every edge's faults now.
     pub fn faults(&self) -> Vec<(String, Vec<FaultSpec>)> {
         self.running()

@@ -264,7 +264,10 @@ async fn run(
         }
         Some(Ok(environment)) => {
             let (control, mut requests) = tokio::sync::mpsc::unbounded_channel();
-            hosted.update(|s| s.control = Some(control));
+            hosted.update(|s| {
+                s.control = Some(control);
+                s.faults = Some(environment.fault_handles());
+            });
             let ended = async {
                 tokio::select! {
                     _ = stop.cancelled() => (Outcome::Stopped, "deleted".to_string(), RunState::Down),
@@ -288,6 +291,7 @@ async fn run(
             hosted.update(|s| {
                 s.state = RunState::Stopping;
                 s.control = None;
+                s.faults = None;
             });
             if let Err(e) = environment.down_because(outcome, Some(reason)).await {
                 tracing::warn!(id = %hosted.id, "keeping the environment's files: {e}");

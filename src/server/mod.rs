@@ -7,6 +7,7 @@
 
 mod control;
 pub mod daemon;
+mod faults;
 mod guard;
 mod logs;
 mod row;
@@ -91,6 +92,15 @@ impl HostedEnvironment {
     /// A snapshot of its state.
     pub fn status(&self) -> EnvironmentStatus {
         self.status.lock().expect("status lock").clone()
+    }
+
+    /// The running environment's edges, whose faults the API changes
+    /// (`None` once it is down).
+    pub fn set_faults(
+        &self,
+        faults: Option<std::collections::BTreeMap<String, Arc<crate::proxy::fault::EdgeFaults>>>,
+    ) {
+        self.update(|s| s.faults = faults);
     }
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
@@ -200,6 +210,10 @@ fn routes() -> Router<Registry> {
         .route("/environments/{id}/events", get(environment_events))
         .route("/environments/{id}/log", get(logs::environment_log))
         .route("/environments/{id}/notes", post(testing::add_note))
+        .route(
+            "/environments/{id}/faults",
+            get(faults::list).post(faults::add).delete(faults::remove),
+        )
         .route("/environments/{id}/explain", get(testing::explain))
         .merge(web::routes())
 }

@@ -70,6 +70,9 @@ pub struct EnvironmentStatus {
     /// Restarts, stops and starts its services, while it is up.
     #[serde(skip)]
     pub(crate) control: Option<super::control::ControlSender>,
+    /// Its edges' faults, while it is up.
+    #[serde(skip)]
+    pub(crate) faults: Option<BTreeMap<String, std::sync::Arc<crate::proxy::fault::EdgeFaults>>>,
 }
 
 impl Default for EnvironmentStatus {
@@ -84,6 +87,7 @@ impl Default for EnvironmentStatus {
             summary: None,
             stop: None,
             control: None,
+            faults: None,
         }
     }
 }

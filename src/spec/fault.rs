@@ -27,7 +27,9 @@ pub struct FaultSpec {
     #[serde(skip_serializing_if = "Stream::is_downstream")]
     pub stream: Stream,
     /// The chance it applies: to a connection (connection faults, decided
-    /// once per connection as Toxiproxy does) or to a request (request faults).
+    /// once per connection as Toxiproxy does) or to a request (request
+    /// faults). 1 unless told (and then not written).
+    #[serde(skip_serializing_if = "is_certain")]
     pub toxicity: f64,
     /// Request faults: the requests it applies to, in the query language.
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
@@ -45,6 +47,10 @@ pub struct FaultSpec {
 pub enum Stream {
     Upstream,
     Downstream,
+}
+
+fn is_certain(p: &f64) -> bool {
+    *p >= 1.0
 }
 
 impl Stream {

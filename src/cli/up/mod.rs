@@ -123,6 +123,7 @@ fn run_held(args: UpArgs) -> Result<bool> {
     eprintln!("{said}");
 
     let runtime = tokio::runtime::Runtime::new()?;
+    let mut web_hosted = None;
     if !args.no_web {
         let addr = args.web.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
         // Inside the runtime: the hosted environment follows the log's
@@ -131,6 +132,7 @@ fn run_held(args: UpArgs) -> Result<bool> {
         let hosted = HostedEnvironment::observed(prepared.id(), &name, log.clone())
             .with_dir(prepared.dir())
             .with_spec(prepared.spec());
+        web_hosted = Some(hosted.clone());
         let bound = runtime.block_on(start_web(addr, hosted))?;
         eprintln!("web view: http://{bound}/");
     }
@@ -142,7 +144,7 @@ fn run_held(args: UpArgs) -> Result<bool> {
         logging::relay_lines(Some(Box::new(move |line| sayer.log(line))));
     }
     let watch = args.watch.then(|| (args.spec.clone(), args.only.clone()));
-    let ok = runtime.block_on(drive(prepared, &view, args.r#for, watch));
+    let ok = runtime.block_on(drive(prepared, &view, args.r#for, watch, web_hosted));
     logging::relay_warnings(None);
     logging::relay_lines(None);
     view.finish();
@@ -181,6 +183,7 @@ async fn drive(
     view: &View,
     stop_after: Option<Duration>,
     watch: Option<(PathBuf, Vec<String>)>,
+    web: Option<HostedEnvironment>,
 ) -> bool {
     let name = prepared.spec().name.clone();
     let closed = view.closed();
@@ -198,6 +201,10 @@ async fn drive(
             return false;
         }
     };
+    // The web view's address takes `tapmesh fault` while it runs.
+    if let Some(web) = &web {
+        web.set_faults(Some(environment.fault_handles()));
+    }
     let stop_after = async {
         match stop_after {
             Some(d) => tokio::time::sleep(d).await,
@@ -230,6 +237,9 @@ async fn drive(
             (false, Outcome::Failed, Some(error.report()))
         }
     };
+    if let Some(web) = &web {
+        web.set_faults(None);
+    }
     if let Err(e) = environment.down_because(outcome, reason).await {
         view.note(e.to_string());
     }

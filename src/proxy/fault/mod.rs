@@ -93,6 +93,12 @@ impl FaultSet {
     }
 }
 
+impl std::fmt::Debug for EdgeFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.list()).finish()
+    }
+}
+
 impl Default for EdgeFaults {
     fn default() -> Self {
         Self {
