@@ -136,7 +136,7 @@ impl ConnectionEvents {
                 dice: Dice::new(self.id),
             };
             let http = self.config.grpc.is_some();
-            Box::new(LiveFaults::new(edge.subscribe(), requests, http))
+            Box::new(LiveFaults::new(edge.clone(), requests, http))
         });
         let mut on_decoded = |observed: Observed| match observed {
             Observed::Decoded(decoded, mark) => self.publish_decoded(decoded, mark),

@@ -27,15 +27,15 @@ use crate::spec::read_fault;
 type Edges = BTreeMap<String, Arc<EdgeFaults>>;
 
 /// The environment's edges, if it is up.
-fn edges(registry: &Registry, id: &str) -> Result<Edges, Response> {
+fn edges(registry: &Registry, id: &str) -> Result<Edges, Box<Response>> {
     let Some(env) = registry.get(id) else {
-        return Err(not_found(id));
+        return Err(Box::new(not_found(id)));
     };
     env.status().faults.ok_or_else(|| {
-        error(
+        Box::new(error(
             StatusCode::CONFLICT,
             format!("environment {id:?} is not up: faults act on a running environment's edges"),
-        )
+        ))
     })
 }
 
@@ -46,7 +46,7 @@ pub(super) async fn list(State(registry): State<Registry>, Path(id): Path<String
                 edges.iter().map(|(edge, f)| (edge, f.list())).collect();
             Json(json!(listed)).into_response()
         }
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -57,7 +57,7 @@ pub(super) async fn add(
 ) -> Response {
     let edges = match edges(&registry, &id) {
         Ok(edges) => edges,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut fault = match body {
         Ok(Json(Value::Object(fault))) => fault,
@@ -136,7 +136,7 @@ pub(super) async fn remove(
 ) -> Response {
     let edges = match edges(&registry, &id) {
         Ok(edges) => edges,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let removed = match (&asked.edge, &asked.name) {
         (None, Some(_)) => {

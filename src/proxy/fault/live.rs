@@ -10,19 +10,16 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tapmesh_protocols::http1::{RequestGate, Segment, Verdict};
-use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use super::shape::Deadline;
-use super::{Dice, FaultMark, FaultSet, RequestFaults, Rule, Shaper};
+use super::{Dice, EdgeFaults, FaultMark, FaultSet, RequestFaults, Rule, Shaper, Watcher};
 use crate::spec::Stream;
-
-type Changes = Pin<Box<dyn Future<Output = Option<watch::Receiver<Arc<FaultSet>>>> + Send>>;
 
 /// Marks kept for requests whose exchange has not completed: beyond this
 /// the decoder has stopped pairing (it allows 1,024 requests in flight), so
@@ -38,7 +35,13 @@ pub(crate) enum Op {
 
 pub(crate) struct LiveFaults {
     pub set: Arc<FaultSet>,
-    changes: Option<Changes>,
+    edge: Arc<EdgeFaults>,
+    /// The edge's generation `set` is from (`None` before the first look).
+    generation_seen: Option<u64>,
+    watcher: Arc<Watcher>,
+    /// The waker registered with `watcher` (a task's waker stays the same,
+    /// so this is registered once).
+    waker: Option<Waker>,
     drawn: Vec<(u64, bool)>,
     dice: Dice,
     requests: RequestFaults,
@@ -67,12 +70,14 @@ pub(crate) struct LiveFaults {
 
 impl LiveFaults {
     /// `http`: the edge speaks HTTP, so its requests may be gated.
-    pub fn new(rx: watch::Receiver<Arc<FaultSet>>, requests: RequestFaults, http: bool) -> Self {
-        let set = rx.borrow().clone();
+    pub fn new(edge: Arc<EdgeFaults>, requests: RequestFaults, http: bool) -> Self {
         let dice = Dice::new(requests.connection);
         Self {
-            set,
-            changes: Some(changes(rx)),
+            set: Arc::default(),
+            watcher: edge.watch(),
+            edge,
+            generation_seen: None,
+            waker: None,
             drawn: Vec::new(),
             dice,
             requests,
@@ -91,29 +96,22 @@ impl LiveFaults {
         }
     }
 
-    /// The set changed since the last call (or this is the first): true if
-    /// so, with `self.set` updated. Registers for the next change.
+    /// Whether the edge's faults changed since the last call (or this is
+    /// the first), `self.set` then updated. No lock on the way: one atomic
+    /// load, and a waker comparison.
     pub fn poll_changed(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut changed = false;
-        loop {
-            let Some(changes) = self.changes.as_mut() else {
-                return changed;
-            };
-            match changes.as_mut().poll(cx) {
-                Poll::Pending => return changed,
-                Poll::Ready(None) => {
-                    self.changes = None;
-                    return changed;
-                }
-                Poll::Ready(Some(mut rx)) => {
-                    self.set = rx.borrow_and_update().clone();
-                    // Polled on the next turn of the loop, which registers
-                    // the waker for the change after this one.
-                    self.changes = Some(changes_from(rx));
-                    changed = true;
-                }
-            }
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.watcher.register(cx.waker());
+            self.waker = Some(cx.waker().clone());
         }
+        // Read after registering: a change from here on wakes the task.
+        let generation = self.edge.generation();
+        if self.generation_seen == Some(generation) {
+            return false;
+        }
+        self.generation_seen = Some(generation);
+        self.set = self.edge.current();
+        true
     }
 
     /// The shapers for both directions under the current set, and the
@@ -225,14 +223,4 @@ impl LiveFaults {
             hold
         })
     }
-}
-
-fn changes(rx: watch::Receiver<Arc<FaultSet>>) -> Changes {
-    // The first poll reports the set as it is now, so a connection builds
-    // its shapers once at the start without a special case.
-    Box::pin(async move { Some(rx) })
-}
-
-fn changes_from(mut rx: watch::Receiver<Arc<FaultSet>>) -> Changes {
-    Box::pin(async move { rx.changed().await.ok().map(|()| rx) })
 }

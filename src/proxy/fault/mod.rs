@@ -1,19 +1,21 @@
 //! Faults at run time: what an edge has now, and how a connection follows it.
 //!
 //! Each edge has one [`EdgeFaults`], shared by its listeners and every
-//! connection through them. Changing it publishes a new [`FaultSet`] on a
-//! `watch` channel; a connection holds a receiver and looks at it only when
-//! it changes (its relay polls the channel with its other wake-ups), so an
-//! edge without faults relays exactly as it would without this module, and
-//! a change reaches open connections too (a pooled client's connection is
-//! the one a test needs to fail).
+//! connection through them. Changing it publishes a new [`FaultSet`] and
+//! bumps a generation; each open connection is woken (its relay task's
+//! waker is registered once) and, on its next poll, sees the generation
+//! moved and takes the new set. A connection on an edge without faults
+//! pays one atomic load and a waker comparison per poll, no lock and no
+//! allocation; splice stays splice. A change reaches open connections too
+//! (a pooled client's connection is the one a test needs to fail).
 
 mod live;
 mod request;
 mod shape;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Waker;
 
 use tokio::sync::watch;
 
@@ -26,10 +28,27 @@ pub(crate) use shape::{Shaper, Step};
 
 /// The faults of one edge. Cheap to share; see the module docs.
 pub struct EdgeFaults {
+    /// The set now; the listener waits on it for `down`.
     tx: watch::Sender<Arc<FaultSet>>,
+    /// Bumped on every change, after the set is in place.
+    generation: AtomicU64,
+    /// Open connections' wakers, woken on every change.
+    watchers: Mutex<Vec<Weak<Watcher>>>,
     /// Serialises changes, so two concurrent adds cannot both pass the
     /// unique-name check.
     change: Mutex<()>,
+}
+
+/// Where one connection's relay task is woken from.
+#[derive(Default)]
+pub(crate) struct Watcher {
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Watcher {
+    pub fn register(&self, waker: &Waker) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
+    }
 }
 
 /// The faults an edge has at one moment.
@@ -103,6 +122,8 @@ impl Default for EdgeFaults {
     fn default() -> Self {
         Self {
             tx: watch::Sender::new(Arc::new(FaultSet::default())),
+            generation: AtomicU64::new(0),
+            watchers: Mutex::new(Vec::new()),
             change: Mutex::new(()),
         }
     }
@@ -120,6 +141,42 @@ impl EdgeFaults {
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<FaultSet>> {
         self.tx.subscribe()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A connection to wake on every change (until it is dropped).
+    pub(crate) fn watch(&self) -> Arc<Watcher> {
+        let watcher = Arc::new(Watcher::default());
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if watchers.len() >= 64 && watchers.len().is_power_of_two() {
+            watchers.retain(|w| w.strong_count() > 0);
+        }
+        watchers.push(Arc::downgrade(&watcher));
+        watcher
+    }
+
+    /// Puts `set` in place, then wakes every connection to look at it.
+    fn publish(&self, set: FaultSet) {
+        self.tx.send_replace(Arc::new(set));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.retain(|w| match w.upgrade() {
+            Some(watcher) => {
+                if let Some(waker) = watcher
+                    .waker
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                {
+                    waker.wake_by_ref();
+                }
+                true
+            }
+            None => false,
+        });
     }
 
     /// The faults as written, in the order they were added.
@@ -143,7 +200,7 @@ impl EdgeFaults {
         }
         let mut rules = now.rules.clone();
         rules.push(Arc::new(Rule::new(spec)?));
-        self.tx.send_replace(Arc::new(FaultSet { rules }));
+        self.publish(FaultSet { rules });
         Ok(())
     }
 
@@ -159,7 +216,7 @@ impl EdgeFaults {
             .collect();
         let removed = rules.len() != now.rules.len();
         if removed {
-            self.tx.send_replace(Arc::new(FaultSet { rules }));
+            self.publish(FaultSet { rules });
         }
         removed
     }
@@ -169,7 +226,7 @@ impl EdgeFaults {
         let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
         let n = self.current().rules.len();
         if n > 0 {
-            self.tx.send_replace(Arc::new(FaultSet::default()));
+            self.publish(FaultSet::default());
         }
         n
     }
