@@ -236,6 +236,11 @@ impl Observer<'_> {
             decoder.feed(direction, chunk, at, &mut self.out);
             self.publish();
         }
+        if direction == Direction::ClientToTarget {
+            if let Some(faults) = self.faults.as_mut() {
+                faults.requests_seen();
+            }
+        }
     }
 
     fn end_of_stream(&mut self, direction: Direction) {
@@ -574,9 +579,19 @@ impl Half {
                         return Poll::Ready(Ok(()));
                     }
                 }
-                State::Segments { read_at, .. } => {
+                State::Segments { original, read_at } => {
                     let read_at = *read_at;
-                    match ready!(self.poll_op(cx, dst, read_at)) {
+                    if matches!(self.ops.front(), Some(Op::Close)) && !original.is_empty() {
+                        // The decoder sees the request the connection
+                        // closes at (and any answer to it) before the close.
+                        let original = std::mem::take(original);
+                        observer.chunk(self.direction, &original, read_at);
+                    }
+                    let answering = observer
+                        .faults
+                        .as_ref()
+                        .is_some_and(|f| !f.inject.is_empty());
+                    match ready!(self.poll_op(cx, dst, read_at, answering)) {
                         Ok(true) => {}
                         Ok(false) => {
                             let State::Segments { original, read_at } =
@@ -601,6 +616,8 @@ impl Half {
                                     unreachable!()
                                 };
                                 observer.chunk(self.direction, &bytes, Instant::now());
+                                // The other direction may wait to close after it.
+                                cx.waker().wake_by_ref();
                             }
                         }
                         Err(e) => return Poll::Ready(Err(write_error(e))),
@@ -711,9 +728,13 @@ impl Half {
         cx: &mut Context<'_>,
         dst: &mut TcpStream,
         read_at: Instant,
+        answering: bool,
     ) -> Poll<Result<bool, RelayError>> {
         match self.ops.front_mut() {
             None => Poll::Ready(Ok(false)),
+            // The client gets the answers it is owed before the close (the
+            // other direction wakes this one when it has written them).
+            Some(Op::Close) if answering => Poll::Pending,
             Some(Op::Close) => Poll::Ready(Err(RelayError::Fault { reset: false })),
             Some(Op::Wait(until)) => {
                 let until = *until;

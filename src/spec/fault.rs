@@ -199,7 +199,6 @@ pub fn read_fault(value: &Value) -> Result<FaultSpec, Vec<(String, String)>> {
     };
     let mut attrs = Attributes {
         map: attributes,
-        used: Vec::new(),
         errors: &mut errors,
     };
     let action = match map.get("type").and_then(Value::as_str) {
@@ -212,8 +211,12 @@ pub fn read_fault(value: &Value) -> Result<FaultSpec, Vec<(String, String)>> {
             None
         }
     };
-    if action.is_some() {
-        attrs.unused();
+    if let Some(known) = map
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(attribute_names)
+    {
+        attrs.unknown(known);
     }
     let name = match map.get("name") {
         None => action.as_ref().map(|a| a.type_name().to_string()),
@@ -307,7 +310,6 @@ pub fn read_fault(value: &Value) -> Result<FaultSpec, Vec<(String, String)>> {
 /// A fault's `attributes`, each read once; what is left over is an error.
 struct Attributes<'a> {
     map: &'a Map<String, Value>,
-    used: Vec<&'static str>,
     errors: &'a mut Vec<(String, String)>,
 }
 
@@ -406,8 +408,7 @@ impl Attributes<'_> {
         }
     }
 
-    fn take(&mut self, key: &'static str) -> Option<&Value> {
-        self.used.push(key);
+    fn take(&self, key: &'static str) -> Option<&Value> {
         self.map.get(key)
     }
 
@@ -464,9 +465,11 @@ impl Attributes<'_> {
         }
     }
 
-    fn unused(&mut self) {
+    /// Attributes the type does not have (checked by name, so one that
+    /// failed to read does not hide the others).
+    fn unknown(&mut self, known: &[&str]) {
         for key in self.map.keys() {
-            if !self.used.contains(&key.as_str()) {
+            if !known.contains(&key.as_str()) {
                 self.errors.push((
                     format!("attributes.{key}"),
                     "not an attribute of this fault type".into(),
@@ -474,6 +477,28 @@ impl Attributes<'_> {
             }
         }
     }
+}
+
+/// The attributes a type takes; `None` for a type that does not exist.
+fn attribute_names(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "latency" => &["latency", "jitter"],
+        "bandwidth" => &["rate"],
+        "slow_close" => &["delay"],
+        "timeout" | "reset_peer" => &["timeout"],
+        "slicer" => &["average_size", "size_variation", "delay"],
+        "limit_data" => &["bytes"],
+        "down" | "drop" => &[],
+        "delay" => &["delay", "on"],
+        "abort" => &[
+            "http_status",
+            "body",
+            "grpc_status",
+            "message",
+            "kafka_error",
+        ],
+        _ => return None,
+    })
 }
 
 mod millis {

@@ -136,6 +136,7 @@ const ROOT: &[(&str, Ty)] = &[
     ("lifecycle", Ty::Dyn),
     ("log", Ty::Dyn),
     ("note", Ty::Dyn),
+    ("fault", Ty::Dyn),
 ];
 
 const HTTP: &[(&str, Ty)] = &[

@@ -61,6 +61,9 @@ pub(crate) struct LiveFaults {
     pub response_holds: VecDeque<(u64, Duration)>,
     /// Responses to write to the client once this many exchanges completed.
     pub inject: VecDeque<(Bytes, u64)>,
+    /// Responses decided on but not yet injectable: the decoder has not
+    /// seen the request they answer (it must, before it sees them).
+    staged: Vec<(Bytes, u64)>,
     /// HTTP exchanges the decoder has completed.
     pub exchanges: u64,
     /// Connection faults that newly apply, to be reported.
@@ -90,6 +93,7 @@ impl LiveFaults {
             pending_holds: VecDeque::new(),
             response_holds: VecDeque::new(),
             inject: VecDeque::new(),
+            staged: Vec::new(),
             exchanges: 0,
             applied: Vec::new(),
             deadline: None,
@@ -194,11 +198,17 @@ impl LiveFaults {
                 }
                 Segment::Respond { bytes, .. } => {
                     let index = self.responds.pop_front().unwrap_or(0);
-                    self.inject.push_back((bytes, index));
+                    self.staged.push((bytes, index));
                 }
                 Segment::Close => ops.push_back(Op::Close),
             }
         }
+    }
+
+    /// The decoder has seen the client's chunk: the responses to its
+    /// requests may go.
+    pub fn requests_seen(&mut self) {
+        self.inject.extend(self.staged.drain(..));
     }
 
     /// An HTTP exchange completed: the fault that acted on it, if any.

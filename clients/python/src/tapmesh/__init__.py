@@ -19,10 +19,11 @@ environment per test, from ``@pytest.mark.tapmesh_spec(PATH)``) and
 """
 
 from .daemon import DEFAULT_DAEMON, Daemon, find_binary
-from .environment import Endpoint, Environment, Expectation, Explanation
+from .environment import Endpoint, Environment, Expectation, Explanation, Fault
 from .errors import (
     DaemonError,
     DaemonStartError,
+    FaultError,
     ExpectationFailed,
     NoEndpoint,
     QueryError,
@@ -37,6 +38,7 @@ from .events import (
     DecodeError,
     Dropped,
     Event,
+    FaultInjected,
     GrpcCall,
     KafkaRequest,
     Lifecycle,
@@ -67,6 +69,9 @@ __all__ = [
     "Expectation",
     "ExpectationFailed",
     "Explanation",
+    "Fault",
+    "FaultError",
+    "FaultInjected",
     "GrpcCall",
     "KafkaRequest",
     "Lifecycle",

@@ -3,6 +3,7 @@ assertions over them, notes, down."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -14,6 +15,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, NoReturn, Optional, Se
 from ._http import Answer, HttpClient, Params
 from .daemon import Daemon
 from .errors import (
+    FaultError,
     DaemonError,
     ExpectationFailed,
     NoEndpoint,
@@ -529,6 +531,105 @@ class Environment:
             "POST", f"{self.path}/notes", payload={"text": text}, ok=(200, 201)
         )
         return int((data or {}).get("seq") or 0)
+
+
+    # -- faults -----------------------------------------------------------
+
+    def fault(
+        self,
+        edge: str,
+        type: str,
+        *,
+        name: Optional[str] = None,
+        match: Optional[str] = None,
+        first: Optional[int] = None,
+        every: Optional[int] = None,
+        toxicity: Optional[float] = None,
+        stream: Optional[str] = None,
+        **attributes: Any,
+    ) -> "Fault":
+        """Adds a fault to ``edge`` (``"orders->inventory"``); the
+        :class:`Fault` returned removes it when its ``with`` block ends (or
+        on :meth:`Fault.remove`). ``type`` and the attributes are
+        Toxiproxy's where it has them::
+
+            with env.fault("~test->front", "abort", http_status=503,
+                           match='http.path == "/hello"', first=2):
+                ...  # the first two calls get 503, the rest go through
+            env.fault("orders->inventory", "latency", latency=100, jitter=10)
+
+        Raises :class:`FaultError` with every problem (and its path) for a
+        fault the daemon refuses."""
+        body: Dict[str, Any] = {"edge": edge, "type": type, "attributes": attributes}
+        for key, value in (
+            ("name", name),
+            ("match", match),
+            ("first", first),
+            ("every", every),
+            ("toxicity", toxicity),
+            ("stream", stream),
+        ):
+            if value is not None:
+                body[key] = value
+        answer = self._http.request(
+            "POST",
+            f"{self.path}/faults",
+            body=json.dumps(body).encode("utf-8"),
+            content_type="application/json",
+        )
+        if answer.status != 201:
+            detail = answer.json() if answer.status in (400, 404, 409) else None
+            if isinstance(detail, dict) and "error" in detail:
+                raise FaultError(str(detail["error"]), detail.get("problems") or ())
+            raise DaemonError(
+                f"POST {self.path}/faults answered {answer.status}: {answer.error_text()}",
+                answer.status,
+                answer.json(),
+            )
+        return Fault(self, edge, answer.json())
+
+    def faults(self) -> Dict[str, List[Dict[str, Any]]]:
+        """Every observed edge's faults, as the daemon lists them."""
+        return self._http.json("GET", f"{self.path}/faults") or {}
+
+    def clear_faults(self, edge: Optional[str] = None) -> int:
+        """Removes every fault (of ``edge`` only, if given); how many."""
+        params = {"edge": edge} if edge is not None else None
+        data = self._http.json("DELETE", f"{self.path}/faults", params=params)
+        return int((data or {}).get("removed") or 0)
+
+
+class Fault:
+    """A fault :meth:`Environment.fault` added; a context manager that
+    removes it on exit. ``spec`` is the fault as the daemon holds it."""
+
+    def __init__(self, env: Environment, edge: str, spec: Dict[str, Any]) -> None:
+        self.env = env
+        self.edge = edge
+        self.spec = spec
+        self.name: str = spec["name"]
+        self._removed = False
+
+    def __repr__(self) -> str:
+        return f"<Fault {self.name} ({self.spec.get('type')}) on {self.edge}>"
+
+    def remove(self) -> None:
+        """Removes the fault (once; later calls do nothing)."""
+        if self._removed or self.env.is_down:
+            return
+        self._removed = True
+        self.env._http.json(
+            "DELETE",
+            f"{self.env.path}/faults",
+            params={"edge": self.edge, "name": self.name},
+            ok=(200, 404),
+        )
+
+    def __enter__(self) -> "Fault":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 class Expectation:

@@ -28,6 +28,7 @@ __all__ = [
     "StartError",
     "QueryError",
     "NoEndpoint",
+    "FaultError",
     "ExpectationFailed",
     "WaitTimeout",
 ]
@@ -48,6 +49,16 @@ class DaemonError(TapmeshError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class FaultError(TapmeshError):
+    """A fault was refused: not valid (``problems`` lists each with its
+    ``path`` and ``message``), an edge the environment does not have, or a
+    name its edge already has."""
+
+    def __init__(self, message: str, problems: Sequence[Dict[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class DaemonStartError(TapmeshError):

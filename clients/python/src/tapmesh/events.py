@@ -130,6 +130,8 @@ class Request(_Edge):
     response_body_truncated: bool = False
     warnings: List[str] = field(default_factory=list)
     error: Optional[str] = None
+    #: The fault that acted on this exchange (its name), if one did.
+    fault: Optional[str] = None
 
     def request_bytes(self) -> Optional[bytes]:
         """The captured request body as bytes (base64 undone), as sent
@@ -314,6 +316,25 @@ class Note(_PayloadBase):
     text: Optional[str] = None
 
 
+@dataclass
+class FaultInjected(_Edge):
+    """``fault.injected``: a fault acted on an edge (JSON name ``fault``)."""
+
+    fault: Optional[str] = None
+    #: Its type (``abort``, ``latency`` …); the JSON name is ``type``.
+    kind: Optional[str] = None
+    connection: Optional[int] = None
+    #: The seq of the request or call it acted on, if it acted on one.
+    request_seq: Optional[int] = None
+    detail: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, obj: Dict[str, Any]) -> "FaultInjected":
+        made = super().from_json(obj)
+        made.kind = obj.get("type")
+        return made
+
+
 Payload = Union[
     Connection,
     Request,
@@ -328,6 +349,7 @@ Payload = Union[
     Lifecycle,
     Log,
     Note,
+    FaultInjected,
 ]
 
 #: The payload classes by the payload's JSON name.
@@ -345,6 +367,7 @@ PAYLOADS: Dict[str, Type[Any]] = {
     "lifecycle": Lifecycle,
     "log": Log,
     "note": Note,
+    "fault": FaultInjected,
 }
 
 _ENVELOPE = ("seq", "type", "timestamp", "environment", "service")
@@ -382,6 +405,7 @@ class Event:
     lifecycle: Optional[Lifecycle] = None
     log: Optional[Log] = None
     note: Optional[Note] = None
+    fault: Optional[FaultInjected] = None
     #: The whole event as received.
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -7,6 +7,7 @@
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,8 +40,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(500, "it broke")
             if self.path == "/chain":
                 url = f"http://{os.environ['BACKEND_HOSTPORT']}/item"
-                with urllib.request.urlopen(url, timeout=5) as answer:
-                    item = answer.read()
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as answer:
+                        item = answer.read()
+                except urllib.error.HTTPError as e:
+                    # The backend failed: say so, as a gateway does.
+                    return self.send(502, e.read())
                 # The backend connection is closed before front answers.
                 return self.send(200, item, "application/json")
         return self.send(404, "no such page")
