@@ -105,6 +105,10 @@ pub(crate) struct ProxyArgs {
     /// repeatable).
     #[arg(long = "redact-pattern", value_name = "REGEX")]
     redact_patterns: Vec<String>,
+    /// A fault on the edge from the start, as the daemon's JSON takes it:
+    /// '{"type": "latency", "attributes": {"latency": 100}}' (repeatable).
+    #[arg(long = "fault", value_name = "JSON")]
+    faults: Vec<String>,
 }
 
 /// The redaction the flags ask for; a bad entry stops the proxy, saying
@@ -136,6 +140,24 @@ fn redactor(args: &ProxyArgs) -> Result<Option<Arc<Redactor>>> {
         tracing::warn!("--no-redact: events keep credentials, cookies and secret fields as sent");
     }
     Ok(redactor.map(Arc::new))
+}
+
+/// The `--fault` options, each checked (every problem said at once).
+fn faults(written: &[String]) -> Result<std::sync::Arc<crate::proxy::fault::EdgeFaults>> {
+    let faults = crate::proxy::fault::EdgeFaults::new();
+    for (i, text) in written.iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .with_context(|| format!("--fault #{}: not JSON: {text}", i + 1))?;
+        let spec = crate::spec::read_fault(&value).map_err(|problems| {
+            let said: Vec<String> = problems
+                .iter()
+                .map(|(path, message)| format!("{path}: {message}"))
+                .collect();
+            anyhow::anyhow!("--fault #{}: {}", i + 1, said.join("; "))
+        })?;
+        faults.add(spec).map_err(anyhow::Error::msg)?;
+    }
+    Ok(faults)
 }
 
 pub(crate) fn run(args: ProxyArgs) -> Result<()> {
@@ -210,7 +232,8 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         ),
     }
     .with_connect_timeout(args.connect_timeout)
-    .with_redact(redact);
+    .with_redact(redact)
+    .with_faults(faults(&args.faults)?);
     let proxy = Proxy::bind(args.listen, config, log.clone())
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
