@@ -192,6 +192,14 @@ async fn curl_retries_through_two_aborts_then_succeeds_and_the_events_say_which_
             .len(),
         1
     );
+    // `tapmesh traffic` counts the injected failures apart from real errors.
+    let events: Vec<Event> = env.events().iter().map(|e| (**e).clone()).collect();
+    let summary = tapmesh::inspect::summarize(&events);
+    let edge = summary
+        .iter()
+        .find(|s| s.source == "~test" && s.target == "store")
+        .unwrap();
+    assert_eq!((edge.calls, edge.errors, edge.faults), (3, 0, 2));
     drop(guard);
     assert!(env
         .faults()

@@ -209,17 +209,18 @@ pub(crate) fn traffic(args: TrafficArgs) -> Result<()> {
     }
     writeln!(
         out,
-        "{:<32} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10}",
-        "edge", "calls", "errors", "p50", "p95", "p99", "bytes in", "bytes out"
+        "{:<32} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "edge", "calls", "errors", "faults", "p50", "p95", "p99", "bytes in", "bytes out"
     )?;
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}ms"));
     for s in summary {
         writeln!(
             out,
-            "{:<32} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10}",
+            "{:<32} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10}",
             format!("{}->{}", s.source, s.target),
             s.calls,
             s.errors,
+            s.faults,
             ms(s.p50_ms),
             ms(s.p95_ms),
             ms(s.p99_ms),

@@ -15,8 +15,11 @@ pub struct EdgeSummary {
     /// HTTP exchanges, gRPC calls and Kafka requests.
     pub calls: u64,
     /// HTTP 5xx or no response, gRPC status other than OK, Kafka error code
-    /// other than 0, or a call cut off.
+    /// other than 0, or a call cut off; not counting failures a fault
+    /// injected (those are in `faults`).
     pub errors: u64,
+    /// Faults that acted on the edge (`fault.injected` events).
+    pub faults: u64,
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -73,6 +76,7 @@ pub struct EdgeStats {
 struct Acc {
     calls: u64,
     errors: u64,
+    faults: u64,
     latencies: Latencies,
     bytes_in: u64,
     bytes_out: u64,
@@ -142,11 +146,13 @@ impl EdgeStats {
             Payload::Connection(c) if event.kind == EventKind::ConnectionOpened => {
                 self.edge(&c.source, &c.target).connections += 1;
             }
+            Payload::Fault(f) => self.edge(&f.source, &f.target).faults += 1,
             Payload::Request(r) => self.add_call(
                 &r.source,
                 &r.target,
                 Call {
-                    failed: call_failed(&event.payload),
+                    // A failure a fault made is not the system's own.
+                    failed: call_failed(&event.payload) && r.fault.is_none(),
                     latency_ms: r.latency_ms,
                     bytes_in: r.request_size,
                     bytes_out: r.response_size,
@@ -233,6 +239,7 @@ impl EdgeStats {
                     target: target.clone(),
                     calls: acc.calls,
                     errors: acc.errors,
+                    faults: acc.faults,
                     p50_ms,
                     p95_ms,
                     p99_ms,

@@ -689,6 +689,11 @@ impl Half {
     /// direction it becomes `Segments`; a response a request fault holds
     /// gets its hold.
     fn through_faults(&mut self, observer: &mut Observer<'_>) {
+        // The common case first: an edge with no faults looks no further.
+        match &observer.faults {
+            Some(faults) if !faults.is_quiet() => {}
+            _ => return,
+        }
         let idle = observer.decoder.as_ref().is_some_and(|d| d.is_idle());
         let Some(faults) = observer.faults.as_mut() else {
             return;

@@ -275,3 +275,68 @@ fn yaml_1_1_booleans_stay_strings() {
         }
     );
 }
+
+#[test]
+fn faults_on_an_egress_are_read_and_checked_against_its_edge() {
+    let spec = Spec::parse(
+        r#"
+name: f
+services:
+  db: { type: script, script: "x", ingresses: { default: { protocol: postgres } } }
+  api:
+    type: script
+    script: "x"
+    ingresses: { default: { protocol: http } }
+  web:
+    type: script
+    script: "x"
+    egresses:
+      api:
+        service: api
+        faults:
+          - { type: abort, first: 2, attributes: { http_status: 503 } }
+          - { name: slow, type: latency, attributes: { latency: 100 } }
+"#,
+    )
+    .unwrap();
+    let faults = &spec.services["web"].egresses["api"].faults;
+    assert_eq!(faults.len(), 2);
+    assert_eq!((faults[0].name.as_str(), faults[0].first), ("abort", Some(2)));
+    assert_eq!(faults[1].name, "slow");
+
+    let errors = Spec::parse(
+        r#"
+name: f
+services:
+  db: { type: script, script: "x", ingresses: { default: { protocol: postgres } } }
+  api: { type: script, script: "x", ingresses: { default: { protocol: http } } }
+  web:
+    type: script
+    script: "x"
+    egresses:
+      db:
+        service: db
+        faults: [{ type: drop }, { type: down }]
+      api:
+        service: api
+        faults: [{ type: latency, attributes: { latency: 1 } }, { type: latency, attributes: { latency: 2 } }, { type: boom }]
+"#,
+    )
+    .unwrap_err();
+    let said: Vec<String> = errors.0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+    let said = said.join("\n");
+    for expected in [
+        "services.web.egresses.db.faults[0].type: a drop fault acts on HTTP requests; this edge is postgres",
+        "services.web.egresses.api.faults[1].name: a second fault named \"latency\" on this edge",
+        "services.web.egresses.api.faults[2].type: unknown fault type \"boom\"",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+    }
+    assert!(!said.contains("faults[1].type"), "down acts on any edge:\n{said}");
+
+    let errors = Spec::parse(
+        "name: f\nobserve: false\nservices:\n  api: { type: script, script: x, ingresses: { default: { protocol: http } } }\n  web: { type: script, script: x, egresses: { api: { service: api, faults: [{ type: down }] } } }\n",
+    )
+    .unwrap_err();
+    assert!(errors.to_string().contains("faults[0]: faults act through the edge's proxy"), "{errors}");
+}

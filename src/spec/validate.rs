@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::expand::{expand, expanded_fields, wiring_names};
-use super::model::{env_name, Condition, ReadyProbe, Service, Spec};
+use super::model::{env_name, Condition, Protocol, ReadyProbe, Service, Spec};
+use super::FaultSpec;
 use super::SpecError;
 
 pub(super) fn validate(spec: &Spec, errors: &mut Vec<SpecError>) {
@@ -127,7 +128,42 @@ fn references(spec: &Spec, name: &str, service: &Service, push: &mut impl FnMut(
                 format!("{epath}.service"),
                 "a service cannot be its own egress".into(),
             ),
-            Some(_) => {}
+            Some(target) => {
+                let protocol = target.ingresses[&egress.ingress].protocol;
+                faults(spec, &epath, &egress.faults, protocol, push);
+            }
+        }
+    }
+}
+
+/// An egress's faults need its proxy, and request faults an edge whose
+/// requests the proxy reads.
+fn faults(
+    spec: &Spec,
+    epath: &str,
+    faults: &[FaultSpec],
+    protocol: Protocol,
+    push: &mut impl FnMut(String, String),
+) {
+    for (i, fault) in faults.iter().enumerate() {
+        let at = format!("{epath}.faults[{i}]");
+        if !spec.observe {
+            push(
+                at.clone(),
+                "faults act through the edge's proxy: they need `observe: true`".into(),
+            );
+            continue;
+        }
+        let http = matches!(protocol, Protocol::Http | Protocol::Grpc);
+        if fault.action.is_request_fault() && !http {
+            push(
+                format!("{at}.type"),
+                format!(
+                    "a {} fault acts on HTTP requests; this edge is {} (connection faults act on every edge)",
+                    fault.action.type_name(),
+                    protocol.as_str()
+                ),
+            );
         }
     }
 }

@@ -146,6 +146,14 @@ impl LiveFaults {
         sleep.as_mut().poll(cx).is_ready().then_some(deadline.reset)
     }
 
+    /// Nothing to do per chunk: no faults, no gate, nothing pending.
+    pub fn is_quiet(&self) -> bool {
+        self.set.is_empty()
+            && self.gate.is_none()
+            && self.response_holds.is_empty()
+            && self.pending_holds.is_empty()
+    }
+
     /// Whether requests may be gated: the edge has request faults. The
     /// gate starts only where the client is between requests (`idle`).
     pub fn wants_gate(&mut self, idle: bool) -> bool {

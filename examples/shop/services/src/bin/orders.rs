@@ -112,11 +112,21 @@ impl Orders {
         };
         let order_id = format!("order-{id}");
         let reserve = ReserveRequest { sku: order.sku.clone(), quantity: order.quantity, order_id: order_id.clone() };
-        let reservation = match self.inventory.clone().reserve(reserve).await {
-            Ok(r) => r.into_inner(),
-            Err(status) => {
-                let _ = self.db.execute("UPDATE orders SET status = 'rejected' WHERE id = $1", &[&id]).await;
-                return grpc_error(status);
+        // A failure of the call rather than an answer (UNAVAILABLE, or the
+        // connection cut: CANCELLED, UNKNOWN) is worth another try: three
+        // attempts, 100 ms apart.
+        let mut attempt = 1;
+        let reservation = loop {
+            match self.inventory.clone().reserve(reserve.clone()).await {
+                Ok(r) => break r.into_inner(),
+                Err(status) if retriable(status.code()) && attempt < 3 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(status) => {
+                    let _ = self.db.execute("UPDATE orders SET status = 'rejected' WHERE id = $1", &[&id]).await;
+                    return grpc_error(status);
+                }
             }
         };
         let _: Result<(), _> = self.cache.clone().del(format!("item:{}", order.sku)).await;
@@ -181,4 +191,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     Ok(())
+}
+
+fn retriable(code: tonic::Code) -> bool {
+    matches!(code, tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown)
 }
