@@ -10,7 +10,8 @@ say() { printf '\n==> %s\n' "$*"; }
 # Peers the integration tests drive (PEERS.md): curl, nginx, nghttp2's
 # h2load and nghttp, kcat, PostgreSQL (server, psql, pgbench) and Redis
 # (server, redis-cli, redis-benchmark); tmux, the terminal `tapmesh up`
-# draws in (tests/terminal_view.rs); Chromium and chromedriver (tests/browser).
+# draws in (tests/terminal_view.rs); Chromium and chromedriver (tests/browser);
+# iperf3 (tests/faults.rs).
 missing=()
 # python3 -m venv (the Python peers' .venv, below) needs Debian's venv module.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -23,6 +24,8 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && command -v psql >/
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# iperf3 measures a bandwidth fault (tests/faults.rs).
+command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
 # The web view's browser tests (tests/browser) drive Debian's headless
 # Chromium through its chromedriver (selenium never downloads a browser).
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing+=(chromium chromium-driver)

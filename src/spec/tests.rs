@@ -301,7 +301,10 @@ services:
     .unwrap();
     let faults = &spec.services["web"].egresses["api"].faults;
     assert_eq!(faults.len(), 2);
-    assert_eq!((faults[0].name.as_str(), faults[0].first), ("abort", Some(2)));
+    assert_eq!(
+        (faults[0].name.as_str(), faults[0].first),
+        ("abort", Some(2))
+    );
     assert_eq!(faults[1].name, "slow");
 
     let errors = Spec::parse(
@@ -323,7 +326,11 @@ services:
 "#,
     )
     .unwrap_err();
-    let said: Vec<String> = errors.0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+    let said: Vec<String> = errors
+        .0
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
     let said = said.join("\n");
     for expected in [
         "services.web.egresses.db.faults[0].type: a drop fault acts on HTTP requests; this edge is postgres",
@@ -332,11 +339,19 @@ services:
     ] {
         assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
     }
-    assert!(!said.contains("faults[1].type"), "down acts on any edge:\n{said}");
+    assert!(
+        !said.contains("faults[1].type"),
+        "down acts on any edge:\n{said}"
+    );
 
     let errors = Spec::parse(
         "name: f\nobserve: false\nservices:\n  api: { type: script, script: x, ingresses: { default: { protocol: http } } }\n  web: { type: script, script: x, egresses: { api: { service: api, faults: [{ type: down }] } } }\n",
     )
     .unwrap_err();
-    assert!(errors.to_string().contains("faults[0]: faults act through the edge's proxy"), "{errors}");
+    assert!(
+        errors
+            .to_string()
+            .contains("faults[0]: faults act through the edge's proxy"),
+        "{errors}"
+    );
 }
