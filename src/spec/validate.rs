@@ -154,6 +154,10 @@ fn faults(
             );
             continue;
         }
+        if let Err(why) = crate::proxy::fault::not_built_yet(fault) {
+            push(format!("{at}.attributes"), why);
+            continue;
+        }
         let http = matches!(protocol, Protocol::Http | Protocol::Grpc);
         if fault.action.is_request_fault() && !http {
             push(

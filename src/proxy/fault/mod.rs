@@ -190,6 +190,7 @@ impl EdgeFaults {
 
     /// Adds a fault. Its name must be new on this edge.
     pub fn add(&self, spec: FaultSpec) -> Result<(), String> {
+        not_built_yet(&spec)?;
         let _change = self.change.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.current();
         if now.rules.iter().any(|r| r.spec.name == spec.name) {
@@ -229,6 +230,22 @@ impl EdgeFaults {
             self.publish(FaultSet::default());
         }
         n
+    }
+}
+
+/// Refuses what would be accepted and then do nothing: request faults
+/// act on HTTP/1.x requests only so far, so an abort that answers with a
+/// gRPC status or a Kafka error code has nothing to act on yet.
+pub fn not_built_yet(spec: &FaultSpec) -> Result<(), String> {
+    use crate::spec::Abort;
+    match &spec.action {
+        FaultAction::Abort(Abort::Grpc { .. }) => Err(
+            "an abort with a gRPC status is not built yet: request faults act on HTTP/1.x requests so far (gRPC runs over HTTP/2); use a connection fault (reset_peer, down, latency …) on a gRPC edge".into(),
+        ),
+        FaultAction::Abort(Abort::Kafka { .. }) => Err(
+            "an abort with a Kafka error code is not built yet; use a connection fault (reset_peer, down, latency …) on a Kafka edge".into(),
+        ),
+        _ => Ok(()),
     }
 }
 

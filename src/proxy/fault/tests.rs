@@ -139,17 +139,24 @@ fn a_match_on_headers_sees_the_request_and_never_the_response() {
 }
 
 #[test]
-fn grpc_and_kafka_aborts_leave_http1_requests_alone() {
+fn aborts_that_would_not_act_yet_are_refused_not_kept() {
     let edge = EdgeFaults::default();
-    edge.add(fault(
-        json!({"type": "abort", "attributes": {"grpc_status": 14}}),
-    ))
-    .unwrap();
-    edge.add(fault(
-        json!({"name": "k", "type": "abort", "attributes": {"kafka_error": 6}}),
-    ))
-    .unwrap();
-    assert_eq!(verdict(&edge, &mut requests(), "POST", "/"), Verdict::Pass);
+    let grpc = edge
+        .add(fault(
+            json!({"type": "abort", "attributes": {"grpc_status": 14}}),
+        ))
+        .unwrap_err();
+    assert!(grpc.contains("gRPC status is not built yet"), "{grpc}");
+    let kafka = edge
+        .add(fault(
+            json!({"type": "abort", "attributes": {"kafka_error": 6}}),
+        ))
+        .unwrap_err();
+    assert!(
+        kafka.contains("Kafka error code is not built yet"),
+        "{kafka}"
+    );
+    assert!(edge.current().is_empty());
 }
 
 #[test]
