@@ -7,6 +7,8 @@
 #   DURATION     seconds per iperf3 measurement (default 10)
 #   STREAMS      parallel iperf3 streams, passed as -P (default 1)
 #   TAPMESH_BIN  use this tapmesh binary instead of building target/release/tapmesh
+#   BASELINE_BIN tcp, http: also measure this tapmesh binary (an earlier
+#                commit's), to show a change costs nothing
 #   INSTALL=1    apt-get install missing iperf3/socat/haproxy instead of failing
 #   KEEP_TMP=1   keep the temp dir (configs, logs, iperf3 JSON, events) for inspection
 #
@@ -43,6 +45,7 @@ subcommands:
          "simple prepared"); goal: tapmesh >= 0.7x direct
 
 environment: DURATION (s, default 10), STREAMS (default 1), TAPMESH_BIN,
+             BASELINE_BIN (tcp, http: an earlier tapmesh measured beside),
              HTTP_ROUNDS (http, wrk rounds, default 5),
              CALLS (grpc, per round, default 50000), CONCURRENCY (grpc, default 8),
              PG_ROUNDS (default 3), PG_MODES (default "simple prepared"),
@@ -350,6 +353,19 @@ cmd_tcp() {
     stop "$pid" TERM
     local tap_status="$STOP_STATUS"
 
+    # 2b. an earlier tapmesh, when asked, right after this one.
+    if [[ -n "${BASELINE_BIN:-}" ]]; then
+        local baseline_port
+        baseline_port="$(free_ports 1)"
+        spawn "$TMP_DIR/baseline.log" "$BASELINE_BIN" proxy \
+            --listen "127.0.0.1:$baseline_port" --target "127.0.0.1:$server_port" \
+            --protocol tcp --events "$TMP_DIR/baseline-events.jsonl"
+        pid="$SPAWNED_PID"
+        wait_listening "$baseline_port" "$pid" "baseline tapmesh" "$TMP_DIR/baseline.log"
+        measure "baseline (BASELINE_BIN)" "$baseline_port"
+        stop "$pid" TERM
+    fi
+
     # 3. socat; -b matches the buffer a splice/copy relay would typically use.
     spawn "$TMP_DIR/socat.log" socat -b 262144 \
         "TCP-LISTEN:$socat_port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$server_port"
@@ -508,6 +524,15 @@ cmd_http() {
         --protocol http --events "$events"
     local tapmesh_pid="$SPAWNED_PID"
     wait_listening "$tapmesh_port" "$tapmesh_pid" "tapmesh" "$TMP_DIR/tapmesh.log"
+    local baseline_port="" baseline_pid=""
+    if [[ -n "${BASELINE_BIN:-}" ]]; then
+        baseline_port="$(free_ports 1)"
+        spawn "$TMP_DIR/baseline.log" "$BASELINE_BIN" proxy \
+            --listen "127.0.0.1:$baseline_port" --target "127.0.0.1:$nginx_port" \
+            --protocol http --events "$TMP_DIR/baseline-events.jsonl"
+        baseline_pid="$SPAWNED_PID"
+        wait_listening "$baseline_port" "$baseline_pid" "baseline tapmesh" "$TMP_DIR/baseline.log"
+    fi
 
     # haproxy logging every request (its access log is its events).
     cat >"$TMP_DIR/haproxy.cfg" <<EOF
@@ -539,9 +564,11 @@ EOF
         wrk_rate "direct#$round" "$nginx_port"
         if ((round % 2)); then
             wrk_rate "tapmesh#$round" "$tapmesh_port"
+            [[ -z "$baseline_port" ]] || wrk_rate "baseline#$round" "$baseline_port"
             wrk_rate "haproxy#$round" "$haproxy_port"
         else
             wrk_rate "haproxy#$round" "$haproxy_port"
+            [[ -z "$baseline_port" ]] || wrk_rate "baseline#$round" "$baseline_port"
             wrk_rate "tapmesh#$round" "$tapmesh_port"
         fi
     done
@@ -557,6 +584,7 @@ EOF
     done
 
     stop "$haproxy_pid"
+    [[ -z "$baseline_pid" ]] || stop "$baseline_pid" TERM
     stop "$tapmesh_pid" TERM
     [[ "$STOP_STATUS" == 0 ]] || { log "tapmesh exited with $STOP_STATUS"; FAILED=1; }
 
@@ -576,6 +604,11 @@ for name, label in [("direct", "direct"), ("tapmesh", "tapmesh --protocol http")
 # machine whose load drifts between rounds.
 per_round = [t / h for t, h in zip(rates["tapmesh"], rates["haproxy"])]
 print(f"{'tapmesh / haproxy':26} median of rounds {statistics.median(per_round):.2f}x  (" + " ".join(f"{r:.2f}" for r in per_round) + ")")
+if "baseline" in rates:
+    runs = " ".join(f"{r:,.0f}" for r in rates["baseline"])
+    print(f"{'baseline (BASELINE_BIN)':26} {avg['baseline']:>10,.0f} req/s  {avg['baseline'] / avg['direct']:.2f}x direct   ({runs})")
+    per_round = [t / b for t, b in zip(rates["tapmesh"], rates["baseline"])]
+    print(f"{'tapmesh / baseline':26} median of rounds {statistics.median(per_round):.2f}x  (" + " ".join(f"{r:.2f}" for r in per_round) + ")")
 direct, tap = float(sys.argv[2]), float(sys.argv[3])
 print()
 print("1 GiB response through curl (mean of 3 interleaved rounds after a warm-up)")

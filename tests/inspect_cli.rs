@@ -173,7 +173,7 @@ fn unknown_event_types_pass_through() {
     let lines = [
         r#"{"seq":1,"type":"connection.opened","timestamp":"2026-11-23T10:00:00.100Z","environment":"e","connection":{"id":1,"source":"a","target":"b","ingress":"default","client_addr":"127.0.0.1:5000","bytes_in":0,"bytes_out":0,"duration_ms":0.0}}"#,
         r#"{"seq":2,"type":"request.completed","timestamp":"2026-11-23T10:00:01.250Z","environment":"e","request":{"connection":1,"source":"a","target":"b","ingress":"default","version":"HTTP/1.1","method":"GET","path":"/items","status_code":200,"latency_ms":3.06,"request_size":0,"response_size":3,"request_headers":{"host":"b"},"response_headers":{},"request_body":"","request_body_encoding":"utf8","request_body_truncated":false,"response_body":"ok\n","response_body_encoding":"utf8","response_body_truncated":false}}"#,
-        r#"{"seq":3,"type":"fault.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","fault":{"edge":"a->b","delay_ms":1.50}}"#,
+        r#"{"seq":3,"type":"chaos.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","chaos":{"edge":"a->b","delay_ms":1.50}}"#,
         r#"{"seq":4,"type":"service.ready","timestamp":"2026-11-23T10:00:03Z","environment":"e","service":"b","health":{"probe":"grpc"}}"#,
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -185,7 +185,7 @@ fn unknown_event_types_pass_through() {
     let table = tapmesh(&["events", file]);
     let fault = table.lines().nth(2).unwrap();
     assert!(
-        fault.contains("fault.injected") && fault.contains("delay_ms=1.5 edge=a->b"),
+        fault.contains("chaos.injected") && fault.contains("delay_ms=1.5 edge=a->b"),
         "{table}"
     );
     assert!(
@@ -194,7 +194,7 @@ fn unknown_event_types_pass_through() {
     );
     assert_eq!(tapmesh(&["events", file, "--json"]), text);
     assert_eq!(
-        tapmesh(&["events", file, "--type", "fault.*", "--json"]),
+        tapmesh(&["events", file, "--type", "chaos.*", "--json"]),
         format!("{}\n", lines[2])
     );
 
@@ -231,7 +231,7 @@ fn a_malformed_known_event_names_its_line() {
     std::fs::write(
         &file,
         concat!(
-            r#"{"seq":1,"type":"fault.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","fault":{}}"#,
+            r#"{"seq":1,"type":"chaos.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","chaos":{}}"#,
             "\n",
             r#"{"seq":2,"type":"request.completed","timestamp":"2026-11-23T10:00:02Z","environment":"e","request":{"source":"a"}}"#,
             "\n",

@@ -488,13 +488,13 @@ pub struct RequestInfo {
     /// present` …); absent when there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// Why the exchange is incomplete (no response, cut off).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
     /// The fault that acted on this exchange (its name), if one did; a
     /// `fault.injected` event follows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// Why the exchange is incomplete (no response, cut off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RequestInfo {

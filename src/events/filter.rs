@@ -344,7 +344,7 @@ mod tests {
             fixtures::event(json!({"seq": 3, "type": "mysql.query.completed",
                 "statement": {"source": "api", "target": "db", "sql": "select 1"}})),
             fixtures::event(
-                json!({"seq": 4, "type": "fault.injected", "fault": {"edge": "api->db"}}),
+                json!({"seq": 4, "type": "chaos.injected", "chaos": {"edge": "api->db"}}),
             ),
             fixtures::event(json!({"seq": 5, "type": "connection.opened",
                 "connection": {"source": "web", "target": "api"}})),
@@ -370,7 +370,7 @@ mod tests {
         assert_eq!(seqs(flags(from_api.clone())), [1, 3]);
         // Unknown types by name, exact or by family, as the log's own
         // prefilter and as the flag.
-        assert_eq!(seqs(EventFilter::types(["fault.injected"])), [4]);
+        assert_eq!(seqs(EventFilter::types(["chaos.injected"])), [4]);
         assert_eq!(seqs(EventFilter::types(["mysql.*", "service.*"])), [2, 3]);
         let types = |t: &[&str]| Shorthands {
             types: t.iter().map(|t| t.to_string()).collect(),
@@ -411,7 +411,7 @@ mod tests {
             ..Shorthands::default()
         }))
         .is_empty());
-        assert_eq!(seqs(since(3, types(&["connection.*", "fault.*"]))), [4, 5]);
+        assert_eq!(seqs(since(3, types(&["connection.*", "chaos.*"]))), [4, 5]);
     }
 
     /// Each flag is a query clause, and the query written by hand selects

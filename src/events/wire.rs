@@ -445,14 +445,14 @@ mod tests {
 
     #[test]
     fn an_unknown_type_is_kept_as_read() {
-        let line = r#"{"seq":3,"type":"fault.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","fault":{"edge":"a->b","delay_ms":1.50,"z":[1,{"b":2,"a":1}]}}"#;
+        let line = r#"{"seq":3,"type":"chaos.injected","timestamp":"2026-11-23T10:00:02Z","environment":"e","chaos":{"edge":"a->b","delay_ms":1.50,"z":[1,{"b":2,"a":1}]}}"#;
         let event = read(line);
         assert_eq!(event.kind, EventKind::Unknown);
-        assert_eq!(event.type_name(), "fault.injected");
+        assert_eq!(event.type_name(), "chaos.injected");
         let Payload::Unknown(u) = &event.payload else {
             panic!("{event:?}");
         };
-        assert_eq!((u.name(), u.source()), ("fault", None));
+        assert_eq!((u.name(), u.source()), ("chaos", None));
         assert_written_as(&event, line);
 
         // A new type whose payload has a known name is not read as that

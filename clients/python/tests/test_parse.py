@@ -57,7 +57,7 @@ FAILED = json.dumps(
     }
 )
 LOG = '{"seq":31,"type":"service.log","timestamp":"2026-12-03T07:10:02Z","environment":"shop","service":"orders","log":{"stream":"stderr","line":"boom"}}'
-FUTURE = '{"seq":32,"type":"fault.injected","timestamp":"2026-12-03T07:10:03Z","environment":"shop","fault":{"source":"orders","target":"db","kind":"delay","ms":50}}'
+FUTURE = '{"seq":32,"type":"chaos.injected","timestamp":"2026-12-03T07:10:03Z","environment":"shop","chaos":{"source":"orders","target":"db","kind":"delay","ms":50}}'
 
 
 def test_kafka_request() -> None:
@@ -128,8 +128,8 @@ def test_unknown_fields_and_types_are_kept() -> None:
     assert event.raw["trace_id"] == "abc"
 
     future = parse_event(FUTURE)
-    assert future.type == "fault.injected"
-    assert future.payload_name == "fault"
+    assert future.type == "chaos.injected"
+    assert future.payload_name == "chaos"
     assert future.payload == {"source": "orders", "target": "db", "kind": "delay", "ms": 50}
     assert future.edge == "orders->db"
-    assert future.raw["fault"]["ms"] == 50
+    assert future.raw["chaos"]["ms"] == 50
